@@ -1,0 +1,54 @@
+"""pytest-therock: detect the ROCm / TheRock environment and gate hardware tests.
+
+Public names are imported lazily, so loading the plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Environment": "environment",
+    "Gpu": "environment",
+    "KernelParam": "environment",
+    "KfdAccess": "environment",
+    "Problem": "environment",
+    "GttInfo": "gtt",
+    "gtt_info": "gtt",
+    "Diagnostic": "diagnostics",
+    "detect": "detect",
+    "Root": "sysroot",
+    "parse_target_pattern": "targets",
+}
+
+if TYPE_CHECKING:
+    from .detect import detect
+    from .diagnostics import Diagnostic
+    from .environment import Environment, Gpu, KernelParam, KfdAccess, Problem
+    from .gtt import GttInfo, gtt_info
+    from .sysroot import Root
+    from .targets import parse_target_pattern
+
+__all__ = [
+    "Diagnostic",
+    "Environment",
+    "Gpu",
+    "GttInfo",
+    "KernelParam",
+    "KfdAccess",
+    "Problem",
+    "Root",
+    "detect",
+    "gtt_info",
+    "parse_target_pattern",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_therock' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

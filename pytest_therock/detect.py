@@ -1,0 +1,229 @@
+"""Build the :class:`Environment` from a filesystem root, without initialising HIP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .environment import (
+    OVERRIDE_VARIABLES,
+    VISIBILITY_VARIABLES,
+    Environment,
+    Gpu,
+    KernelParam,
+    KfdAccess,
+    Problem,
+)
+from .parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
+from .sysroot import RECORD_DIR, Root, SourceError
+
+KFD_NODES = "sys/class/kfd/kfd/topology/nodes"
+DRM = "sys/class/drm"
+AMD_VENDOR_ID = 0x1002
+#: Module parameters that shape GPU memory, read live from /sys/module.
+MODULE_PARAMS = (
+    "amdgpu/gttsize",
+    "amdgpu/gartsize",
+    "amdgpu/vramlimit",
+    "ttm/pages_limit",
+    "ttm/page_pool_size",
+    "amdttm/pages_limit",
+    "amdttm/page_pool_size",
+)
+#: Command-line prefixes worth keeping (everything else is not ours).
+CMDLINE_PREFIXES = ("amdgpu.", "ttm.", "amdttm.", "amdkfd.")
+DRM_MEMORY = (
+    "vram_total",
+    "vram_used",
+    "vis_vram_total",
+    "gtt_total",
+    "gtt_used",
+)
+#: Integrated GPUs (APUs) by gfx target; MI300A shares gfx942 with the discrete MI300X.
+APU_TARGETS = frozenset(
+    [
+        "gfx801",
+        "gfx902",
+        "gfx909",
+        "gfx90c",
+        "gfx1013",
+        "gfx1033",
+        "gfx1035",
+        "gfx1036",
+        "gfx1103",
+        "gfx1150",
+        "gfx1151",
+        "gfx1152",
+        "gfx1153",
+    ]
+)
+APU_DEVICE_IDS = frozenset({0x74A0})  # Instinct MI300A
+
+
+def detect(root: Root | None = None, environ: Mapping[str, str] | None = None) -> Environment:
+    """Detect everything the plugin reports; never raises for a bad source."""
+    root = root or Root()
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    gpus = [_with_drm(root, gpu, problems) for gpu in _kfd_gpus(root, problems)]
+    ram = _system_memory(root, problems) if gpus else None
+    return Environment(
+        root=str(root.path),
+        gpus=tuple(gpus),
+        system_memory_bytes=ram,
+        page_size=os.sysconf("SC_PAGE_SIZE") if root.is_live else 4096,
+        kernel_params=_kernel_params(root, problems),
+        kfd=_kfd_access(root),
+        env_vars={k: environ[k] for k in VISIBILITY_VARIABLES + OVERRIDE_VARIABLES if k in environ},
+        problems=tuple(problems),
+        ttm_module="amdttm" if root.is_dir("sys/module/amdttm") else "ttm",
+    )
+
+
+def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
+    gpus = []
+    nodes = [n for n in root.listdir(KFD_NODES) if n.isdigit()]
+    for node in sorted(nodes, key=int):
+        rel = f"{KFD_NODES}/{node}/properties"
+        try:
+            props = parse_properties(root.read_text(rel))
+        except SourceError as exc:
+            problems.append(Problem(exc.path, exc.reason))
+            continue
+        if "simd_count" not in props:
+            problems.append(Problem(rel, "incomplete (no simd_count): node half-written?"))
+            continue
+        if props["simd_count"] == 0:
+            continue  # a CPU node
+        if props.get("vendor_id", AMD_VENDOR_ID) != AMD_VENDOR_ID:
+            continue
+        gpus.append(_gpu(int(node), props))
+    return gpus
+
+
+def _gpu(node: int, props: dict[str, int]) -> Gpu:
+    gtv = props.get("gfx_target_version") or None
+    target = gfx_target_name(gtv) if gtv else None
+    simd_per_cu = props.get("simd_per_cu")
+    location = props.get("location_id")
+    device_id = props.get("device_id", 0)
+    pci = None
+    if location:
+        bus, devfn = divmod(location, 256)
+        pci = f"{props.get('domain', 0):04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7:x}"
+    return Gpu(
+        node_id=node,
+        gfx_target=target,
+        gfx_target_version=gtv,
+        vendor_id=props.get("vendor_id", AMD_VENDOR_ID),
+        device_id=device_id,
+        compute_units=props["simd_count"] // simd_per_cu if simd_per_cu else None,
+        simd_count=props["simd_count"],
+        wavefront_size=props.get("wave_front_size"),
+        unique_id=props.get("unique_id"),
+        pci_slot=pci,
+        drm_render_minor=props.get("drm_render_minor"),
+        card=None,
+        is_apu=props.get("cpu_cores_count", 0) > 0
+        or target in APU_TARGETS
+        or device_id in APU_DEVICE_IDS,
+    )
+
+
+def _find_card(root: Root, gpu: Gpu) -> str | None:
+    """The DRM ``cardN`` of a GPU, by PCI slot (uevent or symlink), else by render node."""
+    cards = [c for c in root.listdir(DRM) if c.startswith("card") and c[4:].isdigit()]
+    for card in cards:
+        try:
+            uevent = root.read_text(f"{DRM}/{card}/device/uevent")
+        except SourceError:
+            uevent = ""
+        slot = next((ln[14:] for ln in uevent.splitlines() if ln.startswith("PCI_SLOT_NAME=")), "")
+        slot = slot or os.path.basename(root.realpath(f"{DRM}/{card}/device"))
+        if gpu.pci_slot and slot == gpu.pci_slot:
+            return card
+    minor = gpu.drm_render_minor
+    if minor and root.exists(f"{DRM}/renderD{minor}/device"):
+        render_dev = root.realpath(f"{DRM}/renderD{minor}/device")
+        for card in cards:
+            if root.realpath(f"{DRM}/{card}/device") == render_dev:
+                return card
+    return None
+
+
+def _with_drm(root: Root, gpu: Gpu, problems: list[Problem]) -> Gpu:
+    card = _find_card(root, gpu)
+    if card is None:
+        return gpu
+    values: dict[str, int | None] = {}
+    for name in DRM_MEMORY:
+        rel = f"{DRM}/{card}/device/mem_info_{name}"
+        try:
+            values[f"{name}_bytes"] = parse_int(root.read_text(rel))
+        except SourceError as exc:
+            if exc.reason != "missing":
+                problems.append(Problem(exc.path, exc.reason))
+        except ValueError as exc:
+            problems.append(Problem(rel, str(exc)))
+    try:
+        product = root.read_text(f"{DRM}/{card}/device/product_name").strip() or None
+    except SourceError:
+        product = None
+    return _replace(gpu, card=card, marketing_name=product, **values)
+
+
+def _replace(gpu: Gpu, **changes: object) -> Gpu:
+    import dataclasses
+
+    return dataclasses.replace(gpu, **changes)  # type: ignore[arg-type]
+
+
+def _kernel_params(root: Root, problems: list[Problem]) -> tuple[KernelParam, ...]:
+    params = []
+    for item in MODULE_PARAMS:
+        module, name = item.split("/")
+        rel = f"sys/module/{module}/parameters/{name}"
+        try:
+            value = root.read_text(rel).strip()
+        except SourceError as exc:
+            if exc.reason != "missing":
+                problems.append(Problem(exc.path, exc.reason))
+            continue
+        params.append(KernelParam(f"{module}.{name}", value, "sysfs"))
+    try:
+        cmdline = parse_cmdline(root.read_text("proc/cmdline"))
+    except SourceError as exc:
+        if exc.reason != "missing" or root.is_live:
+            problems.append(Problem(exc.path, exc.reason))
+        cmdline = {}
+    for name, value in cmdline.items():
+        if name.startswith(CMDLINE_PREFIXES):
+            params.append(KernelParam(name, value, "cmdline"))
+    return tuple(params)
+
+
+def _kfd_access(root: Root) -> KfdAccess:
+    recorded = Path(root.path, RECORD_DIR, "kfd-access")
+    if not root.is_live and recorded.is_file():
+        mode = recorded.read_text(errors="replace").strip()
+        return KfdAccess(mode != "missing", "r" in mode, "w" in mode)
+    if not root.exists("dev/kfd"):
+        return KfdAccess(False, False, False)
+    return KfdAccess(True, root.access("dev/kfd", os.R_OK), root.access("dev/kfd", os.W_OK))
+
+
+def _system_memory(root: Root, problems: list[Problem]) -> int | None:
+    """Total RAM, read by psutil from the root's procfs."""
+    import psutil
+
+    saved = psutil.PROCFS_PATH
+    psutil.PROCFS_PATH = str(root.path / "proc")
+    try:
+        return int(psutil.virtual_memory().total)
+    except (OSError, ValueError, KeyError, AttributeError, RuntimeError) as exc:
+        reason = "missing" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc})"
+        problems.append(Problem("proc/meminfo", reason))
+        return None
+    finally:
+        psutil.PROCFS_PATH = saved

@@ -1,0 +1,347 @@
+"""Diagnostics drawn from TheRock's FAQ, as small checks with stable codes.
+
+Each check reads the :class:`Environment` and returns what it measured, the fix,
+and the FAQ question it answers. ``pytest-therock doctor --explain CODE`` prints
+the explanation.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .environment import GIB, Environment, fmt_bytes
+from .gtt import gtt_info
+
+SEVERITIES = ("error", "warning", "info")
+FAQ = "https://github.com/ROCm/TheRock/blob/main/docs/faq.md"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    severity: str  # "error", "warning" or "info"
+    message: str  # one line, with the measured values
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        fix = f" Fix: {self.fix}" if self.fix else ""
+        return f"{self.severity}[{self.code}]: {self.message}.{fix}"
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str
+    severity: str
+    faq: str | None  # the FAQ question this answers
+    explanation: str
+    run: Callable[[Environment], Iterator[Diagnostic]]
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(
+    code: str, severity: str, faq: str | None, explanation: str
+) -> Callable[
+    [Callable[[Environment], Iterator[tuple[str, str | None]]]],
+    Callable[[Environment], Iterator[tuple[str, str | None]]],
+]:
+    """Register a check yielding ``(message, fix)`` pairs."""
+
+    def register(
+        func: Callable[[Environment], Iterator[tuple[str, str | None]]],
+    ) -> Callable[[Environment], Iterator[tuple[str, str | None]]]:
+        def run(env: Environment) -> Iterator[Diagnostic]:
+            for message, fix in func(env):
+                yield Diagnostic(code, severity, message, fix)
+
+        CHECKS[code] = Check(code, severity, faq, explanation.strip(), run)
+        return func
+
+    return register
+
+
+def run_checks(env: Environment, ignore: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    """Every diagnostic for ``env``, most severe first."""
+    found = [d for c in CHECKS.values() if c.code not in ignore for d in c.run(env)]
+    return sorted(found, key=lambda d: SEVERITIES.index(d.severity))
+
+
+@check(
+    "kfd-missing",
+    "error",
+    "How do I verify my GPU is recognized by TheRock?",
+    """
+/dev/kfd is the ROCm compute device. Without it no ROCm program sees a GPU. When
+the KFD topology is also missing, the amdgpu kernel module is not loaded (check
+`lsmod | grep amdgpu` and `dmesg | grep amdgpu`). When the topology exists but
+/dev/kfd does not, this is a container started without the device: pass
+`--device /dev/kfd --device /dev/dri` to docker or podman.
+""",
+)
+def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
+    if env.kfd.present:
+        return
+    if env.gpus:
+        yield (
+            f"/dev/kfd is missing although the KFD topology lists {len(env.gpus)} GPU(s)",
+            "inside a container, pass --device /dev/kfd --device /dev/dri",
+        )
+    else:
+        yield (
+            "/dev/kfd is missing and no GPU is in the KFD topology: amdgpu is not loaded",
+            "`sudo modprobe amdgpu`, then check `dmesg | grep amdgpu`",
+        )
+
+
+@check(
+    "kfd-denied",
+    "error",
+    "How do I verify my GPU is recognized by TheRock?",
+    """
+ROCm opens /dev/kfd (and /dev/dri/renderD*) read-write. They belong to the
+`render` group (`video` on older distributions). Add the user to both groups
+with `sudo usermod -aG render,video $USER`; group membership takes effect only
+in a new login session, so log out and in again (or run `newgrp render`).
+""",
+)
+def _kfd_denied(env: Environment) -> Iterator[tuple[str, str | None]]:
+    if env.kfd.present and not env.kfd.usable:
+        yield (
+            "/dev/kfd is not readable and writable by this user",
+            "`sudo usermod -aG render,video $USER`, then log in again",
+        )
+
+
+@check(
+    "no-gpu",
+    "error",
+    "How do I verify my GPU is recognized by TheRock?",
+    """
+No AMD GPU node was found in /sys/class/kfd/kfd/topology, or every GPU is
+hidden by ROCR_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES.
+Run `rocminfo` or `amd-smi` to see what the ROCm stack finds.
+""",
+)
+def _no_gpu(env: Environment) -> Iterator[tuple[str, str | None]]:
+    if not env.gpus and env.kfd.present:
+        yield "no AMD GPU in the KFD topology", "run `rocminfo`; check `dmesg | grep -i kfd`"
+    elif env.gpus and not env.visible_gpus:
+        shown = ", ".join(f"{k}={v!r}" for k, v in env.env_vars.items() if "VISIBLE" in k)
+        yield f"all {len(env.gpus)} GPU(s) hidden by {shown}", "unset or fix the variable"
+
+
+@check(
+    "gtt-exceeds-vram",
+    "info",
+    "Why does PyTorch use Graphics Translation Table (GTT) instead of VRAM on gfx1151?",
+    """
+On an APU such as Strix Halo (gfx1151) memory is physically unified: VRAM is a
+small firmware carve-out, and GTT maps system RAM into the GPU's address space
+on demand. When GTT is larger than VRAM, allocations (PyTorch's included) go to
+GTT. This is expected; the performance difference on an APU is minimal.
+""",
+)
+def _gtt_exceeds_vram(env: Environment) -> Iterator[tuple[str, str | None]]:
+    for gpu in env.visible_gpus:
+        info = gtt_info(env, gpu)
+        if gpu.is_apu and info.exceeds_vram:
+            yield (
+                f"{gpu.gfx_target}: GTT {fmt_bytes(info.usable_bytes)} > VRAM "
+                f"{fmt_bytes(info.vram_total_bytes)}, so allocations use GTT (expected on an APU)",
+                None,
+            )
+
+
+@check(
+    "vram-exceeds-gtt",
+    "info",
+    "Can I prioritize VRAM usage over GTT?",
+    """
+If VRAM is larger than GTT, applications use VRAM. To prefer VRAM, raise the
+VRAM carve-out in the BIOS or lower the GTT size below it; to prefer GTT (the
+FAQ's advice for AI workloads on APUs, since a carve-out permanently removes
+memory from the OS), lower the carve-out and raise ttm.pages_limit.
+""",
+)
+def _vram_exceeds_gtt(env: Environment) -> Iterator[tuple[str, str | None]]:
+    for gpu in env.visible_gpus:
+        info = gtt_info(env, gpu)
+        if gpu.is_apu and info.exceeds_vram is False:
+            yield (
+                f"{gpu.gfx_target}: VRAM carve-out {fmt_bytes(gpu.vram_total_bytes)} >= GTT "
+                f"{fmt_bytes(info.usable_bytes)}, so applications use VRAM",
+                "lower the carve-out in the BIOS and raise ttm.pages_limit to prefer GTT",
+            )
+
+
+@check(
+    "gtt-default",
+    "info",
+    "Can I prioritize VRAM usage over GTT?",
+    """
+By default TTM lets the GPU map at most half of system RAM (ttm.pages_limit,
+in pages of 4 KiB). Large models on an APU need more: set ttm.pages_limit (and
+amdttm.pages_limit when the packaged amdgpu-dkms driver is installed) on the
+kernel command line. GiB x 262144 = pages; e.g. 96 GiB = 25165824.
+""",
+)
+def _gtt_default(env: Environment) -> Iterator[tuple[str, str | None]]:
+    for gpu in env.visible_gpus:
+        info = gtt_info(env, gpu)
+        if gpu.is_apu and info.is_default and env.system_memory_bytes:
+            target_gib = int(env.system_memory_bytes * 3 // 4 // GIB)
+            pages = target_gib * GIB // env.page_size
+            param = f"{env.ttm_module}.pages_limit"
+            yield (
+                f"{gpu.gfx_target}: GTT is at the default 50% of RAM "
+                f"({fmt_bytes(info.limit_bytes)} of {fmt_bytes(env.system_memory_bytes)})",
+                f"for {target_gib} GiB add {param}={pages} to the kernel command line",
+            )
+
+
+@check(
+    "gtt-ttm-mismatch",
+    "warning",
+    "What should I do if I encounter memory allocation errors?",
+    """
+The driver reports GTT as amdgpu.gttsize when it is set, but allocations stop
+at TTM's pages_limit. When the two disagree the kernel logs "GTT size has been
+set as X but TTM size has been set as Y, this is unusual" and the smaller one is
+what a process can use. Drop amdgpu.gttsize and set ttm.pages_limit alone.
+""",
+)
+def _gtt_ttm_mismatch(env: Environment) -> Iterator[tuple[str, str | None]]:
+    for gpu in env.visible_gpus:
+        info = gtt_info(env, gpu)
+        if info.disagrees and info.total_bytes is not None and info.limit_bytes is not None:
+            yield (
+                f"{gpu.gfx_target}: driver reports GTT {fmt_bytes(info.total_bytes)} but "
+                f"the TTM limit is {fmt_bytes(info.limit_bytes)} ({info.limit_source}); "
+                f"usable: {fmt_bytes(info.usable_bytes)}",
+                f"set {env.ttm_module}.pages_limit to the size you want and drop amdgpu.gttsize",
+            )
+
+
+@check(
+    "gttsize-deprecated",
+    "warning",
+    "What should I do if I encounter memory allocation errors?",
+    """
+Current kernels log "Configuring gttsize via module parameter is deprecated,
+please use ttm.pages_limit". amdgpu.gttsize only changes what the driver
+reports; TTM's pages_limit is what allocations obey.
+""",
+)
+def _gttsize_deprecated(env: Environment) -> Iterator[tuple[str, str | None]]:
+    param = env.param("amdgpu.gttsize")
+    if param and param.value.strip() not in ("", "-1"):
+        mib = param.value.strip()
+        pages = int(mib) * 256 if mib.isdigit() else None
+        yield (
+            f"amdgpu.gttsize={mib} (MiB) is set ({param.origin}); it is deprecated",
+            f"use {env.ttm_module}.pages_limit={pages}" if pages else "use ttm.pages_limit",
+        )
+
+
+_VALID = {
+    "ttm": {"pages_limit", "page_pool_size", "dma32_pages_limit"},
+    "amdttm": {"pages_limit", "page_pool_size", "dma32_pages_limit"},
+    "amdgpu": {"gttsize", "gartsize", "vramlimit"},
+}
+
+
+@check(
+    "kernel-param-ignored",
+    "warning",
+    "What should I do if I encounter memory allocation errors?",
+    """
+The kernel ignores a misspelled module parameter (it logs "amdgpu: unknown
+parameter 'gtt_size' ignored"), and the setting silently keeps its default.
+With the packaged amdgpu-dkms driver TTM is the `amdttm` module: a `ttm.*`
+setting alone does not reach it. Likewise `amdttm.*` does nothing with the
+in-kernel driver.
+""",
+)
+def _param_ignored(env: Environment) -> Iterator[tuple[str, str | None]]:
+    for p in env.kernel_params:
+        if p.origin != "cmdline":
+            continue
+        module, _, name = p.name.partition(".")
+        valid = _VALID.get(module, set())
+        close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.75)
+        if name not in valid and close:
+            yield (
+                f"kernel parameter {p.name} is not a parameter (ignored)",
+                f"use {module}.{close[0]}",
+            )
+    dkms = env.ttm_module == "amdttm"
+    other = "ttm" if dkms else "amdttm"
+    for p in env.kernel_params:
+        if (
+            p.origin == "cmdline"
+            and p.name.startswith(f"{other}.")
+            and not env.param(f"{env.ttm_module}.{p.name.split('.', 1)[1]}")
+        ):
+            yield (
+                f"{p.name} is set but the loaded TTM module is {env.ttm_module}",
+                f"set {env.ttm_module}.{p.name.split('.', 1)[1]} too",
+            )
+
+
+@check(
+    "hsa-override",
+    "warning",
+    None,
+    """
+HSA_OVERRIDE_GFX_VERSION makes the ROCm runtime report another GPU target than
+the hardware's, so kernels built for that target run on this GPU. Tests then
+run on hardware other than the one their markers name.
+""",
+)
+def _hsa_override(env: Environment) -> Iterator[tuple[str, str | None]]:
+    value = env.env_vars.get("HSA_OVERRIDE_GFX_VERSION")
+    if value is not None:
+        real = ", ".join(sorted({g.gfx_target or "?" for g in env.gpus})) or "none"
+        yield (
+            f"HSA_OVERRIDE_GFX_VERSION={value} fakes the GPU target (hardware: {real})",
+            "unset it unless you mean to run another target's code",
+        )
+
+
+@check(
+    "visibility-mismatch",
+    "warning",
+    None,
+    """
+ROCR_VISIBLE_DEVICES filters the GPUs first; HIP_VISIBLE_DEVICES (or
+CUDA_VISIBLE_DEVICES) then indexes what is left. Setting both to different
+lists usually hides more than intended.
+""",
+)
+def _visibility_mismatch(env: Environment) -> Iterator[tuple[str, str | None]]:
+    rocr = env.env_vars.get("ROCR_VISIBLE_DEVICES")
+    hip = env.env_vars.get("HIP_VISIBLE_DEVICES", env.env_vars.get("CUDA_VISIBLE_DEVICES"))
+    if rocr is not None and hip is not None and rocr != hip:
+        yield (
+            f"ROCR_VISIBLE_DEVICES={rocr!r} and HIP_VISIBLE_DEVICES={hip!r} differ; "
+            f"visible: {len(env.visible_gpus)} of {len(env.gpus)} GPU(s)",
+            "set only one of them",
+        )
+
+
+@check(
+    "source-unreadable",
+    "warning",
+    None,
+    """
+A file the plugin reads (KFD topology, DRM sysfs, module parameters,
+/proc/cmdline, /proc/meminfo) was missing, unreadable or malformed. What it
+would have told is reported as unknown.
+""",
+)
+def _unreadable(env: Environment) -> Iterator[tuple[str, str | None]]:
+    for problem in env.problems:
+        yield str(problem), None

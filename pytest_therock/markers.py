@@ -1,0 +1,224 @@
+"""The ``requires_*`` markers: argument checking and evaluation, as pure functions.
+
+A marker is parsed into a :class:`Requirement` when the test is collected (bad
+arguments become a collection error) and evaluated against the environment
+when the test is set up (unmet: skip, or fail in strict mode).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .environment import GIB, Environment, Gpu, fmt_bytes
+from .gtt import gtt_info
+from .targets import TargetPattern, parse_target_pattern
+
+#: name -> (argument help, description) for ``pytest --markers``.
+MARKERS: dict[str, tuple[str, str]] = {
+    "requires_gfx": (
+        "*targets",
+        "run only on a GPU matching one of the targets, globs or families, "
+        "e.g. requires_gfx('gfx1151', 'gfx110*', 'gfx94X-dcgpu').",
+    ),
+    "requires_gfx<target>": (
+        "",
+        "shorthand for requires_gfx('<target>'): requires_gfx1151, requires_gfx942, "
+        "requires_gfx90a, requires_gfx11 (family), requires_gfx115x (sub-family).",
+    ),
+    "requires_gtt_gb": (
+        "n",
+        "run only if a GPU can allocate at least n GiB (2**30 bytes) of GTT: the smaller "
+        "of the driver's GTT size and the TTM limit.",
+    ),
+    "requires_vram_gb": ("n", "run only if a GPU has at least n GiB (2**30 bytes) of VRAM."),
+    "requires_gpus": ("n", "run only if at least n AMD GPUs are visible."),
+    "requires_apu": ("", "run only on an APU (integrated GPU sharing system RAM)."),
+}
+
+
+class MarkerError(ValueError):
+    """A marker used with the wrong arguments."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    marker: str  # as written, for messages: "requires_gtt_gb(64)"
+    check: Callable[[Environment], str | None]  # None when met, else what was found
+
+
+def _call_repr(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(shown)})" if shown else name
+
+
+def parse_marker(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Requirement | None:
+    """The requirement a marker states; None when the marker is not ours.
+
+    Raises :class:`MarkerError` saying what is wrong and how to write it.
+    """
+    if not name.startswith("requires_"):
+        return None
+    shown = _call_repr(name, args, kwargs)
+    if name == "requires_gfx":
+        if not args:
+            raise MarkerError(f"{shown}: name at least one target, e.g. requires_gfx('gfx1151')")
+        return _gfx(shown, [_pattern(shown, a) for a in args], kwargs)
+    if name.startswith("requires_gfx"):
+        if args:
+            raise MarkerError(f"{shown}: takes no arguments; use requires_gfx(...) for a list")
+        return _gfx(shown, [_pattern(shown, name[len("requires_") :])], kwargs)
+    parser = _PARSERS.get(name)
+    if parser is None:
+        return None
+    _no_keywords(shown, kwargs)
+    return parser(shown, args)
+
+
+def _no_keywords(shown: str, kwargs: Mapping[str, Any]) -> None:
+    if kwargs:
+        raise MarkerError(f"{shown}: unknown keyword {next(iter(kwargs))!r}")
+
+
+def _pattern(shown: str, value: Any) -> TargetPattern:
+    if not isinstance(value, str):
+        raise MarkerError(f"{shown}: targets are strings such as 'gfx1151', got {value!r}")
+    try:
+        return parse_target_pattern(value)
+    except ValueError as exc:
+        raise MarkerError(f"{shown}: {exc}") from None
+
+
+def _number(shown: str, args: Sequence[Any], example: str, integer: bool = False) -> float:
+    if len(args) != 1:
+        raise MarkerError(f"{shown}: takes exactly one number, e.g. {example}")
+    value = args[0]
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        what = "a whole number" if integer else "a number of GiB"
+        raise MarkerError(f"{shown}: expected {what}, got {value!r}; e.g. {example}")
+    if not math.isfinite(value) or value <= 0:
+        raise MarkerError(f"{shown}: must be greater than 0, got {value!r}; e.g. {example}")
+    return float(value)
+
+
+def _gib(value: float) -> str:
+    return f"{value:g} GiB"
+
+
+def describe_found(env: Environment) -> str:
+    """What a requirement found: ``gfx1100 (Radeon RX 7900 XTX)``, or why there is no GPU."""
+    gpus = env.visible_gpus
+    if gpus:
+        labels = [g.label for g in gpus]
+        return ", ".join(
+            dict.fromkeys(
+                f"{lbl} x{labels.count(lbl)}" if labels.count(lbl) > 1 else lbl for lbl in labels
+            )
+        )
+    if env.gpus:
+        shown = ", ".join(f"{k}={v!r}" for k, v in env.env_vars.items() if "VISIBLE" in k)
+        return f"no visible AMD GPU ({len(env.gpus)} hidden by {shown})"
+    if not env.kfd.present:
+        return "no AMD GPU (/dev/kfd missing: amdgpu not loaded?)"
+    return "no AMD GPU"
+
+
+def _gfx(shown: str, patterns: list[TargetPattern], kwargs: Mapping[str, Any]) -> Requirement:
+    _no_keywords(shown, kwargs)
+    wanted = " or ".join(p.text for p in patterns)
+
+    def check(env: Environment) -> str | None:
+        if any(p.matches(g.gfx_target) for g in env.visible_gpus for p in patterns):
+            return None
+        return f"requires {wanted}, found {describe_found(env)}"
+
+    return Requirement(shown, check)
+
+
+def _memory(
+    kind: str,
+    size: Callable[[Environment, Gpu], int | None],
+    hint: Callable[[Environment, Gpu], str],
+) -> Callable[[str, Sequence[Any]], Requirement]:
+    def parse(shown: str, args: Sequence[Any]) -> Requirement:
+        gib = _number(shown, args, f"requires_{kind.lower()}_gb(64)")
+
+        def check(env: Environment) -> str | None:
+            gpus = env.visible_gpus
+            if not gpus:
+                return f"requires {_gib(gib)} {kind}, found {describe_found(env)}"
+            sizes = [(size(env, g), g) for g in gpus]
+            if any(s is not None and s >= gib * GIB for s, _ in sizes):
+                return None
+            best, gpu = max(sizes, key=lambda sg: sg[0] or -1)
+            on = gpu.gfx_target or gpu.label
+            return (
+                f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} on {on} ({hint(env, gpu)})"
+            )
+
+        return Requirement(shown, check)
+
+    return parse
+
+
+def _gtt_hint(env: Environment, gpu: Gpu) -> str:
+    info = gtt_info(env, gpu)
+    if info.usable_bytes is None:
+        return "GTT size not readable from sysfs"
+    return info.raise_hint()
+
+
+def _vram_hint(env: Environment, gpu: Gpu) -> str:
+    if gpu.is_apu:
+        return "an APU's VRAM is the BIOS carve-out; GTT holds the rest"
+    return "discrete GPU"
+
+
+def _gpus(shown: str, args: Sequence[Any]) -> Requirement:
+    count = int(_number(shown, args, "requires_gpus(2)", integer=True))
+
+    def check(env: Environment) -> str | None:
+        found = len(env.visible_gpus)
+        if found >= count:
+            return None
+        return f"requires {count} AMD GPUs, found {found}" + (
+            f" ({describe_found(env)})" if found else f": {describe_found(env)}"
+        )
+
+    return Requirement(shown, check)
+
+
+def _apu(shown: str, args: Sequence[Any]) -> Requirement:
+    if args:
+        raise MarkerError(f"{shown}: takes no arguments")
+
+    def check(env: Environment) -> str | None:
+        if any(g.is_apu for g in env.visible_gpus):
+            return None
+        found = describe_found(env)
+        return f"requires an APU, found {'discrete ' if env.visible_gpus else ''}{found}"
+
+    return Requirement(shown, check)
+
+
+_PARSERS: dict[str, Callable[[str, Sequence[Any]], Requirement]] = {
+    "requires_gtt_gb": _memory("GTT", lambda env, g: gtt_info(env, g).usable_bytes, _gtt_hint),
+    "requires_vram_gb": _memory("VRAM", lambda env, g: g.vram_total_bytes, _vram_hint),
+    "requires_gpus": _gpus,
+    "requires_apu": _apu,
+}
+
+
+def requirements(
+    marks: Iterable[tuple[str, Sequence[Any], Mapping[str, Any]]],
+) -> list[Requirement]:
+    """Parse every marker of a test; raises MarkerError on the first bad one."""
+    found = []
+    for name, args, kwargs in marks:
+        req = parse_marker(name, args, kwargs)
+        if req is not None:
+            found.append(req)
+    return found

@@ -1,0 +1,65 @@
+"""Pure parsers for the sysfs and procfs text the probes read.
+
+Each takes the text of one file and returns plain values; malformed input raises
+``ValueError`` with a short reason, never anything else.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+_HEX = "0123456789abcdef"
+
+
+def parse_int(text: str) -> int:
+    """A sysfs attribute holding one non-negative integer, e.g. ``"103079215104\\n"``."""
+    value = text.strip()
+    if not value.isdigit() or not value.isascii():
+        shown = value[:40] or "empty"
+        raise ValueError(f"expected a number, found {shown!r}")
+    return int(value)
+
+
+def parse_properties(text: str) -> dict[str, int]:
+    """A KFD topology ``properties`` file: one ``name value`` pair a line.
+
+    Lines that are not a name and a non-negative integer are ignored, so a node
+    written half-way still yields what it has.
+    """
+    props: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[1].isascii():
+            props[parts[0]] = int(parts[1])
+    return props
+
+
+def gfx_target_name(gfx_target_version: int) -> str | None:
+    """Decode KFD's ``gfx_target_version`` the way ``rocm_agent_enumerator`` does.
+
+    ``major*10000 + minor*100 + stepping`` printed as ``gfx%d%x%x``:
+    110501 -> gfx1151, 90010 -> gfx90a, 90402 -> gfx942. Zero (a CPU node) or
+    an impossible encoding gives None.
+    """
+    major, rest = divmod(gfx_target_version, 10000)
+    minor, stepping = divmod(rest, 100)
+    if major == 0 or minor > 15 or stepping > 15:
+        return None
+    return f"gfx{major}{_HEX[minor]}{_HEX[stepping]}"
+
+
+def parse_cmdline(text: str) -> dict[str, str]:
+    """Kernel command line parameters; ``name`` alone maps to ``""``; last one wins.
+
+    Module parameters are normalised the way the kernel does: ``-`` and ``_``
+    are the same in parameter names (``amdgpu.gtt-size`` is ``amdgpu.gtt_size``).
+    """
+    try:
+        words = shlex.split(text, posix=True)
+    except ValueError:
+        words = text.split()
+    params: dict[str, str] = {}
+    for word in words:
+        name, _, value = word.partition("=")
+        params[name.replace("-", "_")] = value
+    return params

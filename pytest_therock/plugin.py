@@ -1,0 +1,245 @@
+"""pytest-therock: options, hooks and fixtures. The logic lives in plain modules."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .settings import Settings, resolve
+from .state import TheRock
+
+if TYPE_CHECKING:
+    from .environment import Environment
+    from .gtt import GttInfo
+
+STATE = pytest.StashKey[TheRock]()
+REQUIREMENTS = pytest.StashKey["list[Requirement]"]()
+WORKER_KEY = "therock_env"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import newhooks
+
+    pluginmanager.add_hookspecs(newhooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("therock", "ROCm / TheRock environment (pytest-therock)")
+
+    def add(name: str, ini_type: Any, help: str, **kwargs: Any) -> None:
+        group.addoption(
+            f"--therock-{name.replace('_', '-')}", dest=f"therock_{name}", help=help, **kwargs
+        )
+        parser.addini(f"therock_{name}", help=help, type=ini_type)
+
+    add(
+        "root",
+        "string",
+        "filesystem root to detect from, e.g. a snapshot (env PYTEST_THEROCK_ROOT; default /)",
+        metavar="DIR",
+    )
+    add(
+        "strict",
+        "bool",
+        "fail, not skip, tests whose hardware requirement is unmet (env PYTEST_THEROCK_STRICT)",
+        action="store_true",
+        default=None,
+    )
+    add(
+        "expect",
+        "args",
+        "stop before any test unless a GPU of this target is present; repeatable "
+        "(env PYTEST_THEROCK_EXPECT)",
+        action="append",
+        metavar="TARGET",
+    )
+    add(
+        "timeout",
+        "string",
+        "seconds before rocminfo / amd-smi are killed (env PYTEST_THEROCK_TIMEOUT; default 30)",
+        metavar="SECONDS",
+    )
+    add(
+        "rocminfo",
+        "string",
+        "path of rocminfo (env PYTEST_THEROCK_ROCMINFO; default: $ROCM_PATH/bin, "
+        "/opt/rocm/bin, then PATH)",
+        metavar="PATH",
+    )
+    add(
+        "ignore",
+        "args",
+        "silence a diagnostic code; repeatable (env PYTEST_THEROCK_IGNORE)",
+        action="append",
+        metavar="CODE",
+    )
+    add(
+        "gpus_per_worker",
+        "string",
+        "under pytest-xdist, give each worker its own N GPUs "
+        "(env PYTEST_THEROCK_GPUS_PER_WORKER; default 0: off)",
+        metavar="N",
+    )
+
+
+_SETTING_NAMES = ("root", "strict", "expect", "timeout", "rocminfo", "ignore", "gpus_per_worker")
+
+
+def _settings(config: pytest.Config) -> Settings:
+    cli = {name: config.getoption(f"therock_{name}") for name in _SETTING_NAMES}
+    ini = {name: config.getini(f"therock_{name}") for name in _SETTING_NAMES}
+    try:
+        return resolve(cli, os.environ, ini)
+    except ValueError as exc:
+        raise pytest.UsageError(f"pytest-therock: {exc}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from .markers import MARKERS
+
+    for name, (args, doc) in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}({args}): {doc}" if args else f"{name}: {doc}")
+    from .targets import known_marker_targets
+
+    for target in known_marker_targets():
+        config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
+    settings = _settings(config)
+    workerinput = getattr(config, "workerinput", None)
+    state = TheRock(settings, workerinput.get(WORKER_KEY) if workerinput else None)
+    config.stash[STATE] = state
+    if settings.expect:
+        from .targets import parse_target_pattern
+
+        for target in settings.expect:
+            try:
+                parse_target_pattern(target)
+            except ValueError as exc:
+                raise pytest.UsageError(f"--therock-expect: {exc}") from None
+
+
+def state_of(config: pytest.Config) -> TheRock:
+    return config.stash[STATE]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: detect once in the controller and hand the result to each worker."""
+    node.workerinput[WORKER_KEY] = state_of(node.config).env().to_json()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from .report import header_lines
+
+    state = state_of(config)
+    env = state.env()
+    _collect_extra_diagnostics(config, state)
+    lines = header_lines(env, state.diagnostics(), config.get_verbosity())
+    for extra in config.hook.pytest_therock_report_header(env=env, config=config):
+        lines += [f"therock: {line}" for line in extra]
+    return lines
+
+
+def _collect_extra_diagnostics(config: pytest.Config, state: TheRock) -> None:
+    if not state.extra_diagnostics:
+        found = config.hook.pytest_therock_diagnostics(env=state.env(), config=config)
+        state.extra_diagnostics = [d for batch in found for d in batch]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    state = state_of(config)
+    if not state.settings.expect or hasattr(config, "workerinput"):
+        return
+    from .markers import describe_found
+    from .targets import parse_target_pattern
+
+    env = state.env()
+    for target in state.settings.expect:
+        pattern = parse_target_pattern(target)
+        if not any(pattern.matches(g.gfx_target) for g in env.visible_gpus):
+            pytest.exit(
+                f"pytest-therock: expected a {target} GPU (--therock-expect), "
+                f"found {describe_found(env)}; no test was run",
+                returncode=pytest.ExitCode.INTERRUPTED,
+            )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    """Check the ``requires_*`` markers of collected tests: misuse is a collection error."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.passed:
+        return
+    from .markers import MarkerError, requirements
+
+    errors: dict[str, None] = {}
+    for item in report.result:
+        if not isinstance(item, pytest.Item):
+            continue
+        marks = [
+            (m.name, m.args, m.kwargs)
+            for m in item.iter_markers()
+            if m.name.startswith("requires_")
+        ]
+        if not marks:
+            continue
+        try:
+            item.stash[REQUIREMENTS] = requirements(marks)
+        except MarkerError as exc:
+            errors[f"{item.nodeid}: marker {exc}"] = None
+    if errors:
+        report.outcome = "failed"
+        report.longrepr = "pytest-therock: invalid marker\n" + "\n".join(errors)
+
+
+def _unmet(config: pytest.Config, reason: str) -> None:
+    if state_of(config).settings.strict:
+        pytest.fail(f"{reason} [--therock-strict]", pytrace=False)
+    # Reported at the test's location, as pytest's own skipif markers are.
+    raise pytest.skip.Exception(reason, _use_item_location=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reqs = item.stash.get(REQUIREMENTS, None)
+    if not reqs:
+        return
+    env = state_of(item.config).env()
+    for req in reqs:
+        reason = req.check(env)
+        if reason is not None:
+            _unmet(item.config, reason)
+
+
+@pytest.fixture(scope="session")
+def therock_env(pytestconfig: pytest.Config) -> Environment:
+    """The detected ROCm environment (:class:`pytest_therock.Environment`)."""
+    return state_of(pytestconfig).env()
+
+
+@pytest.fixture(scope="session")
+def gpu_arch(pytestconfig: pytest.Config, therock_env: Environment) -> str:
+    """The gfx target of the first visible AMD GPU, e.g. ``"gfx1151"``."""
+    from .markers import describe_found
+
+    gpus = therock_env.visible_gpus
+    if not gpus or gpus[0].gfx_target is None:
+        found = describe_found(therock_env) if not gpus else f"{gpus[0].label} without a gfx target"
+        _unmet(pytestconfig, f"gpu_arch needs an AMD GPU, found {found}")
+    return str(gpus[0].gfx_target)
+
+
+@pytest.fixture(scope="session")
+def gtt_info(pytestconfig: pytest.Config, therock_env: Environment) -> GttInfo:
+    """GTT of the first visible AMD GPU (:class:`pytest_therock.GttInfo`)."""
+    from .gtt import gtt_info as _gtt_info
+    from .markers import describe_found
+
+    if not therock_env.visible_gpus:
+        _unmet(pytestconfig, f"gtt_info needs an AMD GPU, found {describe_found(therock_env)}")
+    return _gtt_info(therock_env, therock_env.visible_gpus[0])

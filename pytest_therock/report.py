@@ -1,0 +1,64 @@
+"""The text the plugin prints: the session header and ``pytest-therock doctor``."""
+
+from __future__ import annotations
+
+from .diagnostics import Diagnostic
+from .environment import Environment, Gpu, fmt_bytes
+from .gtt import gtt_info
+
+
+def gpu_line(env: Environment, gpu: Gpu) -> str:
+    info = gtt_info(env, gpu)
+    parts = [gpu.label]
+    if gpu.compute_units:
+        parts.append(f"{gpu.compute_units} CU")
+    parts.append("APU" if gpu.is_apu else "discrete")
+    parts.append(f"VRAM {fmt_bytes(gpu.vram_total_bytes)}")
+    used = fmt_bytes(gpu.gtt_used_bytes).removesuffix(" GiB") if gpu.gtt_used_bytes else "?"
+    parts.append(f"GTT {used}/{fmt_bytes(gpu.gtt_total_bytes)} used")
+    if info.usable_bytes != gpu.gtt_total_bytes and info.usable_bytes is not None:
+        parts.append(f"usable {fmt_bytes(info.usable_bytes)}")
+    return ", ".join(parts)
+
+
+def gpu_details(env: Environment, gpu: Gpu) -> str:
+    return (
+        f"node {gpu.node_id}, PCI {gpu.pci_slot or '?'}, {gpu.card or 'no DRM card'}, "
+        f"device 0x{gpu.device_id:04x}, {gpu.uuid or 'no unique id'}"
+    )
+
+
+def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int = 0) -> list[str]:
+    """One line per fact; ``verbose`` adds details and the fixes."""
+    lines = []
+    visible = env.visible_gpus
+    if env.root != "/":
+        lines.append(f"root: {env.root}")
+    if not env.gpus:
+        lines.append("GPUs: none found")
+    for index, gpu in enumerate(visible):
+        lines.append(f"GPU {index}: {gpu_line(env, gpu)}")
+        if verbose:
+            lines.append(f"  {gpu_details(env, gpu)}")
+    hidden = len(env.gpus) - len(visible)
+    if hidden:
+        lines.append(f"hidden: {hidden} GPU(s) by the visibility variables")
+    if env.system_memory_bytes is not None or visible:
+        gtt = gtt_info(env, visible[0]) if visible else None
+        limit = f"; GTT limit {fmt_bytes(gtt.limit_bytes)} ({gtt.limit_source})" if gtt else ""
+        lines.append(f"RAM {fmt_bytes(env.system_memory_bytes)}{limit}")
+    settings = [f"{p.name}={p.value} ({p.origin})" for p in env.kernel_params]
+    if settings and (verbose or visible):
+        lines.append("settings: " + ", ".join(settings))
+    kfd = env.kfd
+    access = "rw" if kfd.usable else ("missing" if not kfd.present else "no access")
+    lines.append(f"/dev/kfd: {access}")
+    if env.env_vars:
+        lines.append("env: " + " ".join(f"{k}={v!r}" for k, v in env.env_vars.items()))
+    for diag in diagnostics:
+        lines.append(str(diag) if verbose else f"{diag.severity}[{diag.code}]: {diag.message}")
+    return lines
+
+
+def header_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int) -> list[str]:
+    return [f"therock: {line}" for line in summary_lines(env, diagnostics, verbose)]

@@ -1,0 +1,83 @@
+"""Settings: command-line option, then environment variable, then ini key, then default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: str = "/"
+    strict: bool = False
+    expect: tuple[str, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    rocminfo: str | None = None
+    ignore: frozenset[str] = frozenset()
+    gpus_per_worker: int = 0
+
+
+def _bool(text: str, name: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}: expected true or false, got {text!r}")
+
+
+def _number(text: str, name: str, kind: type[float] | type[int]) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{name}: expected a number, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"{name}: must not be negative, got {text!r}")
+    return value
+
+
+def _words(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(w for v in values for w in v.replace(",", " ").split())
+
+
+def resolve(
+    cli: Mapping[str, object | None],
+    environ: Mapping[str, str],
+    ini: Mapping[str, object],
+) -> Settings:
+    """Merge the three sources; raises ValueError naming the bad setting."""
+
+    def pick(key: str, env_name: str | None) -> tuple[object | None, str]:
+        if cli.get(key) not in (None, [], ()):
+            return cli[key], f"--therock-{key.replace('_', '-')}"
+        if env_name and environ.get(env_name, "") != "":
+            return environ[env_name], env_name
+        value = ini.get(key)
+        if value not in (None, "", []):
+            return value, f"ini therock_{key}"
+        return None, key
+
+    root, _ = pick("root", "PYTEST_THEROCK_ROOT")
+    strict, strict_src = pick("strict", "PYTEST_THEROCK_STRICT")
+    expect, _ = pick("expect", "PYTEST_THEROCK_EXPECT")
+    timeout, timeout_src = pick("timeout", "PYTEST_THEROCK_TIMEOUT")
+    rocminfo, _ = pick("rocminfo", "PYTEST_THEROCK_ROCMINFO")
+    ignore, _ = pick("ignore", "PYTEST_THEROCK_IGNORE")
+    per_worker, per_worker_src = pick("gpus_per_worker", "PYTEST_THEROCK_GPUS_PER_WORKER")
+    return Settings(
+        root=str(root) if root else "/",
+        strict=strict
+        if isinstance(strict, bool)
+        else bool(strict and _bool(str(strict), strict_src)),
+        expect=_words([expect] if isinstance(expect, str) else list(expect or [])),  # type: ignore[call-overload]
+        timeout=_number(str(timeout), timeout_src, float)
+        if timeout is not None
+        else DEFAULT_TIMEOUT,
+        rocminfo=str(rocminfo) if rocminfo else None,
+        ignore=frozenset(_words([ignore] if isinstance(ignore, str) else list(ignore or []))),  # type: ignore[call-overload]
+        gpus_per_worker=int(_number(str(per_worker), per_worker_src, int))
+        if per_worker is not None
+        else 0,
+    )

@@ -1,0 +1,49 @@
+"""Per-session state: settings and the lazily detected environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import detect as _detect
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic
+    from .environment import Environment
+
+
+class TheRock:
+    """What one pytest process knows; detection runs at most once, on first use."""
+
+    def __init__(self, settings: Settings, env_json: str | None = None) -> None:
+        self.settings = settings
+        self._env_json = env_json  # handed over by the xdist controller
+        self._env: Environment | None = None
+        self._diagnostics: list[Diagnostic] | None = None
+        self.extra_diagnostics: list[Any] = []  # from the pytest_therock_diagnostics hook
+
+    @property
+    def detected(self) -> bool:
+        return self._env is not None
+
+    def env(self) -> Environment:
+        if self._env is None:
+            from .environment import Environment
+
+            if self._env_json is not None:
+                self._env = Environment.from_json(self._env_json)
+            else:
+                root = _detect.Root(Path(self.settings.root))
+                self._env = _detect.detect(root, os.environ)
+        return self._env
+
+    def diagnostics(self) -> list[Diagnostic]:
+        if self._diagnostics is None:
+            from .diagnostics import SEVERITIES, run_checks
+
+            found = run_checks(self.env(), self.settings.ignore)
+            found += [d for d in self.extra_diagnostics if d.code not in self.settings.ignore]
+            self._diagnostics = sorted(found, key=lambda d: SEVERITIES.index(d.severity))
+        return self._diagnostics
