@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -98,8 +99,24 @@ def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
             continue  # a CPU node
         if props.get("vendor_id", AMD_VENDOR_ID) != AMD_VENDOR_ID:
             continue
-        gpus.append(_gpu(int(node), props))
+        gpu = _gpu(int(node), props)
+        gpus.append(_replace(gpu, vram_total_bytes=_bank_vram(root, node)))
     return gpus
+
+
+def _bank_vram(root: Root, node: str) -> int | None:
+    """VRAM from the node's KFD memory banks (heap types 1 and 2: frame buffer)."""
+    total = None
+    for bank in root.listdir(f"{KFD_NODES}/{node}/mem_banks"):
+        try:
+            props = parse_properties(
+                root.read_text(f"{KFD_NODES}/{node}/mem_banks/{bank}/properties")
+            )
+        except SourceError:
+            continue
+        if props.get("heap_type") in (1, 2) and "size_in_bytes" in props:
+            total = (total or 0) + props["size_in_bytes"]
+    return total
 
 
 def _gpu(node: int, props: dict[str, int]) -> Gpu:
@@ -220,8 +237,10 @@ def _system_memory(root: Root, problems: list[Problem]) -> int | None:
     saved = psutil.PROCFS_PATH
     psutil.PROCFS_PATH = str(root.path / "proc")
     try:
-        return int(psutil.virtual_memory().total)
-    except (OSError, ValueError, KeyError, AttributeError, RuntimeError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # psutil warns about fields a snapshot lacks
+            return int(psutil.virtual_memory().total)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
         reason = "missing" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc})"
         problems.append(Problem("proc/meminfo", reason))
         return None

@@ -184,7 +184,8 @@ def _gpus(shown: str, args: Sequence[Any]) -> Requirement:
         found = len(env.visible_gpus)
         if found >= count:
             return None
-        return f"requires {count} AMD GPUs, found {found}" + (
+        gpus = "AMD GPU" if count == 1 else "AMD GPUs"
+        return f"requires {count} {gpus}, found {found}" + (
             f" ({describe_found(env)})" if found else f": {describe_found(env)}"
         )
 

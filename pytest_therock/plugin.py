@@ -148,8 +148,9 @@ def _collect_extra_diagnostics(config: pytest.Config, state: TheRock) -> None:
         state.extra_diagnostics = [d for batch in found for d in batch]
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    """``--therock-expect``: stop before collecting, after the header is shown."""
     config = session.config
     state = state_of(config)
     if not state.settings.expect or hasattr(config, "workerinput"):

@@ -14,8 +14,12 @@ def gpu_line(env: Environment, gpu: Gpu) -> str:
         parts.append(f"{gpu.compute_units} CU")
     parts.append("APU" if gpu.is_apu else "discrete")
     parts.append(f"VRAM {fmt_bytes(gpu.vram_total_bytes)}")
-    used = fmt_bytes(gpu.gtt_used_bytes).removesuffix(" GiB") if gpu.gtt_used_bytes else "?"
-    parts.append(f"GTT {used}/{fmt_bytes(gpu.gtt_total_bytes)} used")
+    if gpu.gtt_total_bytes is not None and gpu.gtt_used_bytes is not None:
+        parts.append(
+            f"GTT {fmt_bytes(gpu.gtt_used_bytes)} used of {fmt_bytes(gpu.gtt_total_bytes)}"
+        )
+    else:
+        parts.append(f"GTT {fmt_bytes(gpu.gtt_total_bytes)}")
     if info.usable_bytes != gpu.gtt_total_bytes and info.usable_bytes is not None:
         parts.append(f"usable {fmt_bytes(info.usable_bytes)}")
     return ", ".join(parts)
@@ -36,16 +40,27 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         lines.append(f"root: {env.root}")
     if not env.gpus:
         lines.append("GPUs: none found")
-    for index, gpu in enumerate(visible):
-        lines.append(f"GPU {index}: {gpu_line(env, gpu)}")
-        if verbose:
+    if verbose:
+        for index, gpu in enumerate(visible):
+            lines.append(f"GPU {index}: {gpu_line(env, gpu)}")
             lines.append(f"  {gpu_details(env, gpu)}")
+    else:  # identical GPUs share a line: an 8-GPU runner stays readable
+        described = [gpu_line(env, gpu) for gpu in visible]
+        start = 0
+        for index, text in enumerate(described):
+            if index + 1 < len(described) and described[index + 1] == text:
+                continue
+            first = f"GPU {start}" if start == index else f"GPUs {start}-{index}"
+            count = f" x{index - start + 1}" if index > start else ""
+            lines.append(f"{first}: {text}{count}")
+            start = index + 1
     hidden = len(env.gpus) - len(visible)
     if hidden:
         lines.append(f"hidden: {hidden} GPU(s) by the visibility variables")
     if env.system_memory_bytes is not None or visible:
         gtt = gtt_info(env, visible[0]) if visible else None
-        limit = f"; GTT limit {fmt_bytes(gtt.limit_bytes)} ({gtt.limit_source})" if gtt else ""
+        known = gtt and gtt.limit_bytes is not None
+        limit = f"; GTT limit {fmt_bytes(gtt.limit_bytes)} ({gtt.limit_source})" if known else ""
         lines.append(f"RAM {fmt_bytes(env.system_memory_bytes)}{limit}")
     settings = [f"{p.name}={p.value} ({p.origin})" for p in env.kernel_params]
     if settings and (verbose or visible):

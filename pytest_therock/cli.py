@@ -1,0 +1,99 @@
+"""``pytest-therock``: the plugin's report without running pytest.
+
+Exit status: 0 when an AMD GPU is usable, 1 when not, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pytest-therock",
+        description="Report the ROCm / TheRock environment the way the pytest plugin sees it.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    doctor = sub.add_parser("doctor", help="print the environment and its diagnostics")
+    doctor.add_argument(
+        "--root",
+        default=os.environ.get("PYTEST_THEROCK_ROOT", "/"),
+        metavar="DIR",
+        help="filesystem root to read, e.g. a snapshot (default: $PYTEST_THEROCK_ROOT or /)",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the environment as JSON")
+    doctor.add_argument("--explain", metavar="CODE", help="explain one diagnostic code and exit")
+    doctor.add_argument(
+        "--ignore", action="append", default=[], metavar="CODE", help="silence a code"
+    )
+    doctor.add_argument("-v", "--verbose", action="count", default=0, help="show details")
+    return parser
+
+
+def environment_json(root: str, ignore: frozenset[str] = frozenset()) -> dict[str, object]:
+    """The doctor's JSON: the environment, each GPU's GTT, and the diagnostics."""
+    from .detect import detect
+    from .diagnostics import run_checks
+    from .environment import to_dict
+    from .gtt import gtt_info
+    from .sysroot import Root
+
+    env = detect(Root(Path(root)))
+    data: dict[str, object] = to_dict(env)
+    data["visible_gpus"] = [env.gpus.index(g) for g in env.visible_gpus]
+    data["gtt"] = [
+        {**to_dict(info), "usable_bytes": info.usable_bytes, "is_default": info.is_default}
+        for info in (gtt_info(env, g) for g in env.gpus)
+    ]
+    data["diagnostics"] = [to_dict(d) for d in run_checks(env, ignore)]
+    data["usable"] = bool(env.visible_gpus) and env.kfd.usable
+    return data
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from .detect import detect
+    from .diagnostics import CHECKS, run_checks
+    from .report import summary_lines
+    from .sysroot import Root
+
+    if args.explain:
+        check = CHECKS.get(args.explain)
+        if check is None:
+            print(
+                f"pytest-therock: unknown code {args.explain!r}; codes: {', '.join(CHECKS)}",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"{check.code} ({check.severity})")
+        if check.faq:
+            print(f"FAQ: {check.faq}")
+        print(f"\n{check.explanation}")
+        return 0
+    if not Path(args.root).is_dir():
+        print(f"pytest-therock: --root {args.root}: not a directory", file=sys.stderr)
+        return 2
+    ignore = frozenset(args.ignore)
+    if args.json:
+        data = environment_json(args.root, ignore)
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0 if data["usable"] else 1
+    env = detect(Root(Path(args.root)))
+    for line in summary_lines(env, run_checks(env, ignore), verbose=1 + args.verbose):
+        print(line)
+    return 0 if env.visible_gpus and env.kfd.usable else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "doctor":
+        return doctor(args)
+    return 2  # pragma: no cover - argparse rejects other commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())
