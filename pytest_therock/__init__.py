@@ -19,13 +19,13 @@ _EXPORTS = {
     "GttInfo": "gtt",
     "gtt_info": "gtt",
     "Diagnostic": "diagnostics",
-    "detect": "detect",
+    "detect_environment": "detect",
     "Root": "sysroot",
     "parse_target_pattern": "targets",
 }
 
 if TYPE_CHECKING:
-    from .detect import detect
+    from .detect import detect as detect_environment
     from .diagnostics import Diagnostic
     from .environment import Environment, Gpu, KernelParam, KfdAccess, Problem
     from .gtt import GttInfo, gtt_info
@@ -41,7 +41,7 @@ __all__ = [
     "KfdAccess",
     "Problem",
     "Root",
-    "detect",
+    "detect_environment",
     "gtt_info",
     "parse_target_pattern",
 ]
@@ -51,4 +51,5 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pytest_therock' has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    source = "detect" if name == "detect_environment" else name
+    return getattr(importlib.import_module(f".{module}", __name__), source)

@@ -51,7 +51,7 @@ def environment_json(root: str, ignore: frozenset[str] = frozenset()) -> dict[st
         for info in (gtt_info(env, g) for g in env.gpus)
     ]
     data["diagnostics"] = [to_dict(d) for d in run_checks(env, ignore)]
-    data["usable"] = bool(env.visible_gpus) and env.kfd.usable
+    data["usable"] = env.usable
     return data
 
 
@@ -85,7 +85,7 @@ def doctor(args: argparse.Namespace) -> int:
     env = detect(Root(Path(args.root)))
     for line in summary_lines(env, run_checks(env, ignore), verbose=1 + args.verbose):
         print(line)
-    return 0 if env.visible_gpus and env.kfd.usable else 1
+    return 0 if env.usable else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

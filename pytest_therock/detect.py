@@ -62,13 +62,33 @@ APU_TARGETS = frozenset(
 APU_DEVICE_IDS = frozenset({0x74A0})  # Instinct MI300A
 
 
-def detect(root: Root | None = None, environ: Mapping[str, str] | None = None) -> Environment:
-    """Detect everything the plugin reports; never raises for a bad source."""
+def detect(
+    root: Root | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    run_tools: bool = False,
+    timeout: float = 30.0,
+) -> Environment:
+    """Detect everything the plugin reports; never raises for a bad source.
+
+    rocminfo is consulted when a snapshot recorded it, under WSL (no KFD topology),
+    or on a live machine when ``run_tools`` asks for it (``pytest-therock doctor``).
+    """
     root = root or Root()
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
-    gpus = [_with_drm(root, gpu, problems) for gpu in _kfd_gpus(root, problems)]
-    ram = _system_memory(root, problems) if gpus else None
+    gpus = _kfd_gpus(root, problems)
+    wsl = root.exists("dev/dxg")
+    status = None
+    ram = None
+    recorded = not root.is_live and root.exists(f"{RECORD_DIR}/rocminfo.txt")
+    if recorded or (root.is_live and (run_tools or (wsl and not gpus))):
+        from .rocminfo_env import consult_rocminfo
+
+        gpus, status, ram = consult_rocminfo(root, gpus, problems, environ, timeout)
+    gpus = [_with_drm(root, gpu, problems, only_card=len(gpus) == 1) for gpu in gpus]
+    if gpus:
+        ram = _system_memory(root, problems, quiet=ram is not None) or ram
     return Environment(
         root=str(root.path),
         gpus=tuple(gpus),
@@ -79,6 +99,8 @@ def detect(root: Root | None = None, environ: Mapping[str, str] | None = None) -
         env_vars={k: environ[k] for k in VISIBILITY_VARIABLES + OVERRIDE_VARIABLES if k in environ},
         problems=tuple(problems),
         ttm_module="amdttm" if root.is_dir("sys/module/amdttm") else "ttm",
+        wsl=wsl,
+        rocminfo=status,
     )
 
 
@@ -169,8 +191,19 @@ def _find_card(root: Root, gpu: Gpu) -> str | None:
     return None
 
 
-def _with_drm(root: Root, gpu: Gpu, problems: list[Problem]) -> Gpu:
+def _amdgpu_cards(root: Root) -> list[str]:
+    cards = [c for c in root.listdir(DRM) if c.startswith("card") and c[4:].isdigit()]
+    return [c for c in cards if root.exists(f"{DRM}/{c}/device/mem_info_vram_total")]
+
+
+def _with_drm(root: Root, gpu: Gpu, problems: list[Problem], only_card: bool = False) -> Gpu:
+    """Add DRM memory sizes; ``only_card``: the single amdgpu card belongs to the single GPU."""
+    if gpu.card is not None:
+        return gpu
     card = _find_card(root, gpu)
+    if card is None and only_card:
+        cards = _amdgpu_cards(root)
+        card = cards[0] if len(cards) == 1 else None
     if card is None:
         return gpu
     values: dict[str, int | None] = {}
@@ -187,7 +220,7 @@ def _with_drm(root: Root, gpu: Gpu, problems: list[Problem]) -> Gpu:
         product = root.read_text(f"{DRM}/{card}/device/product_name").strip() or None
     except SourceError:
         product = None
-    return _replace(gpu, card=card, marketing_name=product, **values)
+    return _replace(gpu, card=card, marketing_name=product or gpu.marketing_name, **values)
 
 
 def _replace(gpu: Gpu, **changes: object) -> Gpu:
@@ -230,7 +263,7 @@ def _kfd_access(root: Root) -> KfdAccess:
     return KfdAccess(True, root.access("dev/kfd", os.R_OK), root.access("dev/kfd", os.W_OK))
 
 
-def _system_memory(root: Root, problems: list[Problem]) -> int | None:
+def _system_memory(root: Root, problems: list[Problem], quiet: bool = False) -> int | None:
     """Total RAM, read by psutil from the root's procfs."""
     import psutil
 
@@ -242,7 +275,8 @@ def _system_memory(root: Root, problems: list[Problem]) -> int | None:
             return int(psutil.virtual_memory().total)
     except (OSError, ValueError, KeyError, IndexError) as exc:
         reason = "missing" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc})"
-        problems.append(Problem("proc/meminfo", reason))
+        if not (quiet and reason == "missing"):
+            problems.append(Problem("proc/meminfo", reason))
         return None
     finally:
         psutil.PROCFS_PATH = saved

@@ -82,11 +82,12 @@ the KFD topology is also missing, the amdgpu kernel module is not loaded (check
 """,
 )
 def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
-    if env.kfd.present:
+    if env.kfd.present or env.wsl:  # WSL reaches the GPU through /dev/dxg
         return
-    if env.gpus:
+    kfd_gpus = [g for g in env.gpus if g.source == "kfd"]
+    if kfd_gpus:
         yield (
-            f"/dev/kfd is missing although the KFD topology lists {len(env.gpus)} GPU(s)",
+            f"/dev/kfd is missing although the KFD topology lists {len(kfd_gpus)} GPU(s)",
             "inside a container, pass --device /dev/kfd --device /dev/dri",
         )
     else:
@@ -330,6 +331,39 @@ def _visibility_mismatch(env: Environment) -> Iterator[tuple[str, str | None]]:
             f"visible: {len(env.visible_gpus)} of {len(env.gpus)} GPU(s)",
             "set only one of them",
         )
+
+
+@check(
+    "rocminfo-failed",
+    "error",
+    "How do I verify my GPU is recognized by TheRock?",
+    """
+rocminfo initialises the ROCm runtime (HSA) and lists the agents it can use.
+When it fails, so will HIP programs such as PyTorch. Its own message says why:
+amdgpu not loaded, /dev/kfd not accessible, a container without the devices, or
+the runtime failing to start (HSA_STATUS_ERROR_*).
+""",
+)
+def _rocminfo_failed(env: Environment) -> Iterator[tuple[str, str | None]]:
+    status = env.rocminfo
+    if status is not None and not status.ok and status.code not in ("not-run", "timeout"):
+        yield status.message, None
+
+
+@check(
+    "tool-unavailable",
+    "warning",
+    None,
+    """
+rocminfo could not be run: not installed (looked in $ROCM_PATH/bin,
+/opt/rocm/bin and PATH; set --therock-rocminfo), or it hung past
+--therock-timeout and was killed with its children.
+""",
+)
+def _tool_unavailable(env: Environment) -> Iterator[tuple[str, str | None]]:
+    status = env.rocminfo
+    if status is not None and status.code in ("not-run", "timeout"):
+        yield status.message, None
 
 
 @check(

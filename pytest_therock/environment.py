@@ -44,6 +44,7 @@ class Gpu:
     card: str | None  # "card1"
     is_apu: bool
     marketing_name: str | None = None
+    source: str = "kfd"  # "kfd" (the KFD topology) or "rocminfo" (WSL, or a snapshot of it)
     vram_total_bytes: int | None = None
     vram_used_bytes: int | None = None
     vis_vram_total_bytes: int | None = None
@@ -83,6 +84,15 @@ class KfdAccess:
 
 
 @dataclass(frozen=True)
+class ToolStatus:
+    """How a tool run (or its recorded output) went."""
+
+    ok: bool
+    code: str  # "ok", or the error code ("rock-not-loaded", "not-found", "timeout", ...)
+    message: str  # one line: what failed and what to do
+
+
+@dataclass(frozen=True)
 class Problem:
     """A source that was missing, unreadable or malformed."""
 
@@ -106,6 +116,8 @@ class Environment:
     env_vars: dict[str, str] = field(default_factory=dict)  # visibility and override variables
     problems: tuple[Problem, ...] = ()
     ttm_module: str = "ttm"  # "amdttm" when the DKMS driver's TTM is loaded
+    wsl: bool = False
+    rocminfo: ToolStatus | None = None  # None: rocminfo was not consulted
 
     @property
     def visible_gpus(self) -> tuple[Gpu, ...]:
@@ -113,6 +125,11 @@ class Environment:
         from .visibility import visible_gpus
 
         return visible_gpus(self.gpus, self.env_vars)
+
+    @property
+    def usable(self) -> bool:
+        """A GPU is visible and the runtime can reach it (/dev/kfd, or /dev/dxg under WSL)."""
+        return bool(self.visible_gpus) and (self.kfd.usable or self.wsl)
 
     def param(self, name: str) -> KernelParam | None:
         """The live (sysfs) value of a parameter, else the command line's."""

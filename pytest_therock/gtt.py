@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .environment import Environment, Gpu
 
-DEFAULT_SOURCE = "default (50% of RAM)"
+DEFAULT_SOURCE = "default: 50% of RAM"
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from .state import TheRock
 if TYPE_CHECKING:
     from .environment import Environment
     from .gtt import GttInfo
+    from .markers import Requirement
 
 STATE = pytest.StashKey[TheRock]()
-REQUIREMENTS = pytest.StashKey["list[Requirement]"]()
+REQUIREMENTS = pytest.StashKey[list["Requirement"]]()
 WORKER_KEY = "therock_env"
 
 

@@ -20,7 +20,7 @@ def gpu_line(env: Environment, gpu: Gpu) -> str:
         )
     else:
         parts.append(f"GTT {fmt_bytes(gpu.gtt_total_bytes)}")
-    if info.usable_bytes != gpu.gtt_total_bytes and info.usable_bytes is not None:
+    if gpu.gtt_total_bytes is not None and info.usable_bytes not in (None, gpu.gtt_total_bytes):
         parts.append(f"usable {fmt_bytes(info.usable_bytes)}")
     return ", ".join(parts)
 
@@ -59,15 +59,18 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         lines.append(f"hidden: {hidden} GPU(s) by the visibility variables")
     if env.system_memory_bytes is not None or visible:
         gtt = gtt_info(env, visible[0]) if visible else None
-        known = gtt and gtt.limit_bytes is not None
-        limit = f"; GTT limit {fmt_bytes(gtt.limit_bytes)} ({gtt.limit_source})" if known else ""
+        limit = ""
+        if gtt is not None and gtt.limit_bytes is not None and not env.wsl:
+            limit = f"; GTT limit {fmt_bytes(gtt.limit_bytes)} ({gtt.limit_source})"
         lines.append(f"RAM {fmt_bytes(env.system_memory_bytes)}{limit}")
     settings = [f"{p.name}={p.value} ({p.origin})" for p in env.kernel_params]
     if settings and (verbose or visible):
         lines.append("settings: " + ", ".join(settings))
     kfd = env.kfd
     access = "rw" if kfd.usable else ("missing" if not kfd.present else "no access")
-    lines.append(f"/dev/kfd: {access}")
+    lines.append("WSL: /dev/dxg" if env.wsl and not kfd.present else f"/dev/kfd: {access}")
+    if env.rocminfo is not None and env.rocminfo.ok and verbose:
+        lines.append(env.rocminfo.message)
     if env.env_vars:
         lines.append("env: " + " ".join(f"{k}={v!r}" for k, v in env.env_vars.items()))
     for diag in diagnostics:

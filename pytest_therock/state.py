@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import detect as _detect
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -35,8 +34,10 @@ class TheRock:
             if self._env_json is not None:
                 self._env = Environment.from_json(self._env_json)
             else:
-                root = _detect.Root(Path(self.settings.root))
-                self._env = _detect.detect(root, os.environ)
+                from . import detect as probe  # the module: tests may wrap probe.detect
+                from .sysroot import Root
+
+                self._env = probe.detect(Root(Path(self.settings.root)), os.environ)
         return self._env
 
     def diagnostics(self) -> list[Diagnostic]:

@@ -51,7 +51,7 @@ class RootBuilder:
         return self
 
     def kfd(self, access: str = "rw") -> RootBuilder:
-        """/dev/kfd, and what the snapshot's user could do with it ("rw", "r", "none", "missing")."""
+        """/dev/kfd, and what the user could do with it: "rw", "r", "none" or "missing"."""
         if access != "missing":
             self.write("dev/kfd", "")
         return self.write(".therock/kfd-access", access + "\n")

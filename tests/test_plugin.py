@@ -158,7 +158,8 @@ def test_misused_marker_is_a_collection_error_naming_test_and_marker(
         [
             "*ERROR collecting*",
             "*test_misused_marker_is_a_collection_error_naming_test_and_marker.py::test_big: "
-            "marker requires_gtt_gb('lots'): expected a number of GiB, got 'lots'; e.g. requires_gtt_gb(64)",
+            "marker requires_gtt_gb('lots'): expected a number of GiB, got 'lots'; "
+            "e.g. requires_gtt_gb(64)",
             "*1 error*",
         ]
     )
@@ -258,7 +259,8 @@ def test_header_without_gpu_explains_why(pytester: pytest.Pytester, empty_root: 
         [
             "therock: GPUs: none found",
             "therock: /dev/kfd: missing",
-            "therock: error[kfd-missing]: /dev/kfd is missing and no GPU is in the KFD topology: amdgpu is not loaded",
+            "therock: error[kfd-missing]: /dev/kfd is missing and no GPU is in the KFD topology: "
+            "amdgpu is not loaded",
         ]
     )
 

@@ -1,0 +1,319 @@
+"""Parse the text ``rocminfo`` prints (stdout and stderr together).
+
+rocminfo (ROCm/rocminfo ``rocminfo.cc``) prints ``label`` padded to 25 columns and
+``value`` padded to 35 (``%-25s%-35s``), indented 2 spaces a level. A label longer than
+25 columns runs into its value (``WatchPts on Addr. Ranges:1``), a few labels end in
+``::``, padding counts bytes (so a ``™`` shifts it) and pastes often lose it. So this
+parser splits each line at its first colon and tracks the section it is in; it never
+relies on columns or indentation.
+
+Failures (``ROCk module is NOT loaded``, ``Unable to open /dev/kfd ...``,
+``hsa api call failure`` / ``HSA_STATUS_ERROR_*``) raise :class:`RocminfoError`, even
+when a header line such as ``ROCk module version 6.10.5 is loaded`` came first.
+
+Output cut short (no ``*** Done ***``) still parses: an agent counts once its
+``ISA Info:`` line arrived (all its pools came before it); the agent being printed when
+the text stops is dropped. ``RocminfoReport.complete`` says whether the end was seen.
+Any input raises nothing but :class:`RocminfoError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = ["Agent", "Pool", "RocminfoError", "RocminfoReport", "parse_rocminfo"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # CSI sequences: rocminfo colours errors
+# Digits are bounded: int() refuses strings over 4300 digits.
+_INT = re.compile(r"([0-9]{1,20})\s*(?:\(0x[0-9a-fA-F]{1,16}\))?", re.ASCII)  # "5510(0x1586)"
+_SIZE = re.compile(r"([0-9]{1,20})\s*(?:\(0x[0-9a-fA-F]{1,16}\))?\s*KB", re.ASCII)
+_GFX = re.compile(r"gfx[0-9a-f]{2,6}", re.ASCII)
+_KFD = re.compile(r"ROCk module version (\S+) is loaded")
+_NUMBERED = re.compile(r"(Agent|ISA|Pool) [0-9]+")
+_GROUP = re.compile(r'is not member of "([^"]+)" group')
+
+_SEE_DMESG = "check `sudo dmesg | grep -i -e amdgpu -e kfd` for driver errors"
+_OOR_HINT = (
+    "HIP runtime initialisation failed (HSA_STATUS_ERROR_OUT_OF_RESOURCES): the runtime found "
+    "no GPU it can use. Check that this GPU is supported by this ROCm build (an unsupported gfx "
+    "target may need HSA_OVERRIDE_GFX_VERSION), that /dev/kfd and /dev/dri/renderD* are "
+    "accessible (the render group; in a container `--device /dev/kfd --device /dev/dri`), and "
+    f"{_SEE_DMESG}; a reboot clears a wedged driver"
+)
+_HSA_HINT = (
+    "HIP runtime initialisation failed (an HSA runtime call returned an error). Check that "
+    "the ROCm user space matches the kernel driver, that /dev/kfd and /dev/dri are "
+    f"accessible, and {_SEE_DMESG}"
+)
+# (code, pattern, what failed and what to do); the first pattern that matches a line wins.
+_FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "rock-not-loaded",
+        re.compile(r"ROCk module is NOT loaded"),
+        "the amdgpu kernel module is not loaded. Load it with `sudo modprobe amdgpu`, then "
+        "check `dmesg | grep amdgpu` for why it did not load (no supported GPU, missing "
+        "firmware, Secure Boot, or a VM without a GPU passed through)",
+    ),
+    (
+        "rock-not-live",
+        re.compile(r"ROCk module is NOT live"),
+        "the amdgpu kernel module is loaded but did not finish initialising; "
+        f"{_SEE_DMESG} (firmware, unsupported GPU), then reload the module or reboot",
+    ),
+    (
+        "kfd-permission-denied",
+        re.compile(r"Unable to open /dev/kfd.*Permission denied"),
+        "this user may not open /dev/kfd. Add the user to the {group} group "
+        "(`sudo usermod -aG {group} $USER`; older systems also use `video`) and log in again",
+    ),
+    (
+        "kfd-missing",
+        re.compile(r"Unable to open /dev/kfd.*No such file or directory"),
+        "/dev/kfd does not exist. Inside a container pass the devices "
+        "(`docker run --device /dev/kfd --device /dev/dri ...`); on the host load amdgpu "
+        f"(`sudo modprobe amdgpu`) and {_SEE_DMESG}",
+    ),
+    (
+        "kfd-open-failed",
+        re.compile(r"Unable to open /dev/kfd"),
+        "rocminfo could not open /dev/kfd. Check `ls -l /dev/kfd` and the user's groups; "
+        "inside a container pass `--device /dev/kfd --device /dev/dri` (and allow them in the "
+        f"device cgroup); {_SEE_DMESG}",
+    ),
+    (
+        "out-of-resources",
+        re.compile(r"HSA_STATUS_ERROR_OUT_OF_RESOURCES|Call returned (?:4104|0x1008)\b"),
+        _OOR_HINT,
+    ),
+    ("hsa-init-failed", re.compile(r"HSA_STATUS_ERROR_\w+|Call returned"), _HSA_HINT),
+    ("hsa-init-failed", re.compile(r"hsa api call failure"), _HSA_HINT),
+    (
+        "crashed",
+        re.compile(r"Segmentation fault|Bus error|Illegal instruction|\(core dumped\)|^Aborted\b"),
+        f"rocminfo crashed. {_SEE_DMESG}; check that the ROCm user space matches the driver",
+    ),
+)
+
+
+class RocminfoError(ValueError):
+    """rocminfo failed; the message says what failed and what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def __reduce__(self) -> tuple[type[RocminfoError], tuple[str, str]]:
+        return type(self), (self.code, str(self))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One memory pool of an agent."""
+
+    segment: str  # "GLOBAL", "GROUP", ...
+    flags: tuple[str, ...]  # ("KERNARG", "FINE GRAINED"); () for an empty flag list
+    size_bytes: int | None  # rocminfo prints KB
+    allocatable: bool | None
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One HSA agent (CPU, GPU, or DSP such as an NPU)."""
+
+    name: str  # may be "" (empty CPU names exist)
+    marketing_name: str | None
+    vendor_name: str | None
+    device_type: str  # "CPU", "GPU", "DSP"; "" if the line was missing
+    node: int | None
+    uuid: str | None
+    chip_id: int | None
+    compute_units: int | None
+    simds_per_cu: int | None
+    wavefront_size: int | None
+    bdfid: int | None
+    isa_names: tuple[str, ...]  # e.g. "amdgcn-amd-amdhsa--gfx942:sramecc+:xnack-"
+    pools: tuple[Pool, ...]
+    memory_properties: tuple[str, ...] = ()  # ("APU",) on an APU (ROCm 6.0+)
+
+    @property
+    def is_apu(self) -> bool:
+        return "APU" in self.memory_properties
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.device_type == "GPU"
+
+    @property
+    def gfx_target(self) -> str | None:
+        """``gfx942`` for a GPU: the first specific ISA (generic ones skipped), else the name."""
+        if not self.is_gpu:
+            return None
+        for target in (*map(_gfx, self.isa_names), _gfx(self.name)):
+            if target:
+                return target
+        return None
+
+    @property
+    def memory_bytes(self) -> int | None:
+        """Size of the first GLOBAL pool, coarse grained preferred (what HIP reports)."""
+        pools = [p for p in self.pools if p.segment == "GLOBAL"]
+        coarse = [p for p in pools if "COARSE GRAINED" in p.flags]
+        return (coarse or pools)[0].size_bytes if pools else None
+
+
+@dataclass(frozen=True)
+class RocminfoReport:
+    runtime_version: str | None
+    kfd_version: str | None  # "6.16.6" from "ROCk module version 6.16.6 is loaded"
+    wsl: bool  # "WSL environment detected."
+    system: Mapping[str, str] = field(hash=False)  # HSA System Attributes, read-only
+    agents: tuple[Agent, ...]
+    complete: bool = True  # "*** Done ***" was seen
+
+    @property
+    def gpus(self) -> tuple[Agent, ...]:
+        return tuple(a for a in self.agents if a.is_gpu)
+
+
+def _gfx(name: str) -> str | None:
+    # "amdgcn-amd-amdhsa--gfx90a:sramecc+:xnack-" or "gfx90a" -> "gfx90a"
+    target = name.rpartition("--")[2].partition(":")[0].strip()
+    return target if _GFX.fullmatch(target) else None
+
+
+def _int(value: str | None) -> int | None:
+    match = _INT.fullmatch(value) if value is not None else None
+    return int(match.group(1)) if match else None
+
+
+def _pool(fields: dict[str, str]) -> Pool:
+    segment, _, flags = fields.get("Segment", "").partition(";")
+    flags = flags.strip().removeprefix("FLAGS:")
+    size = _SIZE.fullmatch(fields.get("Size", ""))
+    allocatable = {"TRUE": True, "FALSE": False}.get(fields.get("Allocatable", ""))
+    return Pool(
+        segment=segment.strip(),
+        flags=tuple(f.strip() for f in flags.split(",") if f.strip()),
+        size_bytes=int(size.group(1)) * 1024 if size else None,
+        allocatable=allocatable,
+    )
+
+
+@dataclass
+class _Draft:
+    """An agent while its lines arrive."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    pools: list[dict[str, str]] = field(default_factory=list)
+    isas: list[str] = field(default_factory=list)
+    listed: bool = False  # its "ISA Info:" line arrived, so its pools are complete
+
+    def build(self) -> Agent:
+        f = self.fields
+        return Agent(
+            name=f.get("Name", ""),
+            marketing_name=f.get("Marketing Name"),
+            vendor_name=f.get("Vendor Name"),
+            device_type=f.get("Device Type", ""),
+            node=_int(f.get("Node")),
+            uuid=f.get("Uuid"),
+            chip_id=_int(f.get("Chip ID")),
+            compute_units=_int(f.get("Compute Unit")),
+            simds_per_cu=_int(f.get("SIMDs per CU")),
+            wavefront_size=_int(f.get("Wavefront Size")),
+            bdfid=_int(f.get("BDFID")),
+            isa_names=tuple(self.isas),
+            pools=tuple(_pool(p) for p in self.pools),
+            memory_properties=tuple(f.get("Memory Properties", "").split()),
+        )
+
+
+def _excerpt(lines: list[str], last: bool) -> str:
+    shown = [line for line in lines if any(c.isalnum() for c in line)]  # skip "====="
+    text = " | ".join(shown[-3:] if last else shown[:3])[:200]
+    return repr(text) if text else "no output"
+
+
+def _check_failure(lines: list[str]) -> None:
+    for code, pattern, advice in _FAILURES:
+        for line in lines:
+            if pattern.search(line):
+                group = next((m[1] for m in map(_GROUP.search, lines) if m), "render")
+                said = line if len(line) <= 300 else line[:300] + "..."
+                advice = advice.replace("{group}", group)
+                raise RocminfoError(code, f"rocminfo failed: {advice}. rocminfo said: {said!r}")
+
+
+def parse_rocminfo(text: str) -> RocminfoReport:
+    """Parse rocminfo output; raise :class:`RocminfoError` for a failure or unknown text."""
+    lines = [_ANSI.sub("", line).strip() for line in text.splitlines()]
+    _check_failure(lines)
+    system: dict[str, str] = {}
+    drafts: list[_Draft] = []
+    section = ""  # "system", "agent", "pool", "isa"
+    isa_pending = done = wsl = False
+    kfd_version = None
+    for line in lines:
+        kfd = _KFD.fullmatch(line)
+        numbered = _NUMBERED.fullmatch(line)
+        label, colon, value = line.partition(":")
+        label, value = " ".join(label.split()), value.lstrip(":").strip()
+        if kfd:
+            kfd_version = kfd.group(1)
+        elif line == "WSL environment detected.":
+            wsl = True
+        elif line == "HSA System Attributes":
+            section = "system"
+        elif line == "HSA Agents":
+            section = ""
+        elif line == "*** Done ***":
+            done, section = True, ""
+        elif numbered and numbered.group(1) == "Agent":
+            drafts.append(_Draft())
+            section = "agent"
+        elif numbered and numbered.group(1) == "ISA" and drafts:
+            isa_pending, section = True, "isa"
+        elif not colon or not label or numbered:
+            continue  # "Pool N" (pools start at "Segment:"), "x  1024(0x400)", rules
+        elif label == "Name" and not done:
+            if section == "isa" and (isa_pending or value.startswith("amdgcn")):
+                drafts[-1].isas.append(value)
+                isa_pending = False
+                continue
+            if not drafts or "Name" in drafts[-1].fields:
+                drafts.append(_Draft())  # `rocminfo --gpu` prints no "Agent N" headers
+            drafts[-1].fields["Name"] = value
+            section = "agent"
+        elif section == "system":
+            system.setdefault(label, value)
+        elif label in ("Pool Info", "ISA Info") and drafts:
+            section = "pool" if label == "Pool Info" else "isa"
+            drafts[-1].listed |= section == "isa"
+        elif label == "Segment" and section in ("agent", "pool"):
+            drafts[-1].pools.append({label: value})
+            section = "pool"
+        elif section == "pool" and drafts[-1].pools:
+            drafts[-1].pools[-1].setdefault(label, value)
+        elif section == "agent":
+            drafts[-1].fields.setdefault(label, value)
+    agents = tuple(d.build() for d in drafts if done or d.listed)
+    if not agents:
+        if drafts:
+            code, what = "truncated", "rocminfo output stops before any agent was complete"
+        elif system or kfd_version or wsl or "HSA Agents" in lines:
+            code, what = "no-agents", "rocminfo listed no agents (no CPU, no GPU)"
+        else:
+            code, what = "unrecognised", "this is not rocminfo output"
+        advice = f"run `rocminfo` by hand and {_SEE_DMESG}"
+        raise RocminfoError(code, f"{what}; {advice}. Output: {_excerpt(lines, bool(drafts))}")
+    return RocminfoReport(
+        runtime_version=system.get("Runtime Version"),
+        kfd_version=kfd_version,
+        wsl=wsl,
+        system=MappingProxyType(system),
+        agents=agents,
+        complete=done,
+    )

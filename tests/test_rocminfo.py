@@ -1,0 +1,441 @@
+"""Tests for the rocminfo parser against real recorded outputs (tests/realdata/rocminfo)."""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_therock.rocminfo import Agent, Pool, RocminfoError, RocminfoReport, parse_rocminfo
+
+DATA = Path(__file__).parent / "realdata" / "rocminfo"
+KB = 1024
+
+# Values read from the files (grep the file for each label to check).
+GPU_SAMPLES: dict[str, dict[str, Any]] = {
+    "gfx1151-strix-halo-rocm7.11-nightly-kfd6.16.6.txt": {
+        "types": ("CPU", "GPU"),
+        "targets": ("gfx1151",),
+        "cu": 40,
+        "marketing": "Radeon 8060S Graphics",
+        "chip_id": 5510,
+        "wavefront": 32,
+        "vram_kb": 65507932,
+        "kfd": "6.16.6",
+        "runtime": "1.18",
+        "wsl": False,
+    },
+    "gfx942-mi300a-4socket-apu-rocm6.3.1.txt": {
+        "types": ("CPU",) * 4 + ("GPU",) * 4,
+        "targets": ("gfx942",) * 4,
+        "cu": 228,
+        "marketing": "AMD Instinct MI300A",
+        "chip_id": 29856,
+        "wavefront": 64,
+        "vram_kb": 98648060,
+        "kfd": "6.10.5",
+        "runtime": "1.14",
+        "wsl": False,
+    },
+    "gfx90a-4x-mi210-2x-epyc7763-rocm5.7.1.txt": {
+        "types": ("CPU", "CPU", "GPU", "GPU", "GPU", "GPU"),
+        "targets": ("gfx90a",) * 4,
+        "cu": 104,
+        "marketing": "AMD Instinct MI210",
+        "chip_id": 29711,
+        "wavefront": 64,
+        "vram_kb": 67092480,
+        "kfd": None,
+        "runtime": "1.1",
+        "wsl": False,
+    },
+    "gfx1100-rx7900xtx-wsl2-rocm6.3.txt": {
+        "types": ("CPU", "GPU"),
+        "targets": ("gfx1100",),
+        "cu": 96,
+        "marketing": "AMD Radeon RX 7900 XTX",
+        "chip_id": 29772,
+        "wavefront": 32,
+        "vram_kb": 25079976,
+        "kfd": None,
+        "runtime": "1.1",
+        "wsl": True,
+    },
+    "gfx1102-rx7600xt-rocm6.3-kfd6.10.5-trademark-symbol.txt": {
+        "types": ("CPU", "GPU"),
+        "targets": ("gfx1102",),
+        "cu": 32,
+        "marketing": "AMD Radeon\u2122 RX 7600 XT",
+        "chip_id": 29824,
+        "wavefront": 32,
+        "vram_kb": 16760832,
+        "kfd": "6.10.5",
+        "runtime": "1.14",
+        "wsl": False,
+    },
+    "gfx1150-radeon890m-hx370-debian-kernel6.18-with-npu-agent.txt": {
+        "types": ("CPU", "GPU", "DSP"),
+        "targets": ("gfx1150",),
+        "cu": 16,
+        "marketing": "AMD Radeon Graphics",
+        "chip_id": 5390,
+        "wavefront": 32,
+        "vram_kb": 12110900,
+        "kfd": None,
+        "runtime": "1.18",
+        "wsl": False,
+    },
+    "gfx906-radeon-vii-fx9590-rocm5.6.txt": {
+        "types": ("CPU", "GPU"),
+        "targets": ("gfx906",),
+        "cu": 60,
+        "marketing": "AMD Radeon VII",
+        "chip_id": 26287,
+        "wavefront": 64,
+        "vram_kb": 16760832,
+        "kfd": None,
+        "runtime": "1.1",
+        "wsl": False,
+    },
+}
+
+# file -> (code, text the message must contain: the fix, and the tool's own line)
+ERROR_SAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "error-rock-not-loaded-azure-nv4as.txt": (
+        "rock-not-loaded",
+        ("sudo modprobe amdgpu", "dmesg | grep amdgpu", "ROCk module is NOT loaded"),
+    ),
+    "error-kfd-permission-denied-not-member-of-render-rocm5.x.txt": (
+        "kfd-permission-denied",
+        ("sudo usermod -aG render $USER", "log in again", "Permission denied"),
+    ),
+    "error-kfd-no-such-file-docker-without-device-kfd6.10.5.txt": (
+        "kfd-missing",
+        ("--device /dev/kfd --device /dev/dri", "No such file or directory"),
+    ),
+}
+
+
+def read(name: str) -> str:
+    return (DATA / name).read_bytes().decode("utf-8", errors="replace")
+
+
+def parse_or_error(text: str) -> RocminfoReport | None:
+    """The contract for any input: a report, or RocminfoError; nothing else."""
+    try:
+        return parse_rocminfo(text)
+    except RocminfoError as exc:
+        assert exc.code and str(exc)
+        return None
+
+
+def test_every_sample_file_is_checked() -> None:
+    on_disk = {p.name for p in DATA.iterdir()}
+    assert on_disk == set(GPU_SAMPLES) | set(ERROR_SAMPLES)
+    assert not set(GPU_SAMPLES) & set(ERROR_SAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(GPU_SAMPLES))
+def test_gpu_sample(name: str) -> None:
+    want = GPU_SAMPLES[name]
+    report = parse_rocminfo(read(name))
+    assert report.complete
+    assert tuple(a.device_type for a in report.agents) == want["types"]
+    assert tuple(g.gfx_target for g in report.gpus) == want["targets"]
+    assert report.kfd_version == want["kfd"]
+    assert report.runtime_version == want["runtime"] == report.system["Runtime Version"]
+    assert report.wsl is want["wsl"]
+    for gpu in report.gpus:
+        assert gpu.is_gpu and gpu.vendor_name == "AMD"
+        assert gpu.compute_units == want["cu"]
+        assert gpu.marketing_name == want["marketing"]
+        assert gpu.chip_id == want["chip_id"]
+        assert gpu.wavefront_size == want["wavefront"]
+        assert gpu.memory_bytes == want["vram_kb"] * KB
+        assert gpu.gfx_target is not None
+        assert gpu.isa_names[0].startswith("amdgcn-amd-amdhsa--" + gpu.gfx_target)
+        assert gpu.pools[0].segment == "GLOBAL" and gpu.pools[0].allocatable is True
+        assert gpu.pools[-1] == Pool("GROUP", (), 64 * KB, False)
+    for agent in report.agents:
+        if not agent.is_gpu:
+            assert agent.gfx_target is None
+            assert agent.wavefront_size is None  # only kernel agents print it
+    assert len({g.node for g in report.gpus}) == len(report.gpus)
+
+
+def test_gfx1151_strix_halo_details() -> None:
+    report = parse_rocminfo(read("gfx1151-strix-halo-rocm7.11-nightly-kfd6.16.6.txt"))
+    cpu, gpu = report.agents
+    assert cpu.name == cpu.marketing_name == "AMD RYZEN AI MAX+ 395 w/ Radeon 8060S"
+    assert (cpu.uuid, cpu.node, cpu.compute_units, cpu.simds_per_cu) == ("CPU-XX", 0, 32, 0)
+    assert [p.flags for p in cpu.pools] == [
+        ("FINE GRAINED",),
+        ("EXTENDED FINE GRAINED",),
+        ("KERNARG", "FINE GRAINED"),
+        ("COARSE GRAINED",),
+    ]
+    assert {p.size_bytes for p in cpu.pools} == {131015868 * KB}
+    assert (gpu.name, gpu.uuid, gpu.node, gpu.bdfid, gpu.simds_per_cu) == (
+        "gfx1151",
+        "GPU-XX",
+        1,
+        62464,
+        2,
+    )
+    assert gpu.isa_names == ("amdgcn-amd-amdhsa--gfx1151", "amdgcn-amd-amdhsa--gfx11-generic")
+    assert [p.size_bytes for p in gpu.pools] == [65507932 * KB, 65507932 * KB, 64 * KB]
+    assert report.system["VMM Support"] == "YES"
+    assert report.system["XNACK enabled"] == "NO"
+
+
+def test_mi210_empty_flag_list_and_features_in_isa_name() -> None:
+    report = parse_rocminfo(read("gfx90a-4x-mi210-2x-epyc7763-rocm5.7.1.txt"))
+    gpu = report.gpus[0]
+    assert gpu.pools[1].segment == "GLOBAL" and gpu.pools[1].flags == ()
+    assert gpu.pools[1].size_bytes == 67092480 * KB
+    assert gpu.isa_names == ("amdgcn-amd-amdhsa--gfx90a:sramecc+:xnack-",)
+    assert [g.uuid for g in report.gpus] == [
+        "GPU-74e9455f63e4f48f",
+        "GPU-6de8c605c2212805",
+        "GPU-600c883acb6a35a8",
+        "GPU-850e4e3c316d4738",
+    ]
+    assert [len(a.pools) for a in report.agents] == [3, 3, 3, 3, 3, 3]
+
+
+def test_mi300a_apu_agents() -> None:
+    report = parse_rocminfo(read("gfx942-mi300a-4socket-apu-rocm6.3.1.txt"))
+    assert [a.name for a in report.agents[:4]] == ["AMD Instinct MI300A Accelerator"] * 4
+    assert [g.bdfid for g in report.gpus] == [256, 16640, 33024, 49408]
+    assert report.gpus[0].isa_names == ("amdgcn-amd-amdhsa--gfx942:sramecc+:xnack-",)
+    assert "XNACK enabled" not in report.system  # ROCm 6.3 header has no such line
+
+
+def test_wsl_missing_fields_are_none() -> None:
+    report = parse_rocminfo(read("gfx1100-rx7900xtx-wsl2-rocm6.3.txt"))
+    gpu = report.gpus[0]
+    assert report.wsl and report.kfd_version is None
+    assert gpu.uuid is None and gpu.bdfid is None
+    assert report.agents[0].uuid == "CPU-XX" and report.agents[0].bdfid is None
+
+
+def test_npu_dsp_agent_is_not_a_gpu() -> None:
+    report = parse_rocminfo(read("gfx1150-radeon890m-hx370-debian-kernel6.18-with-npu-agent.txt"))
+    npu = report.agents[2]
+    assert (npu.name, npu.marketing_name, npu.device_type) == ("aie2", "AIE-ML", "DSP")
+    assert not npu.is_gpu and npu.gfx_target is None and npu.isa_names == ()
+    assert npu.pools[0].flags == ("KERNARG", "COARSE GRAINED")
+    assert len(report.gpus) == 1
+
+
+@pytest.mark.parametrize("name", sorted(ERROR_SAMPLES))
+def test_error_sample(name: str) -> None:
+    code, needles = ERROR_SAMPLES[name]
+    with pytest.raises(RocminfoError) as info:
+        parse_rocminfo(read(name))
+    assert info.value.code == code
+    assert isinstance(info.value, ValueError)
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "needle"),
+    [
+        pytest.param(
+            "\x1b[37mROCk module version 6.10.5 is loaded\x1b[0m\n"
+            "\x1b[31mhsa api call failure at: /src/rocminfo/rocminfo.cc:1282\n"
+            "\x1b[31mCall returned HSA_STATUS_ERROR_OUT_OF_RESOURCES: The runtime failed to "
+            "allocate the necessary resources.\n\x1b[0m",
+            "out-of-resources",
+            "'Call returned HSA_STATUS_ERROR_OUT_OF_RESOURCES",
+            id="ansi-out-of-resources",
+        ),
+        pytest.param(
+            "hsa api call failure at line 900, file: /w/rocminfo.cc. Call returned 4104\n",
+            "out-of-resources",
+            "HIP runtime initialisation failed",
+            id="rocm1.9-numeric-status",
+        ),
+        pytest.param(
+            "ROCk module is loaded\nhsa api call failure at: rocminfo.cc:1148\n"
+            "Call returned HSA_STATUS_ERROR_INVALID_ARGUMENT: One of the actual arguments\n",
+            "hsa-init-failed",
+            "HSA_STATUS_ERROR_INVALID_ARGUMENT",
+            id="other-hsa-status",
+        ),
+        pytest.param(
+            "\x1b[31mROCk module is NOT live, possibly no GPU devices\x1b[0m\n",
+            "rock-not-live",
+            "dmesg",
+            id="not-live",
+        ),
+        pytest.param(
+            "ROCk module is loaded\nUnable to open /dev/kfd read-write: Permission denied\n"
+            'me is not member of "video" group, the default DRM access group.\n',
+            "kfd-permission-denied",
+            "usermod -aG video",
+            id="group-named-by-rocminfo",
+        ),
+        pytest.param(
+            "ROCk module is loaded\nUnable to open /dev/kfd read-write: Operation not permitted\n",
+            "kfd-open-failed",
+            "--device /dev/kfd",
+            id="eperm-in-container",
+        ),
+        pytest.param(
+            "ROCk module is loaded\nSegmentation fault (core dumped)\n",
+            "crashed",
+            "Segmentation fault",
+            id="segfault",
+        ),
+        pytest.param("", "unrecognised", "no output", id="empty"),
+        pytest.param("bash: rocminfo: command not found\n", "unrecognised", "command", id="junk"),
+        pytest.param(
+            "ROCk module is loaded\n=====================\nHSA System Attributes\n"
+            "=====================\nRuntime Version:         1.1\n",
+            "no-agents",
+            "Runtime Version",
+            id="header-only",
+        ),
+    ],
+)
+def test_failure_texts(text: str, code: str, needle: str) -> None:
+    with pytest.raises(RocminfoError) as info:
+        parse_rocminfo(text)
+    assert info.value.code == code
+    assert needle in str(info.value)
+    assert "\x1b" not in str(info.value)
+
+
+def test_error_pickles_with_its_code() -> None:
+    error = RocminfoError("kfd-missing", "message")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.code, str(copy)) == ("kfd-missing", "message")
+
+
+def test_report_is_hashable_and_system_read_only() -> None:
+    report = parse_rocminfo(read("gfx906-radeon-vii-fx9590-rocm5.6.txt"))
+    assert hash(report) == hash(parse_rocminfo(read("gfx906-radeon-vii-fx9590-rocm5.6.txt")))
+    with pytest.raises(TypeError):
+        report.system["Runtime Version"] = "9.9"  # type: ignore[index]
+
+
+def _agents(text: str) -> tuple[Agent, ...]:
+    return parse_rocminfo(text).agents
+
+
+@pytest.mark.parametrize("name", sorted(GPU_SAMPLES))
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda t: t.replace("\n", "\r\n"), id="crlf"),
+        pytest.param(
+            lambda t: "".join(f"\x1b[37m{line}\x1b[0m\n" for line in t.splitlines()), id="ansi"
+        ),
+        pytest.param(
+            lambda t: "\n".join(" ".join(line.split()) for line in t.splitlines()),
+            id="lost-padding-and-indent",
+        ),
+        pytest.param(lambda t: re.sub(r"(?m)^(\*{7}|Agent \d+) *\n", "", t), id="no-agent-headers"),
+        pytest.param(lambda t: re.sub(r"(?m)^ *(ISA|Pool) \d+ *\n", "", t), id="no-numbered-lines"),
+        pytest.param(lambda t: "libdrm: amdgpu.ids: No such file or directory\n" + t, id="stderr"),
+        # ROCm 1.x printed plain numbers and "65916544KB" (no hex, no space before KB)
+        pytest.param(lambda t: re.sub(r"\(0x[0-9a-f]+\) ?", "", t), id="no-hex"),
+    ],
+)
+def test_layout_variants_parse_the_same(name: str, mangle: Any) -> None:
+    text = read(name)
+    assert _agents(mangle(text)) == _agents(text)
+
+
+def test_empty_cpu_name() -> None:
+    text = read("gfx906-radeon-vii-fx9590-rocm5.6.txt")
+    text = text.replace(
+        "  Name:                    AMD FX(tm)-9590 Eight-Core Processor", "  Name:"
+    )
+    report = parse_rocminfo(text)
+    assert report.agents[0].name == "" and report.agents[0].device_type == "CPU"
+    assert [g.gfx_target for g in report.gpus] == ["gfx906"]
+
+
+def test_unparsable_numbers_become_none() -> None:
+    text = read("gfx906-radeon-vii-fx9590-rocm5.6.txt")
+    text = text.replace("Compute Unit:            60", "Compute Unit:            sixty")
+    text = text.replace("16760832(0xffc000) KB", "lots")
+    text = text.replace("Chip ID:                 26287(0x66af)", "Chip ID: " + "9" * 5000)
+    gpu = parse_rocminfo(text).gpus[0]
+    assert gpu.compute_units is None and gpu.chip_id is None
+    assert gpu.memory_bytes is None and gpu.pools[0].size_bytes is None
+
+
+def test_gfx_target_falls_back_to_agent_name() -> None:
+    text = read("gfx1151-strix-halo-rocm7.11-nightly-kfd6.16.6.txt")
+    text = re.sub(r"(?m)^ *Name: +amdgcn-amd-amdhsa--gfx1151 *\n", "", text)
+    gpu = parse_rocminfo(text).gpus[0]
+    assert gpu.isa_names == ("amdgcn-amd-amdhsa--gfx11-generic",)
+    assert gpu.gfx_target == "gfx1151"
+
+
+def test_output_without_done_keeps_listed_agents() -> None:
+    lines = read("gfx90a-4x-mi210-2x-epyc7763-rocm5.7.1.txt").splitlines()
+    full = parse_rocminfo("\n".join(lines))
+    no_done = parse_rocminfo("\n".join(lines[:-1]))
+    assert not no_done.complete and no_done.agents == full.agents
+    # cut inside the last GPU's pools: that GPU is dropped, the others stay
+    cut = max(i for i, line in enumerate(lines) if "Pool 2" in line)
+    partial = parse_rocminfo("\n".join(lines[:cut]))
+    assert partial.agents == full.agents[:-1]
+
+
+@pytest.mark.parametrize("name", sorted(GPU_SAMPLES))
+def test_every_line_truncation(name: str) -> None:
+    lines = read(name).splitlines(keepends=True)
+    full = parse_rocminfo("".join(lines))
+    for end in range(len(lines) + 1):
+        report = parse_or_error("".join(lines[:end]))
+        if report is not None:
+            n = len(report.agents)
+            assert report.agents[:-1] == full.agents[: n - 1]
+            last = report.agents[-1]
+            assert (last.name, last.device_type, last.pools) == (
+                full.agents[n - 1].name,
+                full.agents[n - 1].device_type,
+                full.agents[n - 1].pools,
+            )
+    # any cut with a whole first agent parses
+    assert parse_or_error("".join(lines[: len(lines) - 1])) is not None
+
+
+@given(st.text())
+def test_any_text_raises_only_rocminfo_error(text: str) -> None:
+    parse_or_error(text)
+
+
+_ALL_LINES = sorted({line for name in GPU_SAMPLES for line in read(name).splitlines()})
+
+
+@given(st.lists(st.sampled_from(_ALL_LINES) | st.text(max_size=40), max_size=80))
+def test_shuffled_real_lines(lines: list[str]) -> None:
+    parse_or_error("\n".join(lines))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(sorted(GPU_SAMPLES) + sorted(ERROR_SAMPLES)),
+    st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(-1, 255)), max_size=30),
+)
+def test_byte_corruption(name: str, edits: list[tuple[float, int]]) -> None:
+    data = bytearray((DATA / name).read_bytes())
+    for where, byte in edits:
+        at = int(where * len(data)) if data else 0
+        if byte < 0:
+            del data[at : at + 1]  # drop a byte
+        elif data:
+            data[at] = byte
+    parse_or_error(data.decode("utf-8", errors="replace"))
