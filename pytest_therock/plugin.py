@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 STATE = pytest.StashKey[TheRock]()
 REQUIREMENTS = pytest.StashKey[list["Requirement"]]()
 WORKER_KEY = "therock_env"
+VARIABLES_KEY = "therock_visible_devices"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -109,7 +110,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
     settings = _settings(config)
     workerinput = getattr(config, "workerinput", None)
-    state = TheRock(settings, workerinput.get(WORKER_KEY) if workerinput else None)
+    if workerinput is not None:
+        variables = workerinput.get(VARIABLES_KEY, {})
+        os.environ.update(variables)  # before any test, and before HIP is initialised
+        state = TheRock(settings, workerinput.get(WORKER_KEY), variables)
+    else:
+        state = TheRock(settings)
+        if settings.gpus_per_worker and getattr(config.option, "tx", None):
+            _assign_gpus(state, len(config.option.tx))
     config.stash[STATE] = state
     if settings.expect:
         from .targets import parse_target_pattern
@@ -121,6 +129,16 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(f"--therock-expect: {exc}") from None
 
 
+def _assign_gpus(state: TheRock, workers: int) -> None:
+    from .workers import gpu_slices
+
+    try:
+        visible = len(state.env().visible_gpus)
+        state.gpu_slices = gpu_slices(visible, state.settings.gpus_per_worker, workers)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--therock-gpus-per-worker: {exc}") from None
+
+
 def state_of(config: pytest.Config) -> TheRock:
     return config.stash[STATE]
 
@@ -128,7 +146,14 @@ def state_of(config: pytest.Config) -> TheRock:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist: detect once in the controller and hand the result to each worker."""
-    node.workerinput[WORKER_KEY] = state_of(node.config).env().to_json()
+    state = state_of(node.config)
+    env = state.env()
+    node.workerinput[WORKER_KEY] = env.to_json()
+    if state.gpu_slices:
+        from .workers import worker_variables
+
+        index = int(str(node.workerinput["workerid"]).removeprefix("gw"))
+        node.workerinput[VARIABLES_KEY] = worker_variables(env, state.gpu_slices[index])
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -138,6 +163,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     env = state.env()
     _collect_extra_diagnostics(config, state)
     lines = header_lines(env, state.diagnostics(), config.get_verbosity())
+    if state.gpu_slices:
+        shown = "; ".join(
+            f"gw{k} -> GPU {','.join(map(str, s))}" for k, s in enumerate(state.gpu_slices)
+        )
+        lines.append(f"therock: xdist: {state.settings.gpus_per_worker} GPU(s) per worker: {shown}")
     for extra in config.hook.pytest_therock_report_header(env=env, config=config):
         lines += [f"therock: {line}" for line in extra]
     return lines

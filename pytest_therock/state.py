@@ -16,9 +16,16 @@ if TYPE_CHECKING:
 class TheRock:
     """What one pytest process knows; detection runs at most once, on first use."""
 
-    def __init__(self, settings: Settings, env_json: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        env_json: str | None = None,
+        worker_variables: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self._env_json = env_json  # handed over by the xdist controller
+        self.worker_variables = worker_variables or {}  # this worker's GPU slice
+        self.gpu_slices: list[range] = []  # controller: each worker's GPUs
         self._env: Environment | None = None
         self._diagnostics: list[Diagnostic] | None = None
         self.extra_diagnostics: list[Any] = []  # from the pytest_therock_diagnostics hook
@@ -32,7 +39,10 @@ class TheRock:
             from .environment import Environment
 
             if self._env_json is not None:
-                self._env = Environment.from_json(self._env_json)
+                from .workers import for_worker
+
+                env = Environment.from_json(self._env_json)
+                self._env = for_worker(env, self.worker_variables) if self.worker_variables else env
             else:
                 from . import detect as probe  # the module: tests may wrap probe.detect
                 from .sysroot import Root

@@ -1,0 +1,129 @@
+"""pytest-xdist: detection runs once in the controller; each worker can get its own GPUs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES
+
+from pytest_therock.detect import detect
+from pytest_therock.sysroot import Root
+from pytest_therock.workers import gpu_slices, worker_variables
+
+MI210 = EXAMPLES / "mi210-8x"
+
+COUNTING_CONFTEST = """
+import os
+import pytest_therock.detect as probe
+
+_detect = probe.detect
+
+def counted(*args, **kwargs):
+    with open(os.environ["PROBE_LOG"], "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    return _detect(*args, **kwargs)
+
+probe.detect = counted
+"""
+
+GPU_TESTS = """
+import os
+import pytest
+
+@pytest.mark.parametrize("n", range(8))
+def test_gpu(n, gpu_arch, therock_env, worker_id):
+    assert gpu_arch == "gfx90a"
+    visible = [therock_env.gpus.index(g) for g in therock_env.visible_gpus]
+    with open(os.path.join(os.environ["PROBE_DIR"], worker_id), "w") as f:
+        f.write(os.environ.get("ROCR_VISIBLE_DEVICES", "") + " " + repr(visible))
+"""
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("-p", "no:hypothesispytest", "-p", "no:cacheprovider", *args)
+
+
+def test_detection_runs_once_and_the_header_is_printed_once(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "probes.log"
+    monkeypatch.setenv("PROBE_LOG", str(log))
+    monkeypatch.setenv("PROBE_DIR", str(tmp_path))
+    pytester.makeconftest(COUNTING_CONFTEST)
+    pytester.makepyfile(GPU_TESTS)
+    # A subprocess: the conftest wraps the probe, which must not leak into other tests.
+    result = pytester.runpytest_subprocess("-n", "4", f"--therock-root={MI210}")
+    result.assert_outcomes(passed=8)
+    assert len(log.read_text().split()) == 1  # the controller only; workers got it by workerinput
+    assert result.stdout.str().count("therock: GPUs 0-7") == 1
+
+
+def test_each_worker_sees_its_own_gpus(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROBE_DIR", str(tmp_path))
+    pytester.makepyfile(GPU_TESTS)
+    result = run(pytester, "-n", "4", f"--therock-root={MI210}", "--therock-gpus-per-worker=2")
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(
+        [
+            "therock: xdist: 2 GPU(s) per worker: gw0 -> GPU 0,1; gw1 -> GPU 2,3; gw2 -> GPU 4,5; gw3 -> GPU 6,7"
+        ]
+    )
+    seen = {p.name: p.read_text() for p in tmp_path.glob("gw*")}
+    for k, text in seen.items():  # a worker that ran no test wrote nothing
+        first = 2 * int(k[2:])
+        assert text == f"{first},{first + 1} [{first}, {first + 1}]"
+    assert seen
+
+
+def test_a_user_filter_is_respected(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROBE_DIR", str(tmp_path))
+    monkeypatch.setenv("ROCR_VISIBLE_DEVICES", "7,6,5,4")
+    pytester.makepyfile(GPU_TESTS)
+    result = run(pytester, "-n", "2", f"--therock-root={MI210}", "--therock-gpus-per-worker=2")
+    result.assert_outcomes(passed=8)
+    seen = {p.name: p.read_text() for p in tmp_path.glob("gw*")}
+    assert set(seen.values()) <= {"7,6 [7, 6]", "5,4 [5, 4]"}
+
+
+def test_more_workers_than_gpu_slices_is_an_error_before_any_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(GPU_TESTS)
+    result = run(pytester, "-n", "3", f"--therock-root={MI210}", "--therock-gpus-per-worker=3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--therock-gpus-per-worker: 3 workers x 3 GPU(s) need 9 GPUs, 8 visible: at most 2 worker(s) fit (use -n 2)"
+        ]
+    )
+
+
+def test_without_xdist_the_setting_changes_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        "def test_all(therock_env):\n    assert len(therock_env.visible_gpus) == 8\n"
+    )
+    result = run(
+        pytester, "-p", "no:xdist", f"--therock-root={MI210}", "--therock-gpus-per-worker=2"
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_slices() -> None:
+    assert gpu_slices(8, 2, 4) == [range(0, 2), range(2, 4), range(4, 6), range(6, 8)]
+    assert gpu_slices(3, 1, 2) == [range(0, 1), range(1, 2)]
+    with pytest.raises(ValueError, match="2 GPU"):
+        gpu_slices(1, 2, 1)
+
+
+def test_worker_variables_name_gpus_among_all_of_them() -> None:
+    env = detect(Root(MI210), {"HIP_VISIBLE_DEVICES": "1,3,5,7"})
+    assert worker_variables(env, range(2, 4)) == {
+        "ROCR_VISIBLE_DEVICES": "5,7",
+        "HIP_VISIBLE_DEVICES": "0,1",
+        "CUDA_VISIBLE_DEVICES": "0,1",
+    }
