@@ -12,6 +12,7 @@ from .environment import (
     VISIBILITY_VARIABLES,
     Environment,
     Gpu,
+    KernelLogFacts,
     KernelParam,
     KfdAccess,
     Problem,
@@ -87,6 +88,7 @@ def detect(
 
         gpus, status, ram = consult_rocminfo(root, gpus, problems, environ, timeout)
     gpus = [_with_drm(root, gpu, problems, only_card=len(gpus) == 1) for gpu in gpus]
+    kernel_log = _kernel_log(root, run_tools, timeout)
     if gpus:
         ram = _system_memory(root, problems, quiet=ram is not None) or ram
     return Environment(
@@ -94,14 +96,32 @@ def detect(
         gpus=tuple(gpus),
         system_memory_bytes=ram,
         page_size=os.sysconf("SC_PAGE_SIZE") if root.is_live else 4096,
-        kernel_params=_kernel_params(root, problems),
+        kernel_params=_kernel_params(root, problems, kernel_log),
         kfd=_kfd_access(root),
         env_vars={k: environ[k] for k in VISIBILITY_VARIABLES + OVERRIDE_VARIABLES if k in environ},
         problems=tuple(problems),
         ttm_module="amdttm" if root.is_dir("sys/module/amdttm") else "ttm",
         wsl=wsl,
         rocminfo=status,
+        kernel_log=kernel_log,
     )
+
+
+def _kernel_log(root: Root, run_tools: bool, timeout: float) -> KernelLogFacts | None:
+    """The kernel log, as a snapshot recorded it or (``run_tools``) as ``dmesg`` prints it."""
+    from .kernel_log import scan_kernel_log
+
+    if not root.is_live:
+        try:
+            return scan_kernel_log(root.read_text(f"{RECORD_DIR}/dmesg.txt"))
+        except SourceError:
+            return None
+    if not run_tools:
+        return None
+    from .sysroot import run_tool
+
+    result = run_tool(["dmesg"], timeout)
+    return scan_kernel_log(result.output) if result.ok else None
 
 
 def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
@@ -229,7 +249,9 @@ def _replace(gpu: Gpu, **changes: object) -> Gpu:
     return dataclasses.replace(gpu, **changes)  # type: ignore[arg-type]
 
 
-def _kernel_params(root: Root, problems: list[Problem]) -> tuple[KernelParam, ...]:
+def _kernel_params(
+    root: Root, problems: list[Problem], kernel_log: KernelLogFacts | None
+) -> tuple[KernelParam, ...]:
     params = []
     for item in MODULE_PARAMS:
         module, name = item.split("/")
@@ -246,7 +268,8 @@ def _kernel_params(root: Root, problems: list[Problem]) -> tuple[KernelParam, ..
     except SourceError as exc:
         if exc.reason != "missing" or root.is_live:
             problems.append(Problem(exc.path, exc.reason))
-        cmdline = {}
+        logged = kernel_log.command_line if kernel_log else None  # "Command line: ..."
+        cmdline = parse_cmdline(logged) if logged else {}
     for name, value in cmdline.items():
         if name.startswith(CMDLINE_PREFIXES):
             params.append(KernelParam(name, value, "cmdline"))

@@ -9,6 +9,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .kernel_log import KernelLogFacts
+
 GIB = 1 << 30
 MIB = 1 << 20
 
@@ -103,6 +105,9 @@ class Problem:
         return f"{self.source}: {self.reason}"
 
 
+__all__ = ["KernelLogFacts"]  # re-exported: part of the environment
+
+
 @dataclass(frozen=True)
 class Environment:
     """Everything detected about the ROCm environment of one machine (or snapshot)."""
@@ -118,6 +123,7 @@ class Environment:
     ttm_module: str = "ttm"  # "amdttm" when the DKMS driver's TTM is loaded
     wsl: bool = False
     rocminfo: ToolStatus | None = None  # None: rocminfo was not consulted
+    kernel_log: KernelLogFacts | None = None  # None: the kernel log was not read
 
     @property
     def visible_gpus(self) -> tuple[Gpu, ...]:

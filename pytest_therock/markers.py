@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .environment import GIB, Environment, Gpu, fmt_bytes
 from .gtt import gtt_info
 from .targets import TargetPattern, parse_target_pattern
+
+if TYPE_CHECKING:
+    from .versions import Versions
 
 #: name -> (argument help, description) for ``pytest --markers``.
 MARKERS: dict[str, tuple[str, str]] = {
@@ -36,6 +39,16 @@ MARKERS: dict[str, tuple[str, str]] = {
     "requires_vram_gb": ("n", "run only if a GPU has at least n GiB (2**30 bytes) of VRAM."),
     "requires_gpus": ("n", "run only if at least n AMD GPUs are visible."),
     "requires_apu": ("", "run only on an APU (integrated GPU sharing system RAM)."),
+    "requires_rocm": (
+        "specifier",
+        "run only if the installed ROCm (/opt/rocm or TheRock's Python SDK) matches a "
+        "version specifier, e.g. requires_rocm('>=7.0').",
+    ),
+    "requires_torch_rocm": (
+        "[specifier]",
+        "run only if torch is a ROCm build (its version ends in +rocmX.Y), optionally "
+        "for a ROCm matching the specifier, e.g. requires_torch_rocm('>=6.4').",
+    ),
 }
 
 
@@ -43,10 +56,20 @@ class MarkerError(ValueError):
     """A marker used with the wrong arguments."""
 
 
+def _no_versions() -> Versions:
+    raise LookupError("versions were not provided")
+
+
 @dataclass(frozen=True)
 class Requirement:
     marker: str  # as written, for messages: "requires_gtt_gb(64)"
-    check: Callable[[Environment], str | None]  # None when met, else what was found
+    evaluate: Callable[[Environment, Callable[[], Versions]], str | None]
+
+    def check(
+        self, env: Environment, versions: Callable[[], Versions] = _no_versions
+    ) -> str | None:
+        """None when met, else what was required and what was found."""
+        return self.evaluate(env, versions)
 
 
 def _call_repr(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
@@ -130,7 +153,7 @@ def _gfx(shown: str, patterns: list[TargetPattern], kwargs: Mapping[str, Any]) -
     _no_keywords(shown, kwargs)
     wanted = " or ".join(p.text for p in patterns)
 
-    def check(env: Environment) -> str | None:
+    def check(env: Environment, versions: Callable[[], Versions]) -> str | None:
         if any(p.matches(g.gfx_target) for g in env.visible_gpus for p in patterns):
             return None
         return f"requires {wanted}, found {describe_found(env)}"
@@ -146,7 +169,7 @@ def _memory(
     def parse(shown: str, args: Sequence[Any]) -> Requirement:
         gib = _number(shown, args, f"requires_{kind.lower()}_gb(64)")
 
-        def check(env: Environment) -> str | None:
+        def check(env: Environment, versions: Callable[[], Versions]) -> str | None:
             gpus = env.visible_gpus
             if not gpus:
                 return f"requires {_gib(gib)} {kind}, found {describe_found(env)}"
@@ -180,7 +203,7 @@ def _vram_hint(env: Environment, gpu: Gpu) -> str:
 def _gpus(shown: str, args: Sequence[Any]) -> Requirement:
     count = int(_number(shown, args, "requires_gpus(2)", integer=True))
 
-    def check(env: Environment) -> str | None:
+    def check(env: Environment, versions: Callable[[], Versions]) -> str | None:
         found = len(env.visible_gpus)
         if found >= count:
             return None
@@ -196,7 +219,7 @@ def _apu(shown: str, args: Sequence[Any]) -> Requirement:
     if args:
         raise MarkerError(f"{shown}: takes no arguments")
 
-    def check(env: Environment) -> str | None:
+    def check(env: Environment, versions: Callable[[], Versions]) -> str | None:
         if any(g.is_apu for g in env.visible_gpus):
             return None
         found = describe_found(env)
@@ -205,7 +228,64 @@ def _apu(shown: str, args: Sequence[Any]) -> Requirement:
     return Requirement(shown, check)
 
 
+def _specifier(shown: str, args: Sequence[Any], optional: bool) -> Any:
+    if not args and optional:
+        return None
+    if len(args) != 1 or not isinstance(args[0], str):
+        raise MarkerError(f"{shown}: takes one version specifier string, e.g. '>=7.0'")
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        return SpecifierSet(args[0], prereleases=True)  # TheRock nightlies are pre-releases
+    except InvalidSpecifier:
+        raise MarkerError(
+            f"{shown}: {args[0]!r} is not a version specifier, e.g. '>=7.0'"
+        ) from None
+
+
+def _version_matches(spec: Any, version: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return bool(spec.contains(Version(version), prereleases=True))
+    except InvalidVersion:
+        return False
+
+
+def _rocm(shown: str, args: Sequence[Any]) -> Requirement:
+    spec = _specifier(shown, args, optional=False)
+
+    def check(env: Environment, versions: Callable[[], Versions]) -> str | None:
+        found = versions()
+        if found.rocm is None:
+            where = "no /opt/rocm/.info/version, no rocm-sdk-core"
+            return f"requires ROCm {spec}, found no ROCm ({where})"
+        if _version_matches(spec, found.rocm):
+            return None
+        return f"requires ROCm {spec}, found {found.rocm} ({found.rocm_source})"
+
+    return Requirement(shown, check)
+
+
+def _torch_rocm(shown: str, args: Sequence[Any]) -> Requirement:
+    spec = _specifier(shown, args, optional=True)
+    wanted = f"a ROCm build of torch{f' for ROCm {spec}' if spec else ''}"
+
+    def check(env: Environment, versions: Callable[[], Versions]) -> str | None:
+        found = versions()
+        if found.torch is None:
+            return f"requires {wanted}, found no torch"
+        rocm = found.torch_rocm
+        if rocm is not None and (spec is None or _version_matches(spec, rocm)):
+            return None
+        return f"requires {wanted}, found torch {found.torch}"
+
+    return Requirement(shown, check)
+
+
 _PARSERS: dict[str, Callable[[str, Sequence[Any]], Requirement]] = {
+    "requires_rocm": _rocm,
+    "requires_torch_rocm": _torch_rocm,
     "requires_gtt_gb": _memory("GTT", lambda env, g: gtt_info(env, g).usable_bytes, _gtt_hint),
     "requires_vram_gb": _memory("VRAM", lambda env, g: g.vram_total_bytes, _vram_hint),
     "requires_gpus": _gpus,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .environment import Environment
     from .gtt import GttInfo
     from .markers import Requirement
+    from .rocminfo import RocminfoReport
 
 STATE = pytest.StashKey[TheRock]()
 REQUIREMENTS = pytest.StashKey[list["Requirement"]]()
@@ -241,9 +242,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     reqs = item.stash.get(REQUIREMENTS, None)
     if not reqs:
         return
-    env = state_of(item.config).env()
+    state = state_of(item.config)
+    env = state.env()
     for req in reqs:
-        reason = req.check(env)
+        reason = req.check(env, state.versions)
         if reason is not None:
             _unmet(item.config, reason)
 
@@ -264,6 +266,19 @@ def gpu_arch(pytestconfig: pytest.Config, therock_env: Environment) -> str:
         found = describe_found(therock_env) if not gpus else f"{gpus[0].label} without a gfx target"
         _unmet(pytestconfig, f"gpu_arch needs an AMD GPU, found {found}")
     return str(gpus[0].gfx_target)
+
+
+@pytest.fixture(scope="session")
+def rocminfo(pytestconfig: pytest.Config) -> RocminfoReport:
+    """``rocminfo``, parsed (:class:`pytest_therock.rocminfo.RocminfoReport`); run once, lazily.
+
+    Skips (fails in strict mode) with the tool's own reason when it is missing or fails.
+    """
+    report, status = state_of(pytestconfig).rocminfo()
+    if report is None or not status.ok:
+        _unmet(pytestconfig, status.message)
+    assert report is not None
+    return report
 
 
 @pytest.fixture(scope="session")

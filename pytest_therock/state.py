@@ -10,7 +10,9 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic
-    from .environment import Environment
+    from .environment import Environment, ToolStatus
+    from .rocminfo import RocminfoReport
+    from .versions import Versions
 
 
 class TheRock:
@@ -29,6 +31,8 @@ class TheRock:
         self._env: Environment | None = None
         self._diagnostics: list[Diagnostic] | None = None
         self.extra_diagnostics: list[Any] = []  # from the pytest_therock_diagnostics hook
+        self._versions: Versions | None = None
+        self._rocminfo: tuple[RocminfoReport | None, ToolStatus] | None = None
 
     @property
     def detected(self) -> bool:
@@ -49,6 +53,26 @@ class TheRock:
 
                 self._env = probe.detect(Root(Path(self.settings.root)), os.environ)
         return self._env
+
+    def versions(self) -> Versions:
+        """Installed versions, looked up on first use (no import of torch or ROCm)."""
+        if self._versions is None:
+            from .sysroot import Root
+            from .versions import detect_versions
+
+            self._versions = detect_versions(Root(Path(self.settings.root)), os.environ)
+        return self._versions
+
+    def rocminfo(self) -> tuple[RocminfoReport | None, ToolStatus]:
+        """rocminfo, run (or replayed from a snapshot) once, on first use."""
+        if self._rocminfo is None:
+            from .rocminfo_env import run_rocminfo
+            from .sysroot import Root
+
+            root = Root(Path(self.settings.root))
+            timeout, path = self.settings.timeout, self.settings.rocminfo
+            self._rocminfo = run_rocminfo(root, os.environ, timeout, explicit=path)
+        return self._rocminfo
 
     def diagnostics(self) -> list[Diagnostic]:
         if self._diagnostics is None:

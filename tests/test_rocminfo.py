@@ -118,6 +118,15 @@ ERROR_SAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
         "kfd-missing",
         ("--device /dev/kfd --device /dev/dri", "No such file or directory"),
     ),
+    # Debian's rocminfo 5.2.3 on a machine without GPU: libkmod noise, then a coloured line.
+    "error-debian-rocminfo-5.2.3-2-no-gpu-container.txt": (
+        "rock-not-loaded",
+        ("sudo modprobe amdgpu", "ROCk module is NOT loaded"),
+    ),
+    "error-debian-rocminfo-5.2.3-2-support-no-gpu-container.txt": (
+        "rock-not-loaded",
+        ("sudo modprobe amdgpu", "ROCk module is NOT loaded"),
+    ),
 }
 
 

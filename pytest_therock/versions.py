@@ -1,0 +1,91 @@
+"""Installed versions, read without importing anything: ROCm, TheRock's SDK, torch, kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .sysroot import RECORD_DIR, Root, SourceError
+
+#: TheRock's Python SDK distributions (``pip install rocm[libraries,devel]``).
+THEROCK_DISTRIBUTIONS = ("rocm", "rocm-sdk-core", "rocm-sdk-devel", "rocm-sdk-libraries")
+
+
+@dataclass(frozen=True)
+class Versions:
+    rocm: str | None  # "7.2.0" (/opt/rocm/.info/version) or TheRock's SDK version
+    rocm_source: str | None  # where ``rocm`` came from
+    therock: dict[str, str] = field(default_factory=dict)  # distribution -> version
+    torch: str | None = None  # "2.9.1+rocm7.10.0a20251124"
+    kernel: str | None = None
+    amdgpu: str | None = None  # the DKMS driver's version; in-tree drivers have none
+
+    @property
+    def torch_rocm(self) -> str | None:
+        """The ROCm a torch build targets, from its local version: ``+rocm6.4`` -> ``6.4``."""
+        local = (self.torch or "").partition("+")[2]
+        return local.removeprefix("rocm") if local.startswith("rocm") else None
+
+
+def _first_line(root: Root, rel: str) -> str | None:
+    try:
+        text = root.read_text(rel).strip()
+    except SourceError:
+        return None
+    return text.splitlines()[0].strip() if text else None
+
+
+def python_distributions(names: tuple[str, ...]) -> dict[str, str]:
+    """Versions of installed distributions, from their metadata (nothing is imported)."""
+    from importlib import metadata
+
+    found = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name in names or name.startswith("rocm-sdk-libraries-"):
+            found[name] = dist.version
+    return found
+
+
+def _recorded_packages(root: Root) -> dict[str, str]:
+    """Python packages as ``pytest-therock snapshot`` recorded them."""
+    try:
+        data = json.loads(root.read_text(f"{RECORD_DIR}/python-versions.json"))
+        packages = {str(k): str(v) for k, v in dict(data.get("therock") or {}).items()}
+        if data.get("torch"):
+            packages["torch"] = str(data["torch"])
+        return packages
+    except (SourceError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def detect_versions(root: Root, environ: Mapping[str, str]) -> Versions:
+    """Versions on this machine, or as a snapshot recorded them."""
+    candidates = []
+    if environ.get("ROCM_PATH"):
+        candidates.append(os.path.join(environ["ROCM_PATH"].lstrip("/"), ".info/version"))
+    candidates.append("opt/rocm/.info/version")
+    rocm, source = None, None
+    for rel in candidates:
+        rocm = _first_line(root, rel)
+        if rocm:
+            source = "/" + rel
+            break
+    if root.is_live:
+        packages = python_distributions((*THEROCK_DISTRIBUTIONS, "torch"))
+    else:
+        packages = _recorded_packages(root)
+    torch = packages.pop("torch", None)
+    if rocm is None:
+        rocm = packages.get("rocm-sdk-core") or packages.get("rocm")
+        source = "TheRock Python SDK" if rocm else None
+    return Versions(
+        rocm=rocm,
+        rocm_source=source,
+        therock=packages,
+        torch=torch,
+        kernel=_first_line(root, "proc/sys/kernel/osrelease"),
+        amdgpu=_first_line(root, "sys/module/amdgpu/version"),
+    )
