@@ -32,10 +32,26 @@ def _parser() -> argparse.ArgumentParser:
         "--ignore", action="append", default=[], metavar="CODE", help="silence a code"
     )
     doctor.add_argument("-v", "--verbose", action="count", default=0, help="show details")
+    doctor.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
+    )
+    snap = sub.add_parser(
+        "snapshot",
+        help="record what the plugin reads on this machine, to replay with --root",
+        description="Record the sysfs/procfs files the plugin reads and the outputs of "
+        "rocminfo, amd-smi, rocm-smi and dmesg into PATH (a directory, or a .tar.gz). "
+        "Replay it with `pytest-therock doctor --root PATH` or `pytest --therock-root=PATH`.",
+    )
+    snap.add_argument("path", type=Path, help="directory or .tar.gz to create")
+    snap.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
+    )
     return parser
 
 
-def environment_json(root: str, ignore: frozenset[str] = frozenset()) -> dict[str, object]:
+def environment_json(
+    root: str, ignore: frozenset[str] = frozenset(), timeout: float = 30.0
+) -> dict[str, object]:
     """The doctor's JSON: the environment, each GPU's GTT, and the diagnostics."""
     from .detect import detect
     from .diagnostics import run_checks
@@ -43,7 +59,7 @@ def environment_json(root: str, ignore: frozenset[str] = frozenset()) -> dict[st
     from .gtt import gtt_info
     from .sysroot import Root
 
-    env = detect(Root(Path(root)))
+    env = detect(Root(Path(root)), run_tools=True, timeout=timeout)
     data: dict[str, object] = to_dict(env)
     data["visible_gpus"] = [env.gpus.index(g) for g in env.visible_gpus]
     data["gtt"] = [
@@ -79,20 +95,37 @@ def doctor(args: argparse.Namespace) -> int:
         return 2
     ignore = frozenset(args.ignore)
     if args.json:
-        data = environment_json(args.root, ignore)
+        data = environment_json(args.root, ignore, args.timeout)
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0 if data["usable"] else 1
-    env = detect(Root(Path(args.root)))
+    env = detect(Root(Path(args.root)), run_tools=True, timeout=args.timeout)
     for line in summary_lines(env, run_checks(env, ignore), verbose=1 + args.verbose):
         print(line)
     return 0 if env.usable else 1
 
 
+def snapshot(args: argparse.Namespace) -> int:
+    from .snapshot import take
+
+    path: Path = args.path
+    if path.exists() and (path.is_file() or any(path.iterdir())):
+        print(f"pytest-therock: {path} exists and is not empty", file=sys.stderr)
+        return 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.name.endswith((".tar.gz", ".tgz")):
+        path.mkdir(exist_ok=True)
+    written = take(path, os.environ, args.timeout)
+    print(f"pytest-therock: recorded {len(written)} files into {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "doctor":
-        return doctor(args)
-    return 2  # pragma: no cover - argparse rejects other commands
+    try:
+        return doctor(args) if args.command == "doctor" else snapshot(args)
+    except BrokenPipeError:  # `pytest-therock doctor | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

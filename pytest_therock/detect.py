@@ -97,7 +97,7 @@ def detect(
         system_memory_bytes=ram,
         page_size=os.sysconf("SC_PAGE_SIZE") if root.is_live else 4096,
         kernel_params=_kernel_params(root, problems, kernel_log),
-        kfd=_kfd_access(root),
+        kfd=kfd_access(root),
         env_vars={k: environ[k] for k in VISIBILITY_VARIABLES + OVERRIDE_VARIABLES if k in environ},
         problems=tuple(problems),
         ttm_module="amdttm" if root.is_dir("sys/module/amdttm") else "ttm",
@@ -276,7 +276,8 @@ def _kernel_params(
     return tuple(params)
 
 
-def _kfd_access(root: Root) -> KfdAccess:
+def kfd_access(root: Root) -> KfdAccess:
+    """/dev/kfd: present, readable, writable (as recorded, in a snapshot)."""
     recorded = Path(root.path, RECORD_DIR, "kfd-access")
     if not root.is_live and recorded.is_file():
         mode = recorded.read_text(errors="replace").strip()

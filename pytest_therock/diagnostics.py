@@ -367,6 +367,71 @@ def _tool_unavailable(env: Environment) -> Iterator[tuple[str, str | None]]:
 
 
 @check(
+    "target-unsupported",
+    "warning",
+    "Which GPU architectures are supported by TheRock?",
+    """
+TheRock's roadmap (SUPPORTED_GPUS.md) lists, per gfx target, whether its builds
+pass, are sanity-tested on hardware, or are release-ready. A target with builds
+only may install fine and still fail at device enumeration or kernel launch; a
+target not listed has no TheRock build at all.
+""",
+)
+def _target_unsupported(env: Environment) -> Iterator[tuple[str, str | None]]:
+    from .therock import LINUX_STATUS, SOURCE
+
+    for target in sorted({g.gfx_target for g in env.visible_gpus if g.gfx_target}):
+        status = LINUX_STATUS.get(target)
+        if status is None:
+            yield f"{target} is not on TheRock's list of supported GPUs", f"see {SOURCE}"
+        elif status in ("build", "planned"):
+            what = "has builds but is not sanity-tested" if status == "build" else "is planned"
+            yield f"{target} {what} in TheRock (Linux)", f"see {SOURCE}"
+
+
+_LOG_EVENTS = {
+    "page-fault": "GPU page fault(s)",
+    "ring-timeout": "ring timeout(s)",
+    "mes-failure": "MES failure(s)",
+    "gpu-reset": "GPU reset(s)",
+    "gpu-reset-failed": "failed GPU reset(s)",
+    "device-wedged": "wedged-device report(s)",
+    "vram-lost": "VRAM lost after reset",
+    "ras-error": "RAS (hardware) error report(s)",
+    "kfd-unsupported-device": "device(s) KFD does not support",
+}
+
+
+@check(
+    "kernel-log",
+    "warning",
+    "What should I do if I encounter memory allocation errors?",
+    """
+The FAQ's advice: review `dmesg | grep amdgpu`. The plugin reads the kernel log
+(a snapshot's .therock/dmesg.txt, or `dmesg` in `pytest-therock doctor`) and
+reports GPU page faults, ring timeouts, MES failures, GPU resets, lost VRAM, RAS
+errors and devices KFD refused, with their count and the last occurrence.
+""",
+)
+def _kernel_log(env: Environment) -> Iterator[tuple[str, str | None]]:
+    log = env.kernel_log
+    if log is None:
+        return
+    for event in log.events:
+        label = _LOG_EVENTS.get(event.kind)
+        if label:
+            yield f"kernel log: {event.count} {label}; last: {event.last_line[:160]}", None
+    if log.gtt_size_bytes and log.ttm_size_bytes and log.gtt_size_bytes != log.ttm_size_bytes:
+        yield (
+            f"kernel log: GTT size {fmt_bytes(log.gtt_size_bytes)} but TTM size "
+            f"{fmt_bytes(log.ttm_size_bytes)}: allocations stop at the TTM size",
+            f"set {env.ttm_module}.pages_limit alone and drop amdgpu.gttsize",
+        )
+    for name in log.unknown_parameters:
+        yield f"kernel log: unknown parameter {name!r} ignored", "check its spelling"
+
+
+@check(
     "source-unreadable",
     "warning",
     None,

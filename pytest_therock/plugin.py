@@ -120,6 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if settings.gpus_per_worker and getattr(config.option, "tx", None):
             _assign_gpus(state, len(config.option.tx))
     config.stash[STATE] = state
+    config.pluginmanager.register(HardwareSummary(state), "therock-summary")
     if settings.expect:
         from .targets import parse_target_pattern
 
@@ -230,6 +231,10 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
         report.longrepr = "pytest-therock: invalid marker\n" + "\n".join(errors)
 
 
+REQUIRES_PROPERTY = "therock_requires"
+SKIPPED_PROPERTY = "therock_unmet"
+
+
 def _unmet(config: pytest.Config, reason: str) -> None:
     if state_of(config).settings.strict:
         pytest.fail(f"{reason} [--therock-strict]", pytrace=False)
@@ -244,10 +249,52 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     state = state_of(item.config)
     env = state.env()
+    # Properties travel with the reports (to the xdist controller, into JUnit XML).
+    item.user_properties.append((REQUIRES_PROPERTY, " ".join(r.marker for r in reqs)))
     for req in reqs:
         reason = req.check(env, state.versions)
         if reason is not None:
+            item.user_properties.append((SKIPPED_PROPERTY, reason))
             _unmet(item.config, reason)
+
+
+class HardwareSummary:
+    """Counts hardware-marked tests from their reports (also those of xdist workers)."""
+
+    def __init__(self, state: TheRock) -> None:
+        self.tally = state.tally
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "setup":
+            return
+        props = {name: str(value) for name, value in report.user_properties}
+        if REQUIRES_PROPERTY in props:
+            self.tally.record(props.get(SKIPPED_PROPERTY), report.skipped)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = self.tally.summary()
+        if lines:
+            terminalreporter.write_sep("=", "therock: hardware requirements")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _junit_properties(session.config, state_of(session.config))
+
+
+def _junit_properties(config: pytest.Config, state: TheRock) -> None:
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None or hasattr(config, "workerinput"):
+        return
+    from .report import junit_properties
+
+    _collect_extra_diagnostics(config, state)
+    for name, value in junit_properties(state.env(), state.diagnostics(), state.versions()):
+        xml.add_global_property(name, value)
 
 
 @pytest.fixture(scope="session")

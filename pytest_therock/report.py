@@ -5,6 +5,7 @@ from __future__ import annotations
 from .diagnostics import Diagnostic
 from .environment import Environment, Gpu, fmt_bytes
 from .gtt import gtt_info
+from .versions import Versions
 
 
 def gpu_line(env: Environment, gpu: Gpu) -> str:
@@ -76,6 +77,24 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
     for diag in diagnostics:
         lines.append(str(diag) if verbose else f"{diag.severity}[{diag.code}]: {diag.message}")
     return lines
+
+
+def junit_properties(
+    env: Environment, diagnostics: list[Diagnostic], versions: Versions
+) -> list[tuple[str, str]]:
+    """Test-suite properties: what the run ran on, for CI dashboards."""
+    gpus = env.visible_gpus
+    props = [
+        ("therock_gpus", ",".join(g.gfx_target or "unknown" for g in gpus) or "none"),
+        ("therock_gpu_names", ",".join(g.marketing_name or "" for g in gpus)),
+        ("therock_vram_bytes", ",".join(str(g.vram_total_bytes or "") for g in gpus)),
+        ("therock_gtt_bytes", ",".join(str(gtt_info(env, g).usable_bytes or "") for g in gpus)),
+        ("therock_system_memory_bytes", str(env.system_memory_bytes or "")),
+        ("therock_rocm_version", versions.rocm or ""),
+        ("therock_torch_version", versions.torch or ""),
+        ("therock_diagnostics", ",".join(f"{d.severity}:{d.code}" for d in diagnostics)),
+    ]
+    return props
 
 
 def header_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int) -> list[str]:

@@ -6,6 +6,7 @@ only the files the plugin reads, plus the tools' outputs under ``.therock/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tarfile
@@ -74,16 +75,21 @@ def _record_tool(dest: Path, name: str, result: ToolResult) -> None:
     (dest / f"{name}.exit").write_text(status + "\n")
 
 
-def take(destination: Path, environ: Mapping[str, str], timeout: float = 30.0) -> list[str]:
-    """Record this machine into ``destination`` (a directory, or a ``.tar.gz``)."""
+def take(
+    destination: Path,
+    environ: Mapping[str, str],
+    timeout: float = 30.0,
+    source: Root | None = None,
+) -> list[str]:
+    """Record this machine (or ``source``) into ``destination``: a directory or a ``.tar.gz``."""
     if destination.name.endswith((".tar.gz", ".tgz")):
         with tempfile.TemporaryDirectory() as tmp:
-            written = take(Path(tmp), environ, timeout)
+            written = take(Path(tmp), environ, timeout, source)
             with tarfile.open(destination, "w:gz") as tar:
                 for rel in sorted(os.listdir(tmp)):
                     tar.add(Path(tmp, rel), arcname=rel)
             return written
-    root = Root()
+    root = source or Root()
     written = []
     for rel in dict.fromkeys(recorded_files(root, environ)):
         try:
@@ -101,21 +107,27 @@ def take(destination: Path, environ: Mapping[str, str], timeout: float = 30.0) -
             (destination / "dev").mkdir(exist_ok=True)
             (destination / device).touch()
             written.append(device)
-    kfd = root.exists("dev/kfd")
-    modes = (("r", os.R_OK), ("w", os.W_OK))
-    access = "".join(m for m, flag in modes if kfd and root.access("dev/kfd", flag))
-    (record / "kfd-access").write_text((access or "none") if kfd else "missing")
+    from .detect import kfd_access
+
+    kfd = kfd_access(root)
+    access = "".join(m for m, ok in (("r", kfd.readable), ("w", kfd.writable)) if ok)
+    (record / "kfd-access").write_text((access or "none") if kfd.present else "missing")
     for argv in TOOL_RUNS:
         result = tools.run(root, argv, timeout=timeout, environ=environ)
         if result.error is None or result.output:
             _record_tool(record, tools.record_name(argv), result)
             written.append(f"{RECORD_DIR}/{tools.record_name(argv)}.txt")
-    _record_tool(record, "dmesg", run_tool(["dmesg"], timeout))
-    versions = {
-        "therock": python_distributions(THEROCK_DISTRIBUTIONS),
-        "torch": python_distributions(("torch",)).get("torch"),
-    }
-    (record / "python-versions.json").write_text(json.dumps(versions, indent=2) + "\n")
+    if root.is_live:
+        _record_tool(record, "dmesg", run_tool(["dmesg"], timeout))
+        versions = {
+            "therock": python_distributions(THEROCK_DISTRIBUTIONS),
+            "torch": python_distributions(("torch",)).get("torch"),
+        }
+        (record / "python-versions.json").write_text(json.dumps(versions, indent=2) + "\n")
+    else:  # re-recording a snapshot: keep what it recorded
+        for name in ("dmesg.txt", "dmesg.exit", "python-versions.json"):
+            with contextlib.suppress(SourceError):
+                (record / name).write_text(root.read_text(f"{RECORD_DIR}/{name}"))
     meta = {"pytest_therock": __version__, "files": written}
     (record / "snapshot.json").write_text(json.dumps(meta, indent=2) + "\n")
     return written

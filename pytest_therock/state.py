@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,34 @@ if TYPE_CHECKING:
     from .environment import Environment, ToolStatus
     from .rocminfo import RocminfoReport
     from .versions import Versions
+
+
+class SkipTally:
+    """Tests with hardware requirements, and why the unmet ones did not run."""
+
+    def __init__(self) -> None:
+        self.marked = 0
+        self.unmet: Counter[str] = Counter()
+        self.strict_failures = 0
+
+    def record(self, reason: str | None, skipped: bool) -> None:
+        self.marked += 1
+        if reason is not None:
+            self.unmet[reason] += 1
+            self.strict_failures += not skipped
+
+    def summary(self) -> list[str]:
+        """``12 skipped: requires gfx1151, found gfx1100``, most frequent first."""
+        if not self.unmet:
+            return []
+        verb = "failed" if self.strict_failures else "skipped"
+        lines = [f"{n} {verb}: {reason}" for reason, n in self.unmet.most_common()]
+        total = sum(self.unmet.values())
+        if total == self.marked:
+            lines.append(f"every hardware-marked test ({total}) was {verb}: no GPU test ran")
+        else:
+            lines.append(f"{self.marked - total} of {self.marked} hardware-marked tests ran")
+        return lines
 
 
 class TheRock:
@@ -33,6 +62,7 @@ class TheRock:
         self.extra_diagnostics: list[Any] = []  # from the pytest_therock_diagnostics hook
         self._versions: Versions | None = None
         self._rocminfo: tuple[RocminfoReport | None, ToolStatus] | None = None
+        self.tally = SkipTally()
 
     @property
     def detected(self) -> bool:
