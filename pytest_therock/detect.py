@@ -18,7 +18,7 @@ from .environment import (
     Problem,
 )
 from .parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
-from .sysroot import RECORD_DIR, Root, SourceError
+from .sysroot import RECORD_DIR, Root, SourceError, os_reason
 
 KFD_NODES = "sys/class/kfd/kfd/topology/nodes"
 DRM = "sys/class/drm"
@@ -89,6 +89,12 @@ def detect(
         gpus, status, ram = consult_rocminfo(root, gpus, problems, environ, timeout)
     gpus = [_with_drm(root, gpu, problems, only_card=len(gpus) == 1) for gpu in gpus]
     kernel_log = _kernel_log(root, run_tools, timeout)
+    smi = None
+    if run_tools or not root.is_live:
+        from .smi_env import consult_smi, fill_memory
+
+        smi, listed = consult_smi(root, environ, timeout)
+        gpus = fill_memory(gpus, listed)
     if gpus:
         ram = _system_memory(root, problems, quiet=ram is not None) or ram
     return Environment(
@@ -104,6 +110,7 @@ def detect(
         wsl=wsl,
         rocminfo=status,
         kernel_log=kernel_log,
+        smi=smi,
     )
 
 
@@ -298,7 +305,12 @@ def _system_memory(root: Root, problems: list[Problem], quiet: bool = False) -> 
             warnings.simplefilter("ignore")  # psutil warns about fields a snapshot lacks
             return int(psutil.virtual_memory().total)
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        reason = "missing" if isinstance(exc, FileNotFoundError) else f"unreadable ({exc})"
+        if isinstance(exc, FileNotFoundError):
+            reason = "missing"
+        elif isinstance(exc, OSError):
+            reason = os_reason(exc)
+        else:
+            reason = "malformed, no MemTotal line" if isinstance(exc, KeyError) else "malformed"
         if not (quiet and reason == "missing"):
             problems.append(Problem("proc/meminfo", reason))
         return None

@@ -84,6 +84,8 @@ the KFD topology is also missing, the amdgpu kernel module is not loaded (check
 def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
     if env.kfd.present or env.wsl:  # WSL reaches the GPU through /dev/dxg
         return
+    if env.rocminfo is not None and env.rocminfo.ok:  # it opened /dev/kfd when it ran
+        return
     kfd_gpus = [g for g in env.gpus if g.source == "kfd"]
     if kfd_gpus:
         yield (

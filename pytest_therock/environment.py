@@ -95,6 +95,17 @@ class ToolStatus:
 
 
 @dataclass(frozen=True)
+class SmiSummary:
+    """What amd-smi (or rocm-smi) says of the driver and itself."""
+
+    tool: str  # "amd-smi" or "rocm-smi"
+    tool_version: str | None
+    rocm_version: str | None
+    driver_version: str | None  # amdgpu's version (DKMS), or the kernel release (in-tree)
+    status: ToolStatus
+
+
+@dataclass(frozen=True)
 class Problem:
     """A source that was missing, unreadable or malformed."""
 
@@ -124,6 +135,7 @@ class Environment:
     wsl: bool = False
     rocminfo: ToolStatus | None = None  # None: rocminfo was not consulted
     kernel_log: KernelLogFacts | None = None  # None: the kernel log was not read
+    smi: SmiSummary | None = None  # None: neither amd-smi nor rocm-smi was consulted
 
     @property
     def visible_gpus(self) -> tuple[Gpu, ...]:

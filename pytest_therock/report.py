@@ -72,6 +72,14 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
     lines.append("WSL: /dev/dxg" if env.wsl and not kfd.present else f"/dev/kfd: {access}")
     if env.rocminfo is not None and env.rocminfo.ok and verbose:
         lines.append(env.rocminfo.message)
+    smi = env.smi
+    if smi is not None and smi.status.ok:
+        parts = [f"{smi.tool} {smi.tool_version or ''}".strip()]
+        parts += [f"ROCm {smi.rocm_version}"] if smi.rocm_version else []
+        parts += [f"amdgpu {smi.driver_version}"] if smi.driver_version else []
+        lines.append(", ".join(parts))
+    elif smi is not None and verbose:
+        lines.append(f"{smi.tool}: {smi.status.message}")
     if env.env_vars:
         lines.append("env: " + " ".join(f"{k}={v!r}" for k, v in env.env_vars.items()))
     for diag in diagnostics:

@@ -61,6 +61,7 @@ def recorded_files(root: Root, environ: Mapping[str, str]) -> Iterator[str]:
 #: What each recorded tool run is (the first one found of each line runs).
 TOOL_RUNS: tuple[tuple[str, ...], ...] = (
     ("rocminfo",),
+    ("amd-smi",),
     ("amd-smi", "version"),
     ("amd-smi", "static", "--json"),
     ("amd-smi", "metric", "--mem-usage", "--json"),

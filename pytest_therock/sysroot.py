@@ -30,7 +30,8 @@ class SourceError(Exception):
         self.reason = reason
 
 
-def _reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
+    """A short, lower-case reason for an OSError: ``permission denied``, ``symlink loop``."""
     if exc.errno == errno.ELOOP:
         return "symlink loop"
     if exc.errno == errno.EISDIR:
@@ -59,7 +60,7 @@ class Root:
         except FileNotFoundError:
             raise SourceError(rel, "missing") from None
         except OSError as exc:
-            raise SourceError(rel, _reason(exc)) from None
+            raise SourceError(rel, os_reason(exc)) from None
         if len(data) > MAX_FILE_BYTES:
             raise SourceError(rel, f"larger than {MAX_FILE_BYTES} bytes")
         try:
@@ -115,7 +116,7 @@ def run_tool(argv: list[str], timeout: float) -> ToolResult:
             start_new_session=True,
         )
     except OSError as exc:
-        return ToolResult(args, None, "", f"cannot run {argv[0]}: {_reason(exc)}")
+        return ToolResult(args, None, "", f"cannot run {argv[0]}: {os_reason(exc)}")
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

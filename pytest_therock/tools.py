@@ -16,6 +16,7 @@ from .sysroot import RECORD_DIR, Root, SourceError, ToolResult, run_tool
 #: Where each tool's output is recorded in a snapshot, by the arguments it ran with.
 RECORDS: dict[tuple[str, ...], str] = {
     ("rocminfo",): "rocminfo",
+    ("amd-smi",): "amd-smi",
     ("amd-smi", "version"): "amd-smi-version",
     ("amd-smi", "static", "--json"): "amd-smi-static",
     ("amd-smi", "metric", "--mem-usage", "--json"): "amd-smi-metric-mem-usage",

@@ -1,0 +1,155 @@
+"""``pytest-therock doctor`` and ``snapshot`` over the example roots."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, RootBuilder, real
+
+from pytest_therock.cli import main
+from pytest_therock.snapshot import take
+from pytest_therock.sysroot import Root
+
+
+def doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["doctor", *args])
+    return code, capsys.readouterr().out
+
+
+def test_json_describes_the_strix_halo(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = doctor(capsys, "--root", str(EXAMPLES / "strix-halo"), "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["usable"] is True
+    (gpu,) = data["gpus"]
+    assert gpu["gfx_target"] == "gfx1151"
+    assert gpu["marketing_name"] == "Radeon 8060S Graphics"
+    assert gpu["is_apu"] is True
+    assert gpu["gtt_total_bytes"] == 65507932 * 1024  # rocminfo's GPU pool on this APU
+    assert gpu["vram_total_bytes"] is None
+    assert data["system_memory_bytes"] == 131015868 * 1024  # its CPU agent's pool
+    assert data["gtt"][0]["limit_source"] == "default: 50% of RAM"
+    codes = {d["code"]: d["severity"] for d in data["diagnostics"]}
+    assert codes == {"gtt-default": "info"}
+    assert set(data["diagnostics"][0]) == {"code", "severity", "message", "fix"}
+
+
+def test_json_without_gpu_exits_1_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = doctor(capsys, "--root", str(EXAMPLES / "no-gpu"), "--json")
+    data = json.loads(out)
+    assert code == 1
+    assert data["gpus"] == []
+    assert {d["code"] for d in data["diagnostics"]} == {"kfd-missing", "rocminfo-failed"}
+
+
+def test_text_report_has_every_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = doctor(capsys, "--root", str(EXAMPLES / "strix-halo-gtt-raised"))
+    assert code == 0
+    assert "GPU 0: gfx1151 (Radeon 8060S Graphics), 40 CU, APU, VRAM 4 GiB, GTT 96 GiB" in out
+    assert "RAM 124.9 GiB; GTT limit 96 GiB (ttm.pages_limit)" in out
+    assert "info[gtt-exceeds-vram]: gfx1151: GTT 96 GiB > VRAM 4 GiB" in out
+
+
+def test_ignore_silences_a_code(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out = doctor(capsys, "--root", str(EXAMPLES / "strix-halo"), "--ignore", "gtt-default")
+    assert "gtt-default" not in out
+
+
+def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = doctor(capsys, "--explain", "gtt-exceeds-vram")
+    assert code == 0
+    assert out.startswith(
+        "gtt-exceeds-vram (info)\nFAQ: Why does PyTorch use Graphics Translation Table (GTT)"
+    )
+    assert main(["doctor", "--explain", "nope"]) == 2
+    assert "unknown code 'nope'" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["doctor", "--root", str(tmp_path / "missing")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["doctor", "--bogus"])
+    assert exc.value.code == 2
+
+
+def test_console_script_runs() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_therock.cli",
+            "doctor",
+            "--root",
+            str(EXAMPLES / "mi210-8x"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0
+    assert "GPU 7: gfx90a, 104 CU, discrete" in out.stdout
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+def test_a_snapshot_replays_like_its_source(
+    example: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    take(tmp_path / "snap", {}, timeout=5, source=Root(EXAMPLES / example))
+    _, original = doctor(capsys, "--root", str(EXAMPLES / example), "--json")
+    _, replayed = doctor(capsys, "--root", str(tmp_path / "snap"), "--json")
+    before, after = json.loads(original), json.loads(replayed)
+    for data in (before, after):
+        data.pop("root")
+    assert after == before
+
+
+def test_snapshot_of_this_machine_as_tar_gz(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "machine.tar.gz"
+    assert main(["snapshot", str(target), "--timeout", "10"]) == 0
+    with tarfile.open(target) as tar:
+        names = tar.getnames()
+    assert ".therock/snapshot.json" in names
+    assert ".therock/kfd-access" in names
+    assert main(["snapshot", str(target)]) == 2  # never overwrites
+    assert "exists" in capsys.readouterr().err
+
+
+def test_amd_smi_adds_versions_and_the_vram_carve_out(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(EXAMPLES / "strix-halo", root.path, dirs_exist_ok=True)
+    root.write(
+        ".therock/amd-smi.txt",
+        real("amdsmi/amd-smi-default-gfx1151-strix-halo-rocm7.2.0-amdgpu6.16.13.txt"),
+    )
+    root.write(
+        ".therock/amd-smi-version.txt",
+        real("amdsmi/amd-smi-version-amdsmi26.2.1-rocm7.2.0-kernel-string-jupyter-indented.txt"),
+    )
+    code, out = doctor(capsys, "--root", str(root.path))
+    assert code == 0
+    assert "amd-smi 26.2.1, ROCm 7.2.0, amdgpu 6.17.0-1012-oem" in out
+    assert "GPU 0: gfx1151 (Radeon 8060S Graphics), 40 CU, APU, VRAM 512 MiB, GTT 62.5 GiB" in out
+    data = json.loads(doctor(capsys, "--root", str(root.path), "--json")[1])
+    assert data["gpus"][0]["vram_used_bytes"] == 147 << 20
+
+
+def test_failing_amd_smi_is_reported_not_raised(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(EXAMPLES / "no-gpu", root.path, dirs_exist_ok=True)
+    root.write(
+        ".therock/rocm-smi-showmeminfo.txt", real("rocmsmi/error-wsl2-driver-not-initialized.txt")
+    )
+    data = json.loads(doctor(capsys, "--root", str(root.path), "--json")[1])
+    assert data["smi"]["tool"] == "rocm-smi"
+    assert data["smi"]["status"]["code"] == "driver-not-initialized"

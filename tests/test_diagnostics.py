@@ -1,0 +1,164 @@
+"""Each FAQ diagnostic, over roots built from real samples."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, REALDATA, RootBuilder, real
+
+from pytest_therock.detect import detect
+from pytest_therock.diagnostics import CHECKS, Diagnostic, run_checks
+from pytest_therock.environment import Environment
+from pytest_therock.sysroot import Root
+
+
+def found(env: Environment) -> dict[str, list[Diagnostic]]:
+    result: dict[str, list[Diagnostic]] = {}
+    for diag in run_checks(env):
+        result.setdefault(diag.code, []).append(diag)
+    return result
+
+
+def example(name: str, **environ: str) -> Environment:
+    return detect(Root(EXAMPLES / name), environ)
+
+
+def test_every_check_is_documented_in_the_readme_and_explained() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for code, check in CHECKS.items():
+        assert f"`{code}`" in readme, code
+        assert check.explanation and check.severity in ("error", "warning", "info")
+
+
+def test_strix_halo_with_default_gtt_says_how_to_raise_it() -> None:
+    (diag,) = found(example("strix-halo"))["gtt-default"]
+    assert diag.severity == "info"
+    assert diag.message == "gfx1151: GTT is at the default 50% of RAM (62.5 GiB of 124.9 GiB)"
+    assert diag.fix == "for 93 GiB add ttm.pages_limit=24379392 to the kernel command line"
+    assert 24379392 * 4096 == 93 << 30
+
+
+def test_raised_gtt_on_an_apu_is_expected_to_exceed_vram() -> None:
+    diags = found(example("strix-halo-gtt-raised"))
+    assert "gtt-default" not in diags
+    assert diags["gtt-exceeds-vram"][0].message == (
+        "gfx1151: GTT 96 GiB > VRAM 4 GiB, so allocations use GTT (expected on an APU)"
+    )
+
+
+def test_vram_carve_out_at_least_gtt_means_vram_is_used() -> None:
+    # The RX 570 driver reported GTT == VRAM (4 GiB); as on an APU with a large carve-out.
+    env = example("strix-halo-gtt-raised")
+    size = int(real("sysfs/rx570-polaris-amdgpu21.10-card1-mem_info_gtt_total.txt"))
+    gpu = dataclasses.replace(env.gpus[0], gtt_total_bytes=size, vram_total_bytes=size)
+    diags = found(dataclasses.replace(env, gpus=(gpu,), kernel_params=()))
+    assert "so applications use VRAM" in diags["vram-exceeds-gtt"][0].message
+
+
+def test_missing_and_denied_kfd(root: RootBuilder) -> None:
+    root.topology("topo-mi210-xgmi-pcie")
+    missing = found(detect(Root(root.path), {}))["kfd-missing"][0]
+    assert missing.fix == "inside a container, pass --device /dev/kfd --device /dev/dri"
+    root.kfd("none")
+    denied = found(detect(Root(root.path), {}))["kfd-denied"][0]
+    assert denied.fix == "`sudo usermod -aG render,video $USER`, then log in again"
+
+
+def test_no_gpu_example_reports_the_driver_and_rocminfo() -> None:
+    diags = found(example("no-gpu"))
+    assert "amdgpu is not loaded" in diags["kfd-missing"][0].message
+    assert "ROCk module is NOT loaded" in diags["rocminfo-failed"][0].message
+
+
+def test_wsl_needs_no_kfd() -> None:
+    assert not {"kfd-missing", "no-gpu"} & set(found(example("wsl2-rx7900xtx")))
+
+
+def test_visibility_that_hides_everything_and_mismatched_variables() -> None:
+    hidden = found(example("mi210-8x", HIP_VISIBLE_DEVICES=""))
+    assert hidden["no-gpu"][0].message == "all 8 GPU(s) hidden by HIP_VISIBLE_DEVICES=''"
+    both = found(example("mi210-8x", ROCR_VISIBLE_DEVICES="0,1", HIP_VISIBLE_DEVICES="1"))
+    assert both["visibility-mismatch"][0].message.endswith("visible: 1 of 8 GPU(s)")
+
+
+def test_hsa_override_names_the_real_target() -> None:
+    diag = found(example("strix-halo", HSA_OVERRIDE_GFX_VERSION="11.0.0"))["hsa-override"][0]
+    assert (
+        diag.message == "HSA_OVERRIDE_GFX_VERSION=11.0.0 fakes the GPU target (hardware: gfx1151)"
+    )
+
+
+def test_target_support_from_therocks_list() -> None:
+    assert found(example("mi210-8x"))["target-unsupported"][0].message == (
+        "gfx90a has builds but is not sanity-tested in TheRock (Linux)"
+    )
+    assert "target-unsupported" not in found(example("strix-halo"))
+    vega = detect(Root(REALDATA / "kfd-topology" / "topology-parsing"), {})
+    assert "target-unsupported" not in found(vega)  # no gfx target known: nothing to say
+
+
+def test_gttsize_on_the_command_line_is_deprecated(root: RootBuilder) -> None:
+    root.node(1, "kfd-topology-mi210-node2-properties.txt").kfd()
+    root.write(
+        "proc/cmdline",
+        real("cmdline/gfx1103-780m-arch-xanmod-proc-cmdline-gttsize-ttm-pages-limit.txt"),
+    )
+    diag = found(detect(Root(root.path), {}))["gttsize-deprecated"][0]
+    assert diag.message == "amdgpu.gttsize=24576 (MiB) is set (cmdline); it is deprecated"
+    assert diag.fix == "use ttm.pages_limit=6291456"  # the same 24 GiB, as that user also set
+
+
+def test_dkms_ttm_needs_amdttm_parameters(root: RootBuilder) -> None:
+    root.node(1, "kfd-topology-mi210-node2-properties.txt").kfd()
+    root.write(
+        "proc/cmdline",
+        real("cmdline/gfx1103-780m-arch-xanmod-proc-cmdline-gttsize-ttm-pages-limit.txt"),
+    )
+    (root.path / "sys/module/amdttm").mkdir(parents=True)
+    diag = found(detect(Root(root.path), {}))["kernel-param-ignored"][0]
+    assert diag.message == "ttm.pages_limit is set but the loaded TTM module is amdttm"
+
+
+@pytest.mark.parametrize(
+    ("sample", "expected"),
+    [
+        (
+            "gfx1151-strix-halo-pagefault-mes-failed-gpu-reset.txt",
+            ["GPU page fault(s)", "MES failure(s)", "GPU reset(s)"],
+        ),
+        (
+            "gfx1030-rx6900xt-ring-gfx-timeout-mode1-reset.txt",
+            ["ring timeout(s)", "GPU reset(s)", "VRAM lost"],
+        ),
+        ("navi14-kfd-did-missing-in-supported-devices.txt", ["device(s) KFD does not support"]),
+        (
+            "gfx1151-strix-halo-unknown-param-gtt_size-gttsize-deprecated-gtt-ttm-mismatch.txt",
+            ["GTT size 120 GiB but TTM size 62.2 GiB", "unknown parameter 'gtt_size' ignored"],
+        ),
+    ],
+)
+def test_kernel_log_of_a_snapshot(root: RootBuilder, sample: str, expected: list[str]) -> None:
+    root.topology("topo-mi210-xgmi-pcie").kfd()
+    root.write(".therock/dmesg.txt", real(f"dmesg/{sample}"))
+    messages = " | ".join(d.message for d in found(detect(Root(root.path), {}))["kernel-log"])
+    for text in expected:
+        assert text in messages
+
+
+def test_kernel_command_line_from_the_log_when_proc_cmdline_is_absent(root: RootBuilder) -> None:
+    root.topology("topo-mi210-xgmi-pcie").kfd()
+    root.write(
+        ".therock/dmesg.txt",
+        real("cmdline/gfx1151-strix-halo-ubuntu-oem-ttm-amdttm-pages-limit-dmesg-head.txt"),
+    )
+    env = detect(Root(root.path), {})
+    assert env.param("ttm.pages_limit").value == "32768000"  # type: ignore[union-attr]
+
+
+def test_unreadable_sources_are_reported_once_each(root: RootBuilder) -> None:
+    root.node(1, "kfd-topology-mi210-node2-properties.txt").kfd()
+    (root.path / "proc/meminfo").mkdir(parents=True)
+    diags = found(detect(Root(root.path), {}))["source-unreadable"]
+    assert [d.message for d in diags] == ["proc/meminfo: is a directory, expected a file"]
