@@ -137,10 +137,13 @@ def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
     for node in sorted(nodes, key=int):
         rel = f"{KFD_NODES}/{node}/properties"
         try:
-            props = parse_properties(root.read_text(rel))
+            text = root.read_text(rel)
         except SourceError as exc:
             problems.append(Problem(exc.path, exc.reason))
             continue
+        props = parse_properties(text)
+        if text and not text.endswith("\n"):
+            problems.append(Problem(rel, "cut short (no final newline): node half-written?"))
         if "simd_count" not in props:
             problems.append(Problem(rel, "incomplete (no simd_count): node half-written?"))
             continue
@@ -197,14 +200,16 @@ def _gpu(node: int, props: dict[str, int]) -> Gpu:
     )
 
 
-def _find_card(root: Root, gpu: Gpu) -> str | None:
+def _find_card(root: Root, gpu: Gpu, problems: list[Problem]) -> str | None:
     """The DRM ``cardN`` of a GPU, by PCI slot (uevent or symlink), else by render node."""
     cards = [c for c in root.listdir(DRM) if c.startswith("card") and c[4:].isdigit()]
     for card in cards:
         try:
             uevent = root.read_text(f"{DRM}/{card}/device/uevent")
-        except SourceError:
+        except SourceError as exc:
             uevent = ""
+            if exc.reason != "missing":
+                problems.append(Problem(exc.path, exc.reason))
         slot = next((ln[14:] for ln in uevent.splitlines() if ln.startswith("PCI_SLOT_NAME=")), "")
         slot = slot or os.path.basename(root.realpath(f"{DRM}/{card}/device"))
         if gpu.pci_slot and slot == gpu.pci_slot:
@@ -227,7 +232,7 @@ def _with_drm(root: Root, gpu: Gpu, problems: list[Problem], only_card: bool = F
     """Add DRM memory sizes; ``only_card``: the single amdgpu card belongs to the single GPU."""
     if gpu.card is not None:
         return gpu
-    card = _find_card(root, gpu)
+    card = _find_card(root, gpu, problems)
     if card is None and only_card:
         cards = _amdgpu_cards(root)
         card = cards[0] if len(cards) == 1 else None
@@ -269,7 +274,7 @@ def _kernel_params(
             if exc.reason != "missing":
                 problems.append(Problem(exc.path, exc.reason))
             continue
-        params.append(KernelParam(f"{module}.{name}", value, "sysfs"))
+        params.append(KernelParam(f"{module}.{name}", " ".join(value.split()), "sysfs"))
     try:
         cmdline = parse_cmdline(root.read_text("proc/cmdline"))
     except SourceError as exc:
@@ -279,7 +284,7 @@ def _kernel_params(
         cmdline = parse_cmdline(logged) if logged else {}
     for name, value in cmdline.items():
         if name.startswith(CMDLINE_PREFIXES):
-            params.append(KernelParam(name, value, "cmdline"))
+            params.append(KernelParam(name, " ".join(value.split()), "cmdline"))
     return tuple(params)
 
 
@@ -296,6 +301,12 @@ def kfd_access(root: Root) -> KfdAccess:
 
 def _system_memory(root: Root, problems: list[Problem], quiet: bool = False) -> int | None:
     """Total RAM, read by psutil from the root's procfs."""
+    try:
+        root.read_text("proc/meminfo")  # a regular, readable file: psutil would block on a FIFO
+    except SourceError as exc:
+        if not (quiet and exc.reason == "missing"):
+            problems.append(Problem(exc.path, exc.reason))
+        return None
     import psutil
 
     saved = psutil.PROCFS_PATH

@@ -27,7 +27,8 @@ class Diagnostic:
 
     def __str__(self) -> str:
         fix = f" Fix: {self.fix}" if self.fix else ""
-        return f"{self.severity}[{self.code}]: {self.message}.{fix}"
+        stop = "" if self.message.endswith((".", "?", "!")) else "."
+        return f"{self.severity}[{self.code}]: {self.message}{stop}{fix}"
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ def _gttsize_deprecated(env: Environment) -> Iterator[tuple[str, str | None]]:
     param = env.param("amdgpu.gttsize")
     if param and param.value.strip() not in ("", "-1"):
         mib = param.value.strip()
-        pages = int(mib) * 256 if mib.isdigit() else None
+        pages = int(mib) * 256 if mib.isascii() and mib.isdigit() and len(mib) < 12 else None
         yield (
             f"amdgpu.gttsize={mib} (MiB) is set ({param.origin}); it is deprecated",
             f"use {env.ttm_module}.pages_limit={pages}" if pages else "use ttm.pages_limit",

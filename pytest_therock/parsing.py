@@ -11,26 +11,44 @@ import shlex
 _HEX = "0123456789abcdef"
 
 
+#: sysfs and KFD numbers are at most 64 bits: 20 digits.
+MAX_DIGITS = 20
+
+
+def _u64(word: str) -> int | None:
+    """``word`` as an unsigned 64-bit number, or None."""
+    if not (word.isascii() and word.isdigit()) or len(word) > MAX_DIGITS:
+        return None
+    value = int(word)
+    return value if value < 1 << 64 else None
+
+
 def parse_int(text: str) -> int:
-    """A sysfs attribute holding one non-negative integer, e.g. ``"103079215104\\n"``."""
+    """A sysfs attribute holding one unsigned 64-bit integer, e.g. ``"103079215104\\n"``."""
     value = text.strip()
-    if not value.isdigit() or not value.isascii():
+    number = _u64(value)
+    if number is None:
+        if value.isascii() and value.isdigit():
+            raise ValueError(f"number out of range ({len(value)} digits)")
         shown = value[:40] or "empty"
         raise ValueError(f"expected a number, found {shown!r}")
-    return int(value)
+    return number
 
 
 def parse_properties(text: str) -> dict[str, int]:
     """A KFD topology ``properties`` file: one ``name value`` pair a line.
 
-    Lines that are not a name and a non-negative integer are ignored, so a node
-    written half-way still yields what it has.
+    Lines that are not a name and an unsigned 64-bit number are ignored, so a node
+    written half-way still yields what it has; so is a last line without its
+    newline, which may be a number cut short.
     """
     props: dict[str, int] = {}
-    for line in text.splitlines():
+    lines = text.split("\n")
+    for line in lines[:-1]:  # the part after the last newline is unfinished
         parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[1].isascii():
-            props[parts[0]] = int(parts[1])
+        value = _u64(parts[1]) if len(parts) == 2 else None
+        if value is not None:
+            props[parts[0]] = value
     return props
 
 

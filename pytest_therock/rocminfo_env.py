@@ -19,6 +19,9 @@ def run_rocminfo(
 ) -> tuple[RocminfoReport | None, ToolStatus]:
     """Run (or replay) rocminfo and parse it; failures become a status, never an exception."""
     result = tools.run(root, ROCMINFO, timeout=timeout, environ=environ, explicit=explicit)
+    if result.returncode is not None and result.returncode < 0:  # killed by a signal
+        why = f"{result.error}: the ROCm runtime crashed; check `dmesg | grep -i amdgpu`"
+        return None, ToolStatus(False, "crashed", why)
     if result.error is not None and not result.output.strip():
         code = "timeout" if "did not finish" in result.error else "not-run"
         return None, ToolStatus(False, code, result.error)

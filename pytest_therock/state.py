@@ -38,7 +38,7 @@ class SkipTally:
         lines = [f"{n} {verb}: {reason}" for reason, n in self.unmet.most_common()]
         total = sum(self.unmet.values())
         if total == self.marked:
-            lines.append(f"every hardware-marked test ({total}) was {verb}: no GPU test ran")
+            lines.append(f"every hardware-marked test ({total}) {verb}: no GPU test ran")
         else:
             lines.append(f"{self.marked - total} of {self.marked} hardware-marked tests ran")
         return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,11 @@ class Root:
     def read_text(self, rel: str) -> str:
         """The text of ``rel``; raises :class:`SourceError` with a one-line reason."""
         try:
-            with open(self._abs(rel), "rb") as f:
+            # O_NONBLOCK: a FIFO in a broken root must not hang the session.
+            fd = os.open(self._abs(rel), os.O_RDONLY | os.O_NONBLOCK)
+            with open(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise SourceError(rel, "not a regular file")
                 data = f.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             raise SourceError(rel, "missing") from None
