@@ -6,21 +6,25 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .environment import (
     OVERRIDE_VARIABLES,
     VISIBILITY_VARIABLES,
     Environment,
     Gpu,
-    KernelLogFacts,
     KernelParam,
     KfdAccess,
     Problem,
 )
 from .parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
+
+if TYPE_CHECKING:
+    from .kernel_log import KernelLogFacts
 from .sysroot import RECORD_DIR, Root, SourceError, os_reason
 
 KFD_NODES = "sys/class/kfd/kfd/topology/nodes"
+SMI_RECORDS = ("amd-smi", "amd-smi-version", "rocm-smi-showmeminfo")
 DRM = "sys/class/drm"
 AMD_VENDOR_ID = 0x1002
 #: Module parameters that shape GPU memory, read live from /sys/module.
@@ -87,10 +91,11 @@ def detect(
         from .rocminfo_env import consult_rocminfo
 
         gpus, status, ram = consult_rocminfo(root, gpus, problems, environ, timeout)
-    gpus = [_with_drm(root, gpu, problems, only_card=len(gpus) == 1) for gpu in gpus]
+    slots = card_slots(root, problems) if gpus else {}
+    gpus = [_with_drm(root, gpu, problems, slots, only_gpu=len(gpus) == 1) for gpu in gpus]
     kernel_log = _kernel_log(root, run_tools, timeout)
     smi = None
-    if run_tools or not root.is_live:
+    if run_tools or any(root.exists(f"{RECORD_DIR}/{name}.txt") for name in SMI_RECORDS):
         from .smi_env import consult_smi, fill_memory
 
         smi, listed = consult_smi(root, environ, timeout)
@@ -116,13 +121,16 @@ def detect(
 
 def _kernel_log(root: Root, run_tools: bool, timeout: float) -> KernelLogFacts | None:
     """The kernel log, as a snapshot recorded it or (``run_tools``) as ``dmesg`` prints it."""
+    if not (run_tools or root.exists(f"{RECORD_DIR}/dmesg.txt")):
+        return None
     from .kernel_log import scan_kernel_log
 
     if not root.is_live:
         try:
-            return scan_kernel_log(root.read_text(f"{RECORD_DIR}/dmesg.txt"))
+            text = root.read_text(f"{RECORD_DIR}/dmesg.txt")
         except SourceError:
             return None
+        return scan_kernel_log(text)
     if not run_tools:
         return None
     from .sysroot import run_tool
@@ -200,10 +208,12 @@ def _gpu(node: int, props: dict[str, int]) -> Gpu:
     )
 
 
-def _find_card(root: Root, gpu: Gpu, problems: list[Problem]) -> str | None:
-    """The DRM ``cardN`` of a GPU, by PCI slot (uevent or symlink), else by render node."""
-    cards = [c for c in root.listdir(DRM) if c.startswith("card") and c[4:].isdigit()]
-    for card in cards:
+def card_slots(root: Root, problems: list[Problem]) -> dict[str, str]:
+    """Each DRM ``cardN`` and its PCI slot, from its ``uevent`` or its ``device`` link."""
+    slots = {}
+    for card in root.listdir(DRM):
+        if not (card.startswith("card") and card[4:].isdigit()):
+            continue
         try:
             uevent = root.read_text(f"{DRM}/{card}/device/uevent")
         except SourceError as exc:
@@ -211,30 +221,33 @@ def _find_card(root: Root, gpu: Gpu, problems: list[Problem]) -> str | None:
             if exc.reason != "missing":
                 problems.append(Problem(exc.path, exc.reason))
         slot = next((ln[14:] for ln in uevent.splitlines() if ln.startswith("PCI_SLOT_NAME=")), "")
-        slot = slot or os.path.basename(root.realpath(f"{DRM}/{card}/device"))
+        slots[card] = slot or os.path.basename(root.realpath(f"{DRM}/{card}/device"))
+    return slots
+
+
+def _find_card(root: Root, gpu: Gpu, slots: dict[str, str]) -> str | None:
+    """The DRM card of a GPU, by PCI slot, else by its render node."""
+    for card, slot in slots.items():
         if gpu.pci_slot and slot == gpu.pci_slot:
             return card
     minor = gpu.drm_render_minor
     if minor and root.exists(f"{DRM}/renderD{minor}/device"):
         render_dev = root.realpath(f"{DRM}/renderD{minor}/device")
-        for card in cards:
+        for card in slots:
             if root.realpath(f"{DRM}/{card}/device") == render_dev:
                 return card
     return None
 
 
-def _amdgpu_cards(root: Root) -> list[str]:
-    cards = [c for c in root.listdir(DRM) if c.startswith("card") and c[4:].isdigit()]
-    return [c for c in cards if root.exists(f"{DRM}/{c}/device/mem_info_vram_total")]
-
-
-def _with_drm(root: Root, gpu: Gpu, problems: list[Problem], only_card: bool = False) -> Gpu:
-    """Add DRM memory sizes; ``only_card``: the single amdgpu card belongs to the single GPU."""
+def _with_drm(
+    root: Root, gpu: Gpu, problems: list[Problem], slots: dict[str, str], only_gpu: bool
+) -> Gpu:
+    """Add DRM memory sizes; with ``only_gpu``, the single amdgpu card is this GPU's."""
     if gpu.card is not None:
         return gpu
-    card = _find_card(root, gpu, problems)
-    if card is None and only_card:
-        cards = _amdgpu_cards(root)
+    card = _find_card(root, gpu, slots)
+    if card is None and only_gpu:
+        cards = [c for c in slots if root.exists(f"{DRM}/{c}/device/mem_info_vram_total")]
         card = cards[0] if len(cards) == 1 else None
     if card is None:
         return gpu
@@ -300,7 +313,9 @@ def kfd_access(root: Root) -> KfdAccess:
 
 
 def _system_memory(root: Root, problems: list[Problem], quiet: bool = False) -> int | None:
-    """Total RAM, read by psutil from the root's procfs."""
+    """Total RAM: the kernel's count on a live machine, psutil's reading of a snapshot's procfs."""
+    if root.is_live:  # what MemTotal says, without importing psutil at start-up
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     try:
         root.read_text("proc/meminfo")  # a regular, readable file: psutil would block on a FIFO
     except SourceError as exc:

@@ -7,9 +7,11 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .kernel_log import KernelLogFacts
+if TYPE_CHECKING:
+    from .kernel_log import KernelLogFacts
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -116,9 +118,6 @@ class Problem:
         return f"{self.source}: {self.reason}"
 
 
-__all__ = ["KernelLogFacts"]  # re-exported: part of the environment
-
-
 @dataclass(frozen=True)
 class Environment:
     """Everything detected about the ROCm environment of one machine (or snapshot)."""
@@ -137,7 +136,7 @@ class Environment:
     kernel_log: KernelLogFacts | None = None  # None: the kernel log was not read
     smi: SmiSummary | None = None  # None: neither amd-smi nor rocm-smi was consulted
 
-    @property
+    @cached_property
     def visible_gpus(self) -> tuple[Gpu, ...]:
         """The GPUs the ROCm runtime will expose, after the visibility variables."""
         from .visibility import visible_gpus
@@ -179,7 +178,10 @@ T = TypeVar("T")
 
 def from_dict(cls: type[T], data: Any) -> T:
     """Rebuild a dataclass tree written by :func:`to_dict`."""
-    hints = typing.get_type_hints(cls)
+    from .kernel_log import KernelEvent, KernelLogFacts  # only a type here: imported late
+
+    names = {"KernelLogFacts": KernelLogFacts, "KernelEvent": KernelEvent}
+    hints = typing.get_type_hints(cls, localns=names)
     kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**kwargs)
 

@@ -19,38 +19,6 @@ from .targets import TargetPattern, parse_target_pattern
 if TYPE_CHECKING:
     from .versions import Versions
 
-#: name -> (argument help, description) for ``pytest --markers``.
-MARKERS: dict[str, tuple[str, str]] = {
-    "requires_gfx": (
-        "*targets",
-        "run only on a GPU matching one of the targets, globs or families, "
-        "e.g. requires_gfx('gfx1151', 'gfx110*', 'gfx94X-dcgpu').",
-    ),
-    "requires_gfx<target>": (
-        "",
-        "shorthand for requires_gfx('<target>'): requires_gfx1151, requires_gfx942, "
-        "requires_gfx90a, requires_gfx11 (family), requires_gfx115x (sub-family).",
-    ),
-    "requires_gtt_gb": (
-        "n",
-        "run only if a GPU can allocate at least n GiB (2**30 bytes) of GTT: the smaller "
-        "of the driver's GTT size and the TTM limit.",
-    ),
-    "requires_vram_gb": ("n", "run only if a GPU has at least n GiB (2**30 bytes) of VRAM."),
-    "requires_gpus": ("n", "run only if at least n AMD GPUs are visible."),
-    "requires_apu": ("", "run only on an APU (integrated GPU sharing system RAM)."),
-    "requires_rocm": (
-        "specifier",
-        "run only if the installed ROCm (/opt/rocm or TheRock's Python SDK) matches a "
-        "version specifier, e.g. requires_rocm('>=7.0').",
-    ),
-    "requires_torch_rocm": (
-        "[specifier]",
-        "run only if torch is a ROCm build (its version ends in +rocmX.Y), optionally "
-        "for a ROCm matching the specifier, e.g. requires_torch_rocm('>=6.4').",
-    ),
-}
-
 
 class MarkerError(ValueError):
     """A marker used with the wrong arguments."""
@@ -295,11 +263,22 @@ _PARSERS: dict[str, Callable[[str, Sequence[Any]], Requirement]] = {
 
 def requirements(
     marks: Iterable[tuple[str, Sequence[Any], Mapping[str, Any]]],
+    cache: dict[str, Requirement | None] | None = None,
 ) -> list[Requirement]:
-    """Parse every marker of a test; raises MarkerError on the first bad one."""
+    """Parse every marker of a test; raises MarkerError on the first bad one.
+
+    ``cache`` keeps each distinct marker parsed once per session: a suite marks
+    thousands of tests with the same few markers.
+    """
     found = []
     for name, args, kwargs in marks:
-        req = parse_marker(name, args, kwargs)
+        key = _call_repr(name, args, kwargs)
+        if cache is not None and key in cache:
+            req = cache[key]
+        else:
+            req = parse_marker(name, args, kwargs)
+            if cache is not None:
+                cache[key] = req
         if req is not None:
             found.append(req)
     return found

@@ -23,6 +23,52 @@ WORKER_KEY = "therock_env"
 VARIABLES_KEY = "therock_visible_devices"
 
 
+#: name -> (argument help, description) for ``pytest --markers``.
+MARKERS: dict[str, tuple[str, str]] = {
+    "requires_gfx": (
+        "*targets",
+        "run only on a GPU matching one of the targets, globs or families, "
+        "e.g. requires_gfx('gfx1151', 'gfx110*', 'gfx94X-dcgpu').",
+    ),
+    "requires_gfx<target>": (
+        "",
+        "shorthand for requires_gfx('<target>'): requires_gfx1151, requires_gfx942, "
+        "requires_gfx90a, requires_gfx11 (family), requires_gfx115x (sub-family).",
+    ),
+    "requires_gtt_gb": (
+        "n",
+        "run only if a GPU can allocate at least n GiB (2**30 bytes) of GTT: the smaller "
+        "of the driver's GTT size and the TTM limit.",
+    ),
+    "requires_vram_gb": ("n", "run only if a GPU has at least n GiB (2**30 bytes) of VRAM."),
+    "requires_gpus": ("n", "run only if at least n AMD GPUs are visible."),
+    "requires_apu": ("", "run only on an APU (integrated GPU sharing system RAM)."),
+    "requires_rocm": (
+        "specifier",
+        "run only if the installed ROCm (/opt/rocm or TheRock's Python SDK) matches a "
+        "version specifier, e.g. requires_rocm('>=7.0').",
+    ),
+    "requires_torch_rocm": (
+        "[specifier]",
+        "run only if torch is a ROCm build (its version ends in +rocmX.Y), optionally "
+        "for a ROCm matching the specifier, e.g. requires_torch_rocm('>=6.4').",
+    ),
+}
+
+
+def _strict_markers(config: pytest.Config) -> bool:
+    """``--strict-markers`` (or its ini key, or pytest 9's ``strict``) is in effect."""
+    for name in ("strict_markers", "strict"):
+        if getattr(config.option, name, False):
+            return True
+        try:
+            if config.getini(name):
+                return True
+        except ValueError:
+            pass  # an ini key this version of pytest does not have
+    return False
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from . import newhooks
 
@@ -101,14 +147,18 @@ def _settings(config: pytest.Config) -> Settings:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from .markers import MARKERS
-
     for name, (args, doc) in MARKERS.items():
         config.addinivalue_line("markers", f"{name}({args}): {doc}" if args else f"{name}: {doc}")
-    from .targets import known_marker_targets
+    if _strict_markers(config) or config.option.markers:
+        from .targets import known_marker_targets  # rocm-bootstrap's table: a few ms
 
-    for target in known_marker_targets():
-        config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
+        for target in known_marker_targets():
+            config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
+    else:  # unregistered names are checked (typos included) when tests are collected
+        config.addinivalue_line(
+            "filterwarnings",
+            r"ignore:Unknown pytest\.mark\.requires_gfx:pytest.PytestUnknownMarkWarning",
+        )
     settings = _settings(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
@@ -209,21 +259,20 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     report = outcome.get_result()
     if not report.passed:
         return
-    from .markers import MarkerError, requirements
-
     errors: dict[str, None] = {}
+    inherited = [m for m in collector.iter_markers() if m.name.startswith("requires_")]
+    state = state_of(collector.config)
     for item in report.result:
         if not isinstance(item, pytest.Item):
             continue
-        marks = [
-            (m.name, m.args, m.kwargs)
-            for m in item.iter_markers()
-            if m.name.startswith("requires_")
-        ]
-        if not marks:
+        own = [m for m in item.own_markers if m.name.startswith("requires_")]
+        if not own and not inherited:
             continue
+        marks = [(m.name, m.args, m.kwargs) for m in own + inherited]  # closest first
+        from .markers import MarkerError, requirements
+
         try:
-            item.stash[REQUIREMENTS] = requirements(marks)
+            item.stash[REQUIREMENTS] = requirements(marks, state.parsed)
         except MarkerError as exc:
             errors[f"{item.nodeid}: marker {exc}"] = None
     if errors:
@@ -252,7 +301,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     # Properties travel with the reports (to the xdist controller, into JUnit XML).
     item.user_properties.append((REQUIRES_PROPERTY, " ".join(r.marker for r in reqs)))
     for req in reqs:
-        reason = req.check(env, state.versions)
+        reason = state.unmet(req, env)
         if reason is not None:
             item.user_properties.append((SKIPPED_PROPERTY, reason))
             _unmet(item.config, reason)

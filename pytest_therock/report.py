@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .diagnostics import Diagnostic
 from .environment import Environment, Gpu, fmt_bytes
 from .gtt import gtt_info
-from .versions import Versions
+
+if TYPE_CHECKING:
+    from .versions import Versions
 
 
 def gpu_line(env: Environment, gpu: Gpu) -> str:

@@ -12,6 +12,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic
     from .environment import Environment, ToolStatus
+    from .markers import Requirement
     from .rocminfo import RocminfoReport
     from .versions import Versions
 
@@ -63,6 +64,8 @@ class TheRock:
         self._versions: Versions | None = None
         self._rocminfo: tuple[RocminfoReport | None, ToolStatus] | None = None
         self.tally = SkipTally()
+        self.parsed: dict[str, Requirement | None] = {}  # marker as written -> requirement
+        self._unmet: dict[str, str | None] = {}  # marker as written -> unmet reason
 
     @property
     def detected(self) -> bool:
@@ -83,6 +86,13 @@ class TheRock:
 
                 self._env = probe.detect(Root(Path(self.settings.root)), os.environ)
         return self._env
+
+    def unmet(self, requirement: Requirement, env: Environment) -> str | None:
+        """Why ``requirement`` is not met here (None if it is), worked out once per session."""
+        key = requirement.marker
+        if key not in self._unmet:
+            self._unmet[key] = requirement.check(env, self.versions)
+        return self._unmet[key]
 
     def versions(self) -> Versions:
         """Installed versions, looked up on first use (no import of torch or ROCm)."""
