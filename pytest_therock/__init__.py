@@ -22,6 +22,9 @@ _EXPORTS = {
     "detect_environment": "detect",
     "Root": "sysroot",
     "parse_target_pattern": "targets",
+    "parse_rocminfo": "rocminfo",
+    "RocminfoError": "rocminfo",
+    "RocminfoReport": "rocminfo",
 }
 
 if TYPE_CHECKING:
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from .diagnostics import Diagnostic
     from .environment import Environment, Gpu, KernelParam, KfdAccess, Problem
     from .gtt import GttInfo, gtt_info
+    from .rocminfo import RocminfoError, RocminfoReport, parse_rocminfo
     from .sysroot import Root
     from .targets import parse_target_pattern
 
@@ -40,9 +44,12 @@ __all__ = [
     "KernelParam",
     "KfdAccess",
     "Problem",
+    "RocminfoError",
+    "RocminfoReport",
     "Root",
     "detect_environment",
     "gtt_info",
+    "parse_rocminfo",
     "parse_target_pattern",
 ]
 

@@ -21,6 +21,7 @@ from .parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
 
 if TYPE_CHECKING:
     from .kernel_log import KernelLogFacts
+    from .versions import Versions
 from .sysroot import RECORD_DIR, Root, SourceError, os_reason
 
 KFD_NODES = "sys/class/kfd/kfd/topology/nodes"
@@ -116,7 +117,14 @@ def detect(
         rocminfo=status,
         kernel_log=kernel_log,
         smi=smi,
+        versions=_versions(root, environ) if run_tools or not root.is_live else None,
     )
+
+
+def _versions(root: Root, environ: Mapping[str, str]) -> Versions:
+    from .versions import detect_versions
+
+    return detect_versions(root, environ)
 
 
 def _kernel_log(root: Root, run_tools: bool, timeout: float) -> KernelLogFacts | None:
@@ -309,7 +317,25 @@ def kfd_access(root: Root) -> KfdAccess:
         return KfdAccess(mode != "missing", "r" in mode, "w" in mode)
     if not root.exists("dev/kfd"):
         return KfdAccess(False, False, False)
-    return KfdAccess(True, root.access("dev/kfd", os.R_OK), root.access("dev/kfd", os.W_OK))
+    readable, writable = root.access("dev/kfd", os.R_OK), root.access("dev/kfd", os.W_OK)
+    if readable and writable:
+        return KfdAccess(True, True, True)
+    group, relogin = _kfd_group(root)
+    return KfdAccess(True, readable, writable, group, relogin)
+
+
+def _kfd_group(root: Root) -> tuple[str | None, bool]:
+    """The group owning /dev/kfd, and whether the user joined it after logging in."""
+    import grp
+    import pwd
+
+    try:
+        gid = os.stat(root.path / "dev/kfd").st_gid
+        group = grp.getgrgid(gid)
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except (OSError, KeyError):
+        return None, False
+    return group.gr_name, user in group.gr_mem and gid not in os.getgroups()
 
 
 def _system_memory(root: Root, problems: list[Problem], quiet: bool = False) -> int | None:

@@ -112,10 +112,19 @@ in a new login session, so log out and in again (or run `newgrp render`).
 """,
 )
 def _kfd_denied(env: Environment) -> Iterator[tuple[str, str | None]]:
-    if env.kfd.present and not env.kfd.usable:
+    kfd = env.kfd
+    if not kfd.present or kfd.usable:
+        return
+    group = kfd.group or "render"
+    if kfd.relogin:
+        yield (
+            f"/dev/kfd belongs to group {group!r}; you are a member, but not in this login session",
+            "log out and in again (or run `newgrp " + group + "`)",
+        )
+    else:
         yield (
             "/dev/kfd is not readable and writable by this user",
-            "`sudo usermod -aG render,video $USER`, then log in again",
+            f"`sudo usermod -aG {group},video $USER`, then log in again",
         )
 
 
@@ -204,6 +213,39 @@ def _gtt_default(env: Environment) -> Iterator[tuple[str, str | None]]:
                 f"({fmt_bytes(info.limit_bytes)} of {fmt_bytes(env.system_memory_bytes)})",
                 f"for {target_gib} GiB add {param}={pages} to the kernel command line",
             )
+
+
+GTT_BELOW_NEED = Check(
+    "gtt-below-need",
+    "warning",
+    "What should I do if I encounter memory allocation errors?",
+    """
+Tests marked requires_gtt_gb(n) declare how much GTT they need. When the largest
+need is above what the GPU can allocate (the smaller of the driver's GTT size and
+the TTM limit), those tests were skipped; the session summary says by how much
+and gives the ttm.pages_limit that would fit them (GiB x 262144 pages).
+""",
+    lambda env: iter(()),  # reported in the session summary, which knows the need
+)
+CHECKS[GTT_BELOW_NEED.code] = GTT_BELOW_NEED
+
+
+def gtt_below_need(env: Environment, needed: int) -> Diagnostic | None:
+    """The largest GTT the session's tests asked for, against what the GPUs allow."""
+    gpus = env.visible_gpus
+    if not gpus:
+        return None
+    usable = max((gtt_info(env, g).usable_bytes or 0) for g in gpus)
+    if usable >= needed:
+        return None
+    gib = -(-needed // GIB)
+    return Diagnostic(
+        GTT_BELOW_NEED.code,
+        GTT_BELOW_NEED.severity,
+        f"tests need up to {fmt_bytes(needed)} of GTT; the GPU can allocate {fmt_bytes(usable)}",
+        f"add {env.ttm_module}.pages_limit={gib * GIB // env.page_size} to the kernel command "
+        f"line ({gib} GiB)",
+    )
 
 
 @check(
@@ -392,6 +434,39 @@ def _target_unsupported(env: Environment) -> Iterator[tuple[str, str | None]]:
             yield f"{target} {what} in TheRock (Linux)", f"see {SOURCE}"
 
 
+@check(
+    "rocm-build-mismatch",
+    "warning",
+    "Which GPU architectures are supported by TheRock?",
+    """
+TheRock's Python SDK installs its GPU libraries per target family
+(rocm-sdk-libraries-gfx1151, rocm-sdk-libraries-gfx110X-all, ...). When none of
+the installed families covers the GPU, HIP finds no kernels for it: install the
+package for this GPU's family from TheRock's release index.
+""",
+)
+def _rocm_build_mismatch(env: Environment) -> Iterator[tuple[str, str | None]]:
+    from .targets import parse_target_pattern
+
+    built = env.versions.build_targets if env.versions else ()
+    patterns = []
+    for family in built:
+        try:
+            patterns.append(parse_target_pattern(family))
+        except ValueError:
+            continue
+    if not patterns:
+        return
+    for target in sorted({g.gfx_target for g in env.visible_gpus if g.gfx_target}):
+        if not any(p.matches(target) for p in patterns):
+            yield (
+                f"{target} is not among the targets TheRock's SDK was installed for "
+                f"({', '.join(built)})",
+                f"install rocm-sdk-libraries for {target} (e.g. `pip install rocm[libraries]` "
+                "from the index for this GPU family)",
+            )
+
+
 _LOG_EVENTS = {
     "page-fault": "GPU page fault(s)",
     "ring-timeout": "ring timeout(s)",
@@ -446,4 +521,72 @@ would have told is reported as unknown.
 )
 def _unreadable(env: Environment) -> Iterator[tuple[str, str | None]]:
     for problem in env.problems:
-        yield str(problem), None
+        if problem.source != "rocminfo":
+            yield str(problem), None
+
+
+@check(
+    "rocminfo-mismatch",
+    "warning",
+    "How do I verify my GPU is recognized by TheRock?",
+    """
+rocminfo lists the GPUs the ROCm runtime can use; the KFD topology lists what
+the kernel driver found. When they differ, the runtime is hiding or failing a
+GPU (an unsupported target, a visibility variable, a broken partition), or the
+rocminfo output came from another moment than the sysfs files.
+""",
+)
+def _rocminfo_mismatch(env: Environment) -> Iterator[tuple[str, str | None]]:
+    for problem in env.problems:
+        if problem.source == "rocminfo":
+            yield f"rocminfo {problem.reason}", "run `rocminfo` and `dmesg | grep -i kfd`"
+
+
+@check(
+    "vram-carve-out",
+    "info",
+    "Why is allocating to GTT beneficial compared to VRAM?",
+    """
+On an APU the "VRAM" is a carve-out of system RAM that the firmware reserves for
+the GPU at boot. A small carve-out (the BIOS minimum, often 512 MiB) leaves the
+RAM to the OS and lets GTT serve the GPU on demand, which the FAQ recommends for
+AI workloads. A large carve-out is lost to the OS even when no GPU program runs.
+""",
+)
+def _vram_carve_out(env: Environment) -> Iterator[tuple[str, str | None]]:
+    ram = env.system_memory_bytes
+    for gpu in env.visible_gpus:
+        vram = gpu.vram_total_bytes
+        if not gpu.is_apu or vram is None:
+            continue
+        if vram <= GIB:
+            yield (
+                f"{gpu.gfx_target}: VRAM carve-out {fmt_bytes(vram)} (small): GPU memory is GTT",
+                None,
+            )
+        elif ram and vram >= ram // 4:
+            yield (
+                f"{gpu.gfx_target}: VRAM carve-out {fmt_bytes(vram)} of {fmt_bytes(ram)} RAM "
+                "is reserved for the GPU and lost to the OS",
+                "set the carve-out to its minimum in the BIOS and raise ttm.pages_limit",
+            )
+
+
+@check(
+    "gart-not-gtt",
+    "info",
+    "What is the difference between Graphics Address Remapping Table (GART) and GTT?",
+    """
+GART is the part of the GPU's address space that the kernel driver maps for its
+own use; it is kept small. GTT is what user processes (PyTorch) can map. Setting
+amdgpu.gartsize does not change how much memory applications can allocate:
+ttm.pages_limit (amdttm.pages_limit with the DKMS driver) does.
+""",
+)
+def _gart_not_gtt(env: Environment) -> Iterator[tuple[str, str | None]]:
+    for p in env.kernel_params:
+        if p.name == "amdgpu.gartsize" and p.origin == "cmdline":
+            yield (
+                f"amdgpu.gartsize={p.value} sizes GART (the driver's own mappings), not GTT",
+                f"to let applications allocate more, set {env.ttm_module}.pages_limit",
+            )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .kernel_log import KernelLogFacts
+    from .versions import Versions
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -81,6 +82,8 @@ class KfdAccess:
     present: bool
     readable: bool
     writable: bool
+    group: str | None = None  # the group that owns /dev/kfd ("render")
+    relogin: bool = False  # a member of that group, but not in this login session
 
     @property
     def usable(self) -> bool:
@@ -135,6 +138,7 @@ class Environment:
     rocminfo: ToolStatus | None = None  # None: rocminfo was not consulted
     kernel_log: KernelLogFacts | None = None  # None: the kernel log was not read
     smi: SmiSummary | None = None  # None: neither amd-smi nor rocm-smi was consulted
+    versions: Versions | None = None  # None: not looked up (pytest does it when a marker asks)
 
     @cached_property
     def visible_gpus(self) -> tuple[Gpu, ...]:
@@ -179,8 +183,9 @@ T = TypeVar("T")
 def from_dict(cls: type[T], data: Any) -> T:
     """Rebuild a dataclass tree written by :func:`to_dict`."""
     from .kernel_log import KernelEvent, KernelLogFacts  # only a type here: imported late
+    from .versions import Versions
 
-    names = {"KernelLogFacts": KernelLogFacts, "KernelEvent": KernelEvent}
+    names = {"KernelLogFacts": KernelLogFacts, "KernelEvent": KernelEvent, "Versions": Versions}
     hints = typing.get_type_hints(cls, localns=names)
     kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**kwargs)

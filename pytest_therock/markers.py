@@ -32,6 +32,7 @@ def _no_versions() -> Versions:
 class Requirement:
     marker: str  # as written, for messages: "requires_gtt_gb(64)"
     evaluate: Callable[[Environment, Callable[[], Versions]], str | None]
+    gtt_bytes: int | None = None  # what requires_gtt_gb asks for
 
     def check(
         self, env: Environment, versions: Callable[[], Versions] = _no_versions
@@ -150,7 +151,7 @@ def _memory(
                 f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} on {on} ({hint(env, gpu)})"
             )
 
-        return Requirement(shown, check)
+        return Requirement(shown, check, int(gib * GIB) if kind == "GTT" else None)
 
     return parse
 

@@ -214,7 +214,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     state = state_of(config)
     env = state.env()
     _collect_extra_diagnostics(config, state)
-    lines = header_lines(env, state.diagnostics(), config.get_verbosity())
+    lines = header_lines(env, state.diagnostics(), int(config.getoption("verbose")))
     if state.gpu_slices:
         shown = "; ".join(
             f"gw{k} -> GPU {','.join(map(str, s))}" for k, s in enumerate(state.gpu_slices)
@@ -282,6 +282,7 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 
 REQUIRES_PROPERTY = "therock_requires"
 SKIPPED_PROPERTY = "therock_unmet"
+GTT_NEED_PROPERTY = "therock_gtt_needed_bytes"
 
 
 def _unmet(config: pytest.Config, reason: str) -> None:
@@ -304,6 +305,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         reason = state.unmet(req, env)
         if reason is not None:
             item.user_properties.append((SKIPPED_PROPERTY, reason))
+            if req.gtt_bytes:
+                item.user_properties.append((GTT_NEED_PROPERTY, req.gtt_bytes))
             _unmet(item.config, reason)
 
 
@@ -311,6 +314,7 @@ class HardwareSummary:
     """Counts hardware-marked tests from their reports (also those of xdist workers)."""
 
     def __init__(self, state: TheRock) -> None:
+        self.state = state
         self.tally = state.tally
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -319,9 +323,17 @@ class HardwareSummary:
         props = {name: str(value) for name, value in report.user_properties}
         if REQUIRES_PROPERTY in props:
             self.tally.record(props.get(SKIPPED_PROPERTY), report.skipped)
+        if props.get(GTT_NEED_PROPERTY, "").isdigit():
+            self.tally.gtt_needed = max(self.tally.gtt_needed, int(props[GTT_NEED_PROPERTY]))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = self.tally.summary()
+        if self.tally.gtt_needed and self.state.detected:
+            from .diagnostics import gtt_below_need
+
+            diag = gtt_below_need(self.state.env(), self.tally.gtt_needed)
+            if diag is not None and diag.code not in self.state.settings.ignore:
+                lines.append(str(diag))
         if lines:
             terminalreporter.write_sep("=", "therock: hardware requirements")
             for line in lines:

@@ -76,6 +76,16 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
     lines.append("WSL: /dev/dxg" if env.wsl and not kfd.present else f"/dev/kfd: {access}")
     if env.rocminfo is not None and env.rocminfo.ok and verbose:
         lines.append(env.rocminfo.message)
+    found = env.versions
+    if found is not None and verbose:
+        parts = [f"ROCm {found.rocm} ({found.rocm_source})" if found.rocm else "ROCm: none found"]
+        parts += [f"torch {found.torch}"] if found.torch else []
+        parts += [f"kernel {found.kernel}"] if found.kernel else []
+        parts += [f"amdgpu {found.amdgpu}"] if found.amdgpu else []
+        parts += (
+            [f"TheRock SDK for {', '.join(found.build_targets)}"] if found.build_targets else []
+        )
+        lines.append("versions: " + "; ".join(parts))
     smi = env.smi
     if smi is not None and smi.status.ok:
         parts = [f"{smi.tool} {smi.tool_version or ''}".strip()]

@@ -24,6 +24,7 @@ class SkipTally:
         self.marked = 0
         self.unmet: Counter[str] = Counter()
         self.strict_failures = 0
+        self.gtt_needed = 0  # the most GTT an unmet requires_gtt_gb asked for
 
     def record(self, reason: str | None, skipped: bool) -> None:
         self.marked += 1
@@ -39,7 +40,7 @@ class SkipTally:
         lines = [f"{n} {verb}: {reason}" for reason, n in self.unmet.most_common()]
         total = sum(self.unmet.values())
         if total == self.marked:
-            lines.append(f"every hardware-marked test ({total}) {verb}: no GPU test ran")
+            lines.append(f"every hardware-marked test ({total}) {verb}: none of them ran")
         else:
             lines.append(f"{self.marked - total} of {self.marked} hardware-marked tests ran")
         return lines
@@ -96,6 +97,8 @@ class TheRock:
 
     def versions(self) -> Versions:
         """Installed versions, looked up on first use (no import of torch or ROCm)."""
+        if self._versions is None and self.env().versions is not None:
+            self._versions = self.env().versions
         if self._versions is None:
             from .sysroot import Root
             from .versions import detect_versions

@@ -23,6 +23,12 @@ class Versions:
     amdgpu: str | None = None  # the DKMS driver's version; in-tree drivers have none
 
     @property
+    def build_targets(self) -> tuple[str, ...]:
+        """The GPU families TheRock's SDK was installed for: ``rocm-sdk-libraries-gfx1151``."""
+        prefix = "rocm-sdk-libraries-"
+        return tuple(sorted(n[len(prefix) :] for n in self.therock if n.startswith(prefix)))
+
+    @property
     def torch_rocm(self) -> str | None:
         """The ROCm a torch build targets, from its local version: ``+rocm6.4`` -> ``6.4``."""
         local = (self.torch or "").partition("+")[2]

@@ -8,7 +8,7 @@ import pytest
 from conftest import REALDATA, RootBuilder, real
 
 from pytest_therock.detect import detect
-from pytest_therock.environment import Environment
+from pytest_therock.environment import Environment, fmt_bytes
 from pytest_therock.parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
 from pytest_therock.sysroot import Root
 
@@ -201,3 +201,58 @@ def test_environment_round_trips_through_json(root: RootBuilder) -> None:
 def test_live_root_on_this_machine_does_not_raise() -> None:
     env = detect(Root(Path("/")))
     assert isinstance(env.gpus, tuple)
+
+
+SYSFS_SAMPLES = {
+    # file -> what the plugin reads from it
+    "kfd-topology-mi210-node2-properties.txt": ("gfx_target_version", 90010),
+    "kfd-topology-mi300x-cpx-partition-node2-properties.txt": ("simd_count", 152),
+    "kfd-topology-mi308x-node2-properties.txt": ("device_id", 0x74A2),
+    "kfd-topology-mi308x-host-cpu-node0-properties.txt": ("cpu_cores_count", 112),
+    "kfd-topology-vega10-2018-node0-cpu-properties.txt": ("cpu_cores_count", 20),
+    "kfd-topology-vega10-2018-node1-properties-no-gfx-target-version.txt": ("simd_count", 256),
+    "kfd-topology-vega10-2018-node1-mem_banks-0-properties.txt": ("size_in_bytes", 17163091968),
+    "rx570-polaris-amdgpu21.10-card1-mem_info_gtt_total.txt": (None, 4 << 30),
+    "rx570-polaris-amdgpu21.10-card1-mem_info_vram_total.txt": (None, 4 << 30),
+    "gfx1151-strix-halo-128G-ttm96G-card1-mem_info_gtt_total.txt": (None, 96 << 30),
+    "gfx1151-strix-halo-128G-uma512M-card1-mem_info_vram_total.txt": (None, 4 << 30),
+    "ttm-parameters-pages_limit-default-superm1.txt": (None, 3052026),
+}
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in (REALDATA / "sysfs").iterdir()))
+def test_every_sysfs_sample(sample: str) -> None:
+    text = real(f"sysfs/{sample}")
+    if sample.startswith("amd-ttm-tool-output"):
+        # Not a sysfs file: amd-ttm's report of ttm.pages_limit. Its pages and GiB agree
+        # with the plugin's reading of the same number.
+        pages = int(text.split("limit: ")[1].split()[0])
+        assert fmt_bytes(pages * 4096) == "120 GiB"
+        return
+    key, value = SYSFS_SAMPLES[sample]
+    assert (parse_properties(text)[key] if key else parse_int(text)) == value
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in (REALDATA / "cmdline").iterdir()))
+def test_every_cmdline_sample(sample: str, root: RootBuilder) -> None:
+    text = real(f"cmdline/{sample}")
+    if "dmesg" in sample:  # the command line as the kernel log prints it
+        root.write(".therock/dmesg.txt", text)
+    else:
+        root.write("proc/cmdline", text)
+    params = {p.name: p.value for p in detect(Root(root.path), {}).kernel_params}
+    expected = {
+        "gfx1103-780m-arch-xanmod-proc-cmdline-gttsize-ttm-pages-limit.txt": {
+            "amdgpu.gpu_recovery": "1",
+            "amdgpu.gttsize": "24576",
+            "ttm.pages_limit": "6291456",
+        },
+        "gfx1152-krackan-cachyos-proc-cmdline-cwsr-enable-0.txt": {"amdgpu.cwsr_enable": "0"},
+        "gfx1151-strix-halo-ubuntu-oem-ttm-amdttm-pages-limit-dmesg-head.txt": {
+            "ttm.pages_limit": "32768000",
+            "ttm.page_pool_size": "32768000",
+            "amdttm.pages_limit": "32768000",
+            "amdttm.page_pool_size": "32768000",
+        },
+    }
+    assert params == expected[sample]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,55 @@ def test_unreadable_sources_are_reported_once_each(root: RootBuilder) -> None:
     (root.path / "proc/meminfo").mkdir(parents=True)
     diags = found(detect(Root(root.path), {}))["source-unreadable"]
     assert [d.message for d in diags] == ["proc/meminfo: is a directory, expected a file"]
+
+
+def test_group_member_who_has_not_logged_in_again() -> None:
+    env = example("mi210-8x")
+    kfd = dataclasses.replace(env.kfd, readable=False, writable=False, group="render", relogin=True)
+    diag = found(dataclasses.replace(env, kfd=kfd))["kfd-denied"][0]
+    assert "you are a member, but not in this login session" in diag.message
+    assert diag.fix == "log out and in again (or run `newgrp render`)"
+
+
+def test_rocminfo_disagreeing_with_the_topology(root: RootBuilder) -> None:
+    root.topology("topo-mi210-xgmi-pcie").kfd()
+    root.write(".therock/rocminfo.txt", real("rocminfo/gfx90a-4x-mi210-2x-epyc7763-rocm5.7.1.txt"))
+    diags = found(detect(Root(root.path), {}))
+    assert diags["rocminfo-mismatch"][0].message == (
+        "rocminfo lists gfx90a x4 but the KFD topology lists gfx90a x8"
+    )
+    assert "source-unreadable" not in diags
+
+
+def test_vram_carve_out_small_and_large() -> None:
+    env = example("strix-halo-gtt-raised")  # 4 GiB of VRAM, 125 GiB of RAM: neither
+    assert "vram-carve-out" not in found(env)
+    small = dataclasses.replace(env.gpus[0], vram_total_bytes=512 << 20)  # the BIOS minimum
+    assert found(dataclasses.replace(env, gpus=(small,)))["vram-carve-out"][0].message == (
+        "gfx1151: VRAM carve-out 512 MiB (small): GPU memory is GTT"
+    )
+    large = dataclasses.replace(env.gpus[0], vram_total_bytes=64 << 30)
+    diag = found(dataclasses.replace(env, gpus=(large,)))["vram-carve-out"][0]
+    assert diag.message == (
+        "gfx1151: VRAM carve-out 64 GiB of 124.9 GiB RAM is reserved for the GPU and lost to the OS"
+    )
+
+
+def test_gart_is_not_gtt(root: RootBuilder) -> None:
+    root.node(1, "kfd-topology-mi210-node2-properties.txt").kfd()
+    root.write("proc/cmdline", "quiet amdgpu.gartsize=512\n")
+    diag = found(detect(Root(root.path), {}))["gart-not-gtt"][0]
+    assert diag.message == "amdgpu.gartsize=512 sizes GART (the driver's own mappings), not GTT"
+
+
+def test_sdk_built_for_another_family(root: RootBuilder) -> None:
+    shutil.copytree(EXAMPLES / "strix-halo", root.path, dirs_exist_ok=True)
+    versions = {"therock": {"rocm-sdk-libraries-gfx110x-all": "7.10.0a20251124"}, "torch": None}
+    root.write(".therock/python-versions.json", json.dumps(versions))
+    diag = found(detect(Root(root.path), {}))["rocm-build-mismatch"][0]
+    assert diag.message == (
+        "gfx1151 is not among the targets TheRock's SDK was installed for (gfx110x-all)"
+    )
+    versions["therock"] = {"rocm-sdk-libraries-gfx1151": "7.10.0a20251124"}
+    root.write(".therock/python-versions.json", json.dumps(versions))
+    assert "rocm-build-mismatch" not in found(detect(Root(root.path), {}))

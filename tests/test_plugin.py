@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REALDATA, RootBuilder, real
+from conftest import EXAMPLES, REALDATA, RootBuilder, real
 
 MI210 = REALDATA / "kfd-topology" / "topo-mi210-xgmi-pcie"
 
@@ -295,3 +295,67 @@ def test_fixture_without_gpu_skips_or_fails_in_strict_mode(
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*gtt_info needs an AMD GPU, found no AMD GPU*"])
     run(pytester, f"--therock-root={empty_root}", "--therock-strict").assert_outcomes(errors=1)
+
+
+def test_start_up_runs_no_subprocess_and_imports_no_torch(
+    pytester: pytest.Pytester, mi210_root: Path
+) -> None:
+    # A torch that fails loudly if anything imports it, and a Popen that refuses to run.
+    pytester.makepyfile(torch="raise ImportError('pytest-therock imported torch')")
+    pytester.makeconftest(
+        """
+        import subprocess
+
+        class NoPopen(subprocess.Popen):
+            def __init__(self, *args, **kwargs):
+                raise AssertionError(f"pytest-therock started a subprocess: {args}")
+
+        subprocess.Popen = NoPopen
+        """
+    )
+    pytester.makepyfile(
+        """
+        import sys
+        import pytest
+
+        @pytest.mark.requires_gfx90a
+        @pytest.mark.requires_gtt_gb(1)
+        @pytest.mark.requires_torch_rocm
+        def test_a(therock_env, gpu_arch):
+            assert "torch" not in sys.modules
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--therock-root={mi210_root}", "-rs"
+    )
+    result.assert_outcomes(skipped=1)  # requires_torch_rocm: no torch in this snapshot
+    result.stdout.fnmatch_lines(["*requires a ROCm build of torch, found no torch"])
+    assert "started a subprocess" not in result.stdout.str()
+
+
+def test_two_requirements_of_one_kind_both_apply(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.requires_gtt_gb(8)
+
+        @pytest.mark.requires_gtt_gb(96)
+        def test_big():
+            pass
+
+        def test_small():
+            pass
+        """
+    )
+    raised = EXAMPLES / "strix-halo-gtt-raised"  # 96 GiB of GTT
+    run(pytester, f"--therock-root={raised}").assert_outcomes(passed=2)
+    default = run(pytester, f"--therock-root={EXAMPLES / 'strix-halo'}", "-rs")  # 62.5 GiB
+    default.assert_outcomes(passed=1, skipped=1)
+    default.stdout.fnmatch_lines(
+        [
+            "*requires 96 GiB GTT, found 62.5 GiB on gfx1151*",
+            "warning[[]gtt-below-need[]]: tests need up to 96 GiB of GTT; the GPU can allocate 62.5 GiB. "
+            "Fix: add ttm.pages_limit=25165824 to the kernel command line (96 GiB)",
+        ]
+    )

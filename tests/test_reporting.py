@@ -54,7 +54,7 @@ def test_summary_groups_hardware_skips_by_reason(pytester: pytest.Pytester) -> N
 def test_summary_says_when_every_hardware_test_was_skipped(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(MARKED)
     result = run(pytester, f"--therock-root={EXAMPLES / 'no-gpu'}")
-    result.stdout.fnmatch_lines(["every hardware-marked test (5) skipped: no GPU test ran"])
+    result.stdout.fnmatch_lines(["every hardware-marked test (5) skipped: none of them ran"])
 
 
 def test_summary_under_xdist_counts_worker_reports(pytester: pytest.Pytester) -> None:
