@@ -11,7 +11,7 @@ from conftest import EXAMPLES
 SETUPS = Path(__file__).parent.parent / "conftest_examples"
 
 
-def setup(pytester: pytest.Pytester, name: str) -> None:
+def copy_setup(pytester: pytest.Pytester, name: str) -> None:
     shutil.copytree(SETUPS / name, pytester.path, dirs_exist_ok=True)
 
 
@@ -27,12 +27,12 @@ def run(pytester: pytest.Pytester, root: str, *args: str) -> pytest.RunResult:
 
 
 def test_ml_repo_on_a_strix_halo_with_raised_gtt_runs_everything(pytester: pytest.Pytester) -> None:
-    setup(pytester, "ml-repo")
+    copy_setup(pytester, "ml-repo")
     run(pytester, "strix-halo-gtt-raised").assert_outcomes(passed=4)
 
 
 def test_ml_repo_on_default_gtt_skips_the_big_model_and_says_why(pytester: pytest.Pytester) -> None:
-    setup(pytester, "ml-repo")
+    copy_setup(pytester, "ml-repo")
     result = run(pytester, "strix-halo")
     result.assert_outcomes(passed=3, skipped=1)
     result.stdout.fnmatch_lines(
@@ -43,14 +43,14 @@ def test_ml_repo_on_default_gtt_skips_the_big_model_and_says_why(pytester: pytes
 
 
 def test_ml_repo_on_a_laptop_without_gpu_skips_gpu_tests(pytester: pytest.Pytester) -> None:
-    setup(pytester, "ml-repo")
+    copy_setup(pytester, "ml-repo")
     result = run(pytester, "no-gpu")
     result.assert_outcomes(passed=1, skipped=3)
     result.stdout.fnmatch_lines(["every hardware-marked test (3) skipped: none of them ran"])
 
 
 def test_ci_runner_passes_on_strix_halo(pytester: pytest.Pytester) -> None:
-    setup(pytester, "strix-halo-ci")
+    copy_setup(pytester, "strix-halo-ci")
     run(pytester, "strix-halo").assert_outcomes(passed=2)
 
 
@@ -58,7 +58,7 @@ def test_ci_runner_passes_on_strix_halo(pytester: pytest.Pytester) -> None:
 def test_ci_runner_that_lost_its_gpu_stops_before_any_test(
     pytester: pytest.Pytester, root: str, found: str
 ) -> None:
-    setup(pytester, "strix-halo-ci")
+    copy_setup(pytester, "strix-halo-ci")
     result = run(pytester, root)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
@@ -67,7 +67,7 @@ def test_ci_runner_that_lost_its_gpu_stops_before_any_test(
 
 
 def test_ci_runner_fails_unmet_requirements_instead_of_skipping(pytester: pytest.Pytester) -> None:
-    setup(pytester, "strix-halo-ci")
+    copy_setup(pytester, "strix-halo-ci")
     (pytester.path / "test_runner.py").write_text(
         (SETUPS / "strix-halo-ci" / "test_runner.py")
         .read_text()
@@ -86,7 +86,7 @@ def test_ci_workflow_runs_the_strict_expecting_command() -> None:
 
 
 def test_multi_gpu_runner_gives_each_worker_one_gpu(pytester: pytest.Pytester) -> None:
-    setup(pytester, "multi-gpu-xdist")
+    copy_setup(pytester, "multi-gpu-xdist")
     result = run(pytester, "mi210-8x", "-n", "2")  # 2 of the runner's 8 workers, on 2 cores
     result.assert_outcomes(passed=16)
     result.stdout.fnmatch_lines(["therock: xdist: 1 GPU(s) per worker: gw0 -> GPU 0; gw1 -> GPU 1"])
@@ -95,7 +95,7 @@ def test_multi_gpu_runner_gives_each_worker_one_gpu(pytester: pytest.Pytester) -
 def test_multi_gpu_runner_with_too_few_gpus_says_how_many_workers_fit(
     pytester: pytest.Pytester,
 ) -> None:
-    setup(pytester, "multi-gpu-xdist")
+    copy_setup(pytester, "multi-gpu-xdist")
     result = run(pytester, "strix-halo")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -104,7 +104,7 @@ def test_multi_gpu_runner_with_too_few_gpus_says_how_many_workers_fit(
 
 
 def test_custom_diagnostic_is_in_the_header(pytester: pytest.Pytester) -> None:
-    setup(pytester, "custom-diagnostic")
+    copy_setup(pytester, "custom-diagnostic")
     result = run(pytester, "strix-halo")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
