@@ -167,8 +167,8 @@ def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
             continue  # a CPU node
         if props.get("vendor_id", AMD_VENDOR_ID) != AMD_VENDOR_ID:
             continue
-        gpu = _gpu(int(node), props)
-        gpus.append(_replace(gpu, vram_total_bytes=_bank_vram(root, node)))
+        gpu = _gpu(int(node), props, _bank_vram(root, node))
+        gpus.append(gpu)
     return gpus
 
 
@@ -187,7 +187,7 @@ def _bank_vram(root: Root, node: str) -> int | None:
     return total
 
 
-def _gpu(node: int, props: dict[str, int]) -> Gpu:
+def _gpu(node: int, props: dict[str, int], vram: int | None) -> Gpu:
     gtv = props.get("gfx_target_version") or None
     target = gfx_target_name(gtv) if gtv else None
     simd_per_cu = props.get("simd_per_cu")
@@ -213,6 +213,7 @@ def _gpu(node: int, props: dict[str, int]) -> Gpu:
         is_apu=props.get("cpu_cores_count", 0) > 0
         or target in APU_TARGETS
         or device_id in APU_DEVICE_IDS,
+        vram_total_bytes=vram,
     )
 
 

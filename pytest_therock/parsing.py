@@ -17,10 +17,10 @@ MAX_DIGITS = 20
 
 def _u64(word: str) -> int | None:
     """``word`` as an unsigned 64-bit number, or None."""
-    if not (word.isascii() and word.isdigit()) or len(word) > MAX_DIGITS:
+    if len(word) > MAX_DIGITS or not (word.isdigit() and word.isascii()):
         return None
     value = int(word)
-    return value if value < 1 << 64 else None
+    return value if value < 18446744073709551616 else None  # 2**64
 
 
 def parse_int(text: str) -> int:
