@@ -21,6 +21,12 @@ EXAMPLES = Path(__file__).parent.parent / "examples" / "roots"
 KFD = "sys/class/kfd/kfd/topology/nodes"
 
 
+def run(pytester: pytest.Pytester, *args: str, xdist: bool = False) -> pytest.RunResult:
+    """An in-process session. Plugins not under test stay out: pytester reloads them each run."""
+    quiet = ("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+    return pytester.runpytest(*quiet, *(() if xdist else ("-p", "no:xdist")), *args)
+
+
 def real(rel: str) -> str:
     """The text of a real sample, verbatim."""
     return (REALDATA / rel).read_text()

@@ -6,34 +6,28 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, run
 
 SETUPS = Path(__file__).parent.parent / "conftest_examples"
+
+
+def in_root(pytester: pytest.Pytester, root: str, *args: str) -> pytest.RunResult:
+    """A session of the copied setup, on the recorded machine ``examples/roots/<root>``."""
+    return run(pytester, f"--therock-root={EXAMPLES / root}", *args, xdist=True)
 
 
 def copy_setup(pytester: pytest.Pytester, name: str) -> None:
     shutil.copytree(SETUPS / name, pytester.path, dirs_exist_ok=True)
 
 
-def run(pytester: pytest.Pytester, root: str, *args: str) -> pytest.RunResult:
-    return pytester.runpytest(
-        "-p",
-        "no:hypothesispytest",
-        "-p",
-        "no:cacheprovider",
-        f"--therock-root={EXAMPLES / root}",
-        *args,
-    )
-
-
 def test_ml_repo_on_a_strix_halo_with_raised_gtt_runs_everything(pytester: pytest.Pytester) -> None:
     copy_setup(pytester, "ml-repo")
-    run(pytester, "strix-halo-gtt-raised").assert_outcomes(passed=4)
+    in_root(pytester, "strix-halo-gtt-raised").assert_outcomes(passed=4)
 
 
 def test_ml_repo_on_default_gtt_skips_the_big_model_and_says_why(pytester: pytest.Pytester) -> None:
     copy_setup(pytester, "ml-repo")
-    result = run(pytester, "strix-halo")
+    result = in_root(pytester, "strix-halo")
     result.assert_outcomes(passed=3, skipped=1)
     result.stdout.fnmatch_lines(
         [
@@ -44,14 +38,14 @@ def test_ml_repo_on_default_gtt_skips_the_big_model_and_says_why(pytester: pytes
 
 def test_ml_repo_on_a_laptop_without_gpu_skips_gpu_tests(pytester: pytest.Pytester) -> None:
     copy_setup(pytester, "ml-repo")
-    result = run(pytester, "no-gpu")
+    result = in_root(pytester, "no-gpu")
     result.assert_outcomes(passed=1, skipped=3)
     result.stdout.fnmatch_lines(["every hardware-marked test (3) skipped: none of them ran"])
 
 
 def test_ci_runner_passes_on_strix_halo(pytester: pytest.Pytester) -> None:
     copy_setup(pytester, "strix-halo-ci")
-    run(pytester, "strix-halo").assert_outcomes(passed=2)
+    in_root(pytester, "strix-halo").assert_outcomes(passed=2)
 
 
 @pytest.mark.parametrize(("root", "found"), [("mi210-8x", "gfx90a x8"), ("no-gpu", "no AMD GPU")])
@@ -59,7 +53,7 @@ def test_ci_runner_that_lost_its_gpu_stops_before_any_test(
     pytester: pytest.Pytester, root: str, found: str
 ) -> None:
     copy_setup(pytester, "strix-halo-ci")
-    result = run(pytester, root)
+    result = in_root(pytester, root)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
         [f"*expected a gfx1151 GPU (--therock-expect), found {found}*; no test was run*"]
@@ -73,7 +67,7 @@ def test_ci_runner_fails_unmet_requirements_instead_of_skipping(pytester: pytest
         .read_text()
         .replace("requires_gtt_gb(60)", "requires_gtt_gb(100)")
     )
-    result = run(pytester, "strix-halo")
+    result = in_root(pytester, "strix-halo")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         ["*requires 100 GiB GTT, found 62.5 GiB on gfx1151*[[]--therock-strict[]]*"]
@@ -87,7 +81,7 @@ def test_ci_workflow_runs_the_strict_expecting_command() -> None:
 
 def test_multi_gpu_runner_gives_each_worker_one_gpu(pytester: pytest.Pytester) -> None:
     copy_setup(pytester, "multi-gpu-xdist")
-    result = run(pytester, "mi210-8x", "-n", "2")  # 2 of the runner's 8 workers, on 2 cores
+    result = in_root(pytester, "mi210-8x", "-n", "2")  # 2 of the runner's 8 workers, on 2 cores
     result.assert_outcomes(passed=16)
     result.stdout.fnmatch_lines(["therock: xdist: 1 GPU(s) per worker: gw0 -> GPU 0; gw1 -> GPU 1"])
 
@@ -96,7 +90,7 @@ def test_multi_gpu_runner_with_too_few_gpus_says_how_many_workers_fit(
     pytester: pytest.Pytester,
 ) -> None:
     copy_setup(pytester, "multi-gpu-xdist")
-    result = run(pytester, "strix-halo")
+    result = in_root(pytester, "strix-halo")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*8 workers x 1 GPU(s) need 8 GPUs, 1 visible: at most 1 worker(s) fit (use -n 1)"]
@@ -105,7 +99,7 @@ def test_multi_gpu_runner_with_too_few_gpus_says_how_many_workers_fit(
 
 def test_custom_diagnostic_is_in_the_header(pytester: pytest.Pytester) -> None:
     copy_setup(pytester, "custom-diagnostic")
-    result = run(pytester, "strix-halo")
+    result = in_root(pytester, "strix-halo")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -114,5 +108,5 @@ def test_custom_diagnostic_is_in_the_header(pytester: pytest.Pytester) -> None:
             "therock: lab: eval suite needs 96 GiB of GTT",
         ]
     )
-    quiet = run(pytester, "strix-halo-gtt-raised")
+    quiet = in_root(pytester, "strix-halo-gtt-raised")
     assert "lab-gtt" not in quiet.stdout.str()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import KFD, REALDATA, RootBuilder, real
+from conftest import KFD, REALDATA, RootBuilder, real, run
 
 from pytest_therock.cli import main as cli_main
 from pytest_therock.detect import detect
@@ -112,12 +112,6 @@ BASES: dict[str, tuple[Callable[[RootBuilder], RootBuilder], str]] = {
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest(
-        "-p", "no:hypothesispytest", "-p", "no:xdist", "-p", "no:cacheprovider", *args
-    )
 
 
 def header(result: pytest.RunResult) -> list[str]:

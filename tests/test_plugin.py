@@ -5,16 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, REALDATA, RootBuilder, real
+from conftest import EXAMPLES, REALDATA, RootBuilder, real, run
 
 MI210 = REALDATA / "kfd-topology" / "topo-mi210-xgmi-pcie"
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """An in-process session; heavy plugins not under test stay out (pytester reimports them)."""
-    return pytester.runpytest(
-        "-p", "no:hypothesispytest", "-p", "no:xdist", "-p", "no:cacheprovider", *args
-    )
 
 
 TESTS = """

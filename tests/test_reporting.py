@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, run
 
 STRIX = EXAMPLES / "strix-halo"
 
@@ -29,12 +29,6 @@ def test_navi31(n):
 def test_cpu():
     pass
 """
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest(
-        "-p", "no:hypothesispytest", "-p", "no:xdist", "-p", "no:cacheprovider", *args
-    )
 
 
 def test_summary_groups_hardware_skips_by_reason(pytester: pytest.Pytester) -> None:

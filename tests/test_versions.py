@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import RootBuilder
+from conftest import RootBuilder, run
 
 from pytest_therock.sysroot import Root
 from pytest_therock.versions import Versions, detect_versions
@@ -45,16 +45,10 @@ def snapshot(
     return root.path
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest(
-        "-p", "no:hypothesispytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-rs", *args
-    )
-
-
 def test_rocm_and_torch_markers(pytester: pytest.Pytester, root: RootBuilder) -> None:
     path = snapshot(root, "6.3.3", "2.10.0+rocm7.0", {})
     pytester.makepyfile(TESTS)
-    result = run(pytester, f"--therock-root={path}")
+    result = run(pytester, f"--therock-root={path}", "-rs")
     result.assert_outcomes(passed=2, skipped=2)
     result.stdout.fnmatch_lines_random(
         [
@@ -69,7 +63,7 @@ def test_therock_nightly_sdk_counts_as_rocm(pytester: pytest.Pytester, root: Roo
         root, None, "2.9.1+cpu", {"rocm-sdk-core": "7.10.0a20251124", "rocm": "7.10.0a20251124"}
     )
     pytester.makepyfile(TESTS)
-    result = run(pytester, f"--therock-root={path}")
+    result = run(pytester, f"--therock-root={path}", "-rs")
     result.assert_outcomes(passed=2, skipped=2)  # pre-releases of 7.10 satisfy >=7.0
     result.stdout.fnmatch_lines_random(["*requires a ROCm build of torch, found torch 2.9.1+cpu"])
 
@@ -77,7 +71,7 @@ def test_therock_nightly_sdk_counts_as_rocm(pytester: pytest.Pytester, root: Roo
 def test_nothing_installed(pytester: pytest.Pytester, root: RootBuilder) -> None:
     path = snapshot(root, None, None, {})
     pytester.makepyfile(TESTS)
-    result = run(pytester, f"--therock-root={path}")
+    result = run(pytester, f"--therock-root={path}", "-rs")
     result.assert_outcomes(skipped=4)
     result.stdout.fnmatch_lines_random(
         [

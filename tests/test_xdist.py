@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, run
 
 from pytest_therock.detect import detect
 from pytest_therock.sysroot import Root
@@ -40,10 +40,6 @@ def test_gpu(n, gpu_arch, therock_env, worker_id):
 """
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest("-p", "no:hypothesispytest", "-p", "no:cacheprovider", *args)
-
-
 def test_detection_runs_once_and_the_header_is_printed_once(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,7 +60,9 @@ def test_each_worker_sees_its_own_gpus(
 ) -> None:
     monkeypatch.setenv("PROBE_DIR", str(tmp_path))
     pytester.makepyfile(GPU_TESTS)
-    result = run(pytester, "-n", "4", f"--therock-root={MI210}", "--therock-gpus-per-worker=2")
+    result = run(
+        pytester, "-n", "4", f"--therock-root={MI210}", "--therock-gpus-per-worker=2", xdist=True
+    )
     result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(
         [
@@ -84,7 +82,9 @@ def test_a_user_filter_is_respected(
     monkeypatch.setenv("PROBE_DIR", str(tmp_path))
     monkeypatch.setenv("ROCR_VISIBLE_DEVICES", "7,6,5,4")
     pytester.makepyfile(GPU_TESTS)
-    result = run(pytester, "-n", "2", f"--therock-root={MI210}", "--therock-gpus-per-worker=2")
+    result = run(
+        pytester, "-n", "2", f"--therock-root={MI210}", "--therock-gpus-per-worker=2", xdist=True
+    )
     result.assert_outcomes(passed=8)
     seen = {p.name: p.read_text() for p in tmp_path.glob("gw*")}
     assert set(seen.values()) <= {"7,6 [7, 6]", "5,4 [5, 4]"}
@@ -94,7 +94,9 @@ def test_more_workers_than_gpu_slices_is_an_error_before_any_test(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(GPU_TESTS)
-    result = run(pytester, "-n", "3", f"--therock-root={MI210}", "--therock-gpus-per-worker=3")
+    result = run(
+        pytester, "-n", "3", f"--therock-root={MI210}", "--therock-gpus-per-worker=3", xdist=True
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
