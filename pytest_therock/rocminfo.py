@@ -77,6 +77,20 @@ _FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
         f"(`sudo modprobe amdgpu`) and {_SEE_DMESG}",
     ),
     (
+        "kfd-no-gpu",
+        re.compile(r"Unable to open /dev/kfd.*Cannot allocate memory"),
+        "the kernel driver could not set up any GPU for compute, so /dev/kfd cannot be opened "
+        "(`Cannot allocate memory`); usually the GPU is not supported by KFD: look for "
+        "`not supported` or `missing in supported_devices` in `sudo dmesg | grep -i kfd`",
+    ),
+    (
+        "unsupported-gpu",
+        re.compile(r"GPU node has an unrecognized id"),
+        "the ROCm runtime does not know this GPU (`Agent creation failed`): this ROCm build "
+        "predates the GPU or does not support it. Use a ROCm (or TheRock) release that lists "
+        "its gfx target",
+    ),
+    (
         "kfd-open-failed",
         re.compile(r"Unable to open /dev/kfd"),
         "rocminfo could not open /dev/kfd. Check `ls -l /dev/kfd` and the user's groups; "
@@ -219,7 +233,7 @@ class _Draft:
             vendor_name=f.get("Vendor Name"),
             device_type=f.get("Device Type", ""),
             node=_int(f.get("Node")),
-            uuid=f.get("Uuid"),
+            uuid=f.get("Uuid") or None,  # some GPUs print an empty Uuid
             chip_id=_int(f.get("Chip ID")),
             compute_units=_int(f.get("Compute Unit")),
             simds_per_cu=_int(f.get("SIMDs per CU")),

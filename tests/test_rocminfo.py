@@ -102,6 +102,43 @@ GPU_SAMPLES: dict[str, dict[str, Any]] = {
         "runtime": "1.1",
         "wsl": False,
     },
+    # Mixed systems: "cu", "marketing", "chip_id", "vram_kb" give one value per GPU.
+    "gfx1201-rx9070xt-plus-gfx1036-igpu-9950x-rocm7.0-kfd6.14.14.txt": {
+        "types": ("CPU", "GPU", "GPU"),
+        "targets": ("gfx1201", "gfx1036"),
+        "cu": (64, 2),
+        "marketing": ("AMD Radeon RX 9070 XT", "AMD Radeon Graphics"),
+        "chip_id": (30032, 5056),
+        "wavefront": 32,
+        "vram_kb": (16695296, 64686176),
+        "kfd": "6.14.14",
+        "runtime": "1.18",
+        "wsl": False,
+    },
+    "gfx1100-gfx1201-gfx1031-3-gpus-2x-epyc7453-rocm6.4.1-empty-uuid.txt": {
+        "types": ("CPU", "CPU", "GPU", "GPU", "GPU"),
+        "targets": ("gfx1100", "gfx1201", "gfx1031"),
+        "cu": (96, 64, 40),
+        "marketing": ("Radeon RX 7900 XTX", "AMD Radeon RX 9070 XT", "AMD Radeon RX 6700 XT"),
+        "chip_id": (29772, 30032, 29663),
+        "wavefront": 32,
+        "vram_kb": (25149440, 16695296, 12566528),
+        "kfd": "6.12.12",
+        "runtime": "1.15",
+        "wsl": False,
+    },
+    "gfx942-mi300x-vf-sriov-guest-xeon8568y-rocm7.2.4-kfd6.16.13.txt": {
+        "types": ("CPU", "GPU"),
+        "targets": ("gfx942",),
+        "cu": 304,
+        "marketing": "AMD Instinct MI300X VF",
+        "chip_id": 29877,
+        "wavefront": 64,
+        "vram_kb": 200998912,
+        "kfd": "6.16.13",
+        "runtime": "1.18",
+        "wsl": False,
+    },
 }
 
 # file -> (code, text the message must contain: the fix, and the tool's own line)
@@ -127,6 +164,29 @@ ERROR_SAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
         "rock-not-loaded",
         ("sudo modprobe amdgpu", "ROCk module is NOT loaded"),
     ),
+    # ENOMEM from KFD (unsupported Navi 14, "DID 7340 is missing in supported_devices" in
+    # dmesg), then OUT_OF_RESOURCES: the first failure, the open of /dev/kfd, wins.
+    "error-kfd-cannot-allocate-memory-navi14-unsupported-out-of-resources-rocm3.10.txt": (
+        "kfd-no-gpu",
+        ("not supported", "dmesg | grep -i kfd", "Cannot allocate memory"),
+    ),
+    "error-kfd-operation-not-permitted-lxc-container-root-in-render.txt": (
+        "kfd-open-failed",
+        ("--device /dev/kfd --device /dev/dri", "device cgroup", "Operation not permitted"),
+    ),
+    "error-wsl-rocr-unsupported-gpu-out-of-resources-rx7600xt-rocm6.2.3.txt": (
+        "out-of-resources",
+        ("HSA_OVERRIDE_GFX_VERSION", "Call returned HSA_STATUS_ERROR_OUT_OF_RESOURCES"),
+    ),
+    # ROCm 7.2: bare "HSA_STATUS_ERROR:" (no suffix), and agent creation failing.
+    "error-hsa-status-error-generic-rx7800xt-plus-rx580-rocm7.2.0.txt": (
+        "hsa-init-failed",
+        ("dmesg | grep -i -e amdgpu -e kfd", "HSA_STATUS_ERROR: A generic error has occurred"),
+    ),
+    "error-agent-creation-failed-unrecognized-id-invalid-argument-rx9070xt-rocm7.2.1.txt": (
+        "unsupported-gpu",
+        ("does not know this GPU", "The GPU node has an unrecognized id"),
+    ),
 }
 
 
@@ -149,6 +209,11 @@ def test_every_sample_file_is_checked() -> None:
     assert not set(GPU_SAMPLES) & set(ERROR_SAMPLES)
 
 
+def _per_gpu(value: Any, i: int) -> Any:
+    """A table value is either shared by every GPU or a tuple with one entry per GPU."""
+    return value[i] if isinstance(value, tuple) else value
+
+
 @pytest.mark.parametrize("name", sorted(GPU_SAMPLES))
 def test_gpu_sample(name: str) -> None:
     want = GPU_SAMPLES[name]
@@ -159,13 +224,13 @@ def test_gpu_sample(name: str) -> None:
     assert report.kfd_version == want["kfd"]
     assert report.runtime_version == want["runtime"] == report.system["Runtime Version"]
     assert report.wsl is want["wsl"]
-    for gpu in report.gpus:
+    for i, gpu in enumerate(report.gpus):
         assert gpu.is_gpu and gpu.vendor_name == "AMD"
-        assert gpu.compute_units == want["cu"]
-        assert gpu.marketing_name == want["marketing"]
-        assert gpu.chip_id == want["chip_id"]
+        assert gpu.compute_units == _per_gpu(want["cu"], i)
+        assert gpu.marketing_name == _per_gpu(want["marketing"], i)
+        assert gpu.chip_id == _per_gpu(want["chip_id"], i)
         assert gpu.wavefront_size == want["wavefront"]
-        assert gpu.memory_bytes == want["vram_kb"] * KB
+        assert gpu.memory_bytes == _per_gpu(want["vram_kb"], i) * KB
         assert gpu.gfx_target is not None
         assert gpu.isa_names[0].startswith("amdgcn-amd-amdhsa--" + gpu.gfx_target)
         assert gpu.pools[0].segment == "GLOBAL" and gpu.pools[0].allocatable is True
@@ -231,6 +296,55 @@ def test_wsl_missing_fields_are_none() -> None:
     assert report.wsl and report.kfd_version is None
     assert gpu.uuid is None and gpu.bdfid is None
     assert report.agents[0].uuid == "CPU-XX" and report.agents[0].bdfid is None
+
+
+def test_rdna4_dgpu_with_rdna2_igpu() -> None:
+    report = parse_rocminfo(read("gfx1201-rx9070xt-plus-gfx1036-igpu-9950x-rocm7.0-kfd6.14.14.txt"))
+    dgpu, igpu = report.gpus
+    assert dgpu.isa_names == ("amdgcn-amd-amdhsa--gfx1201", "amdgcn-amd-amdhsa--gfx12-generic")
+    assert igpu.isa_names == ("amdgcn-amd-amdhsa--gfx1036", "amdgcn-amd-amdhsa--gfx10-3-generic")
+    assert (dgpu.uuid, dgpu.bdfid, dgpu.node) == ("GPU-2b09110b94528d60", 768, 1)
+    assert (igpu.uuid, igpu.bdfid, igpu.node) == ("GPU-XX", 30208, 2)
+    assert igpu.is_apu and igpu.memory_properties == ("APU",)
+    assert not dgpu.is_apu and dgpu.memory_properties == ()
+    # the discrete card has one GLOBAL pool only (no EXTENDED FINE GRAINED pool)
+    assert [p.segment for p in dgpu.pools] == ["GLOBAL", "GROUP"]
+    assert [p.flags for p in igpu.pools[:2]] == [("COARSE GRAINED",), ("EXTENDED FINE GRAINED",)]
+    assert report.agents[0].name == "AMD Ryzen 9 9950X 16-Core Processor"
+    assert {p.size_bytes for p in report.agents[0].pools} == {129372352 * KB}
+
+
+def test_empty_uuid_lines_and_three_generations() -> None:
+    report = parse_rocminfo(
+        read("gfx1100-gfx1201-gfx1031-3-gpus-2x-epyc7453-rocm6.4.1-empty-uuid.txt")
+    )
+    rdna3, rdna4, rdna2 = report.gpus
+    # ROCm 6.4.1 printed "Uuid:" with no value for two of the three cards
+    assert not rdna3.uuid and not rdna4.uuid
+    assert rdna2.uuid == "GPU-XX"
+    assert [g.node for g in report.gpus] == [2, 3, 4]
+    assert [g.bdfid for g in report.gpus] == [25344, 49920, 41728]
+    assert rdna2.isa_names[1] == "amdgcn-amd-amdhsa--gfx10-3-generic"
+    assert [a.node for a in report.agents[:2]] == [0, 1]
+    assert [a.pools[0].size_bytes for a in report.agents[:2]] == [131879616 * KB, 132048500 * KB]
+
+
+def test_mi300x_vf_generic_isa_with_features() -> None:
+    report = parse_rocminfo(read("gfx942-mi300x-vf-sriov-guest-xeon8568y-rocm7.2.4-kfd6.16.13.txt"))
+    gpu = report.gpus[0]
+    assert gpu.isa_names == (
+        "amdgcn-amd-amdhsa--gfx942:sramecc+:xnack-",
+        "amdgcn-amd-amdhsa--gfx9-4-generic:sramecc+:xnack-",
+    )
+    assert (gpu.uuid, gpu.bdfid, gpu.simds_per_cu) == ("GPU-43529fe3ce00c724", 33536, 4)
+    assert [p.flags for p in gpu.pools] == [
+        ("COARSE GRAINED",),
+        ("EXTENDED FINE GRAINED",),
+        ("FINE GRAINED",),
+        (),
+    ]
+    assert report.agents[0].name == "INTEL(R) XEON(R) PLATINUM 8568Y+"
+    assert report.system["VMM Support"] == "YES"
 
 
 def test_npu_dsp_agent_is_not_a_gpu() -> None:
