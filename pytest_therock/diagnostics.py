@@ -7,7 +7,6 @@ the explanation.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -317,6 +316,8 @@ def _param_ignored(env: Environment) -> Iterator[tuple[str, str | None]]:
             continue
         module, _, name = p.name.partition(".")
         valid = _VALID.get(module, set())
+        import difflib
+
         close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.75)
         if name not in valid and close:
             yield (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -159,10 +158,14 @@ class Environment:
         return found[0] if found else None
 
     def to_json(self) -> str:
+        import json
+
         return json.dumps(to_dict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Environment:
+        import json
+
         return from_dict(cls, json.loads(text))
 
 

@@ -56,19 +56,6 @@ MARKERS: dict[str, tuple[str, str]] = {
 }
 
 
-def _strict_markers(config: pytest.Config) -> bool:
-    """``--strict-markers`` (or its ini key, or pytest 9's ``strict``) is in effect."""
-    for name in ("strict_markers", "strict"):
-        if getattr(config.option, name, False):
-            return True
-        try:
-            if config.getini(name):
-                return True
-        except ValueError:
-            pass  # an ini key this version of pytest does not have
-    return False
-
-
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from . import newhooks
 
@@ -149,16 +136,13 @@ def _settings(config: pytest.Config) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     for name, (args, doc) in MARKERS.items():
         config.addinivalue_line("markers", f"{name}({args}): {doc}" if args else f"{name}: {doc}")
-    if _strict_markers(config) or config.option.markers:
-        from .targets import known_marker_targets  # rocm-bootstrap's table: a few ms
+    # Every target and family, so --strict-markers accepts them and no test warns. (Costs
+    # the import of rocm-bootstrap's table, ~4 ms; an ini filterwarnings line instead would
+    # cost ~20 us per test, since pytest parses those filters for every item.)
+    from .targets import known_marker_targets
 
-        for target in known_marker_targets():
-            config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
-    else:  # unregistered names are checked (typos included) when tests are collected
-        config.addinivalue_line(
-            "filterwarnings",
-            r"ignore:Unknown pytest\.mark\.requires_gfx:pytest.PytestUnknownMarkWarning",
-        )
+    for target in known_marker_targets():
+        config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
     settings = _settings(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 #: Largest file we read: sysfs attributes are tiny; a 100 MB "file" is a fault.
 MAX_FILE_BYTES = 1 << 20
@@ -111,6 +113,9 @@ class ToolResult:
 
 def run_tool(argv: list[str], timeout: float) -> ToolResult:
     """Run a tool with a timeout that kills it and its children; never raises."""
+    import signal
+    import subprocess  # only tools need these: not imported at start-up
+
     args = tuple(argv)
     try:
         proc = subprocess.Popen(
@@ -139,6 +144,8 @@ def run_tool(argv: list[str], timeout: float) -> ToolResult:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:

@@ -7,7 +7,6 @@ target newer than that table is still reported.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from dataclasses import dataclass
@@ -57,6 +56,8 @@ def parse_target_pattern(text: str) -> TargetPattern:
     if prefix and any(t.name.startswith(prefix[1]) for t in rb.ALL_TARGETS):
         return TargetPattern(text, glob=prefix[1] + "*")
     known = sorted({t.name for t in rb.ALL_TARGETS} | set(bundles))
+    import difflib
+
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
     raise ValueError(f"unknown gfx target or family {text!r}{hint}")
