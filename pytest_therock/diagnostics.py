@@ -30,6 +30,18 @@ class Diagnostic:
         return f"{self.severity}[{self.code}]: {self.message}{stop}{fix}"
 
 
+def checked(diag: object) -> Diagnostic:
+    """A project's diagnostic as given, or one saying what is wrong with it."""
+    if isinstance(diag, Diagnostic) and diag.severity in SEVERITIES:
+        return diag
+    return Diagnostic(
+        "hook-invalid",
+        "warning",
+        f"pytest_therock_diagnostics returned {diag!r}: expected "
+        f"Diagnostic(code, severity, message, fix) with severity one of {', '.join(SEVERITIES)}",
+    )
+
+
 @dataclass(frozen=True)
 class Check:
     code: str

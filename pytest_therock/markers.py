@@ -8,6 +8,7 @@ when the test is set up (unmet: skip, or fail in strict mode).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -104,12 +105,8 @@ def describe_found(env: Environment) -> str:
     """What a requirement found: ``gfx1100 (Radeon RX 7900 XTX)``, or why there is no GPU."""
     gpus = env.visible_gpus
     if gpus:
-        labels = [g.label for g in gpus]
-        return ", ".join(
-            dict.fromkeys(
-                f"{lbl} x{labels.count(lbl)}" if labels.count(lbl) > 1 else lbl for lbl in labels
-            )
-        )
+        counts = Counter(g.label for g in gpus)  # in order of first appearance
+        return ", ".join(f"{label} x{n}" if n > 1 else label for label, n in counts.items())
     if env.gpus:
         shown = ", ".join(f"{k}={v!r}" for k, v in env.env_vars.items() if "VISIBLE" in k)
         return f"no visible AMD GPU ({len(env.gpus)} hidden by {shown})"

@@ -210,9 +210,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def _collect_extra_diagnostics(config: pytest.Config, state: TheRock) -> None:
-    if not state.extra_diagnostics:
-        found = config.hook.pytest_therock_diagnostics(env=state.env(), config=config)
-        state.extra_diagnostics = [d for batch in found for d in batch]
+    """Ask ``pytest_therock_diagnostics`` implementations once; keep what is well formed."""
+    if state.extra_diagnostics is not None:
+        return
+    from .diagnostics import checked
+
+    found = config.hook.pytest_therock_diagnostics(env=state.env(), config=config)
+    state.extra_diagnostics = [checked(d) for batch in found for d in batch or ()]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .settings import Settings
 
@@ -61,7 +61,7 @@ class TheRock:
         self.gpu_slices: list[range] = []  # controller: each worker's GPUs
         self._env: Environment | None = None
         self._diagnostics: list[Diagnostic] | None = None
-        self.extra_diagnostics: list[Any] = []  # from the pytest_therock_diagnostics hook
+        self.extra_diagnostics: list[Diagnostic] | None = None  # from the project's hook
         self._versions: Versions | None = None
         self._rocminfo: tuple[RocminfoReport | None, ToolStatus] | None = None
         self.tally = SkipTally()
@@ -122,6 +122,7 @@ class TheRock:
             from .diagnostics import SEVERITIES, run_checks
 
             found = run_checks(self.env(), self.settings.ignore)
-            found += [d for d in self.extra_diagnostics if d.code not in self.settings.ignore]
+            extra = self.extra_diagnostics or []
+            found += [d for d in extra if d.code not in self.settings.ignore]
             self._diagnostics = sorted(found, key=lambda d: SEVERITIES.index(d.severity))
         return self._diagnostics

@@ -153,3 +153,23 @@ def test_rocminfo_fixture_runs_the_tool_with_a_timeout(
     result = run(pytester, f"--therock-rocminfo={hung}", "--therock-timeout=0.5", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*rocminfo did not finish within 0.5 s*"])
+
+
+def test_a_malformed_project_diagnostic_is_reported_not_raised(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        from pytest_therock import Diagnostic
+
+        def pytest_therock_diagnostics(env, config):
+            return ["lab is down", Diagnostic("lab", "fatal", "bad severity")]
+        """
+    )
+    pytester.makepyfile("def test_a(): pass")
+    result = run(pytester, f"--therock-root={STRIX}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "therock: warning[[]hook-invalid[]]: pytest_therock_diagnostics returned 'lab is down': expected *",
+            "therock: warning[[]hook-invalid[]]: pytest_therock_diagnostics returned Diagnostic(code='lab'*",
+        ]
+    )
