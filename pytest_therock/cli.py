@@ -9,6 +9,8 @@ import argparse
 import json
 import os
 import sys
+import tarfile
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
         "--root",
         default=os.environ.get("PYTEST_THEROCK_ROOT", "/"),
         metavar="DIR",
-        help="filesystem root to read, e.g. a snapshot (default: $PYTEST_THEROCK_ROOT or /)",
+        help="filesystem root to read: a snapshot directory or .tar.gz "
+        "(default: $PYTEST_THEROCK_ROOT or /)",
     )
     doctor.add_argument("--json", action="store_true", help="print the environment as JSON")
     doctor.add_argument("--explain", metavar="CODE", help="explain one diagnostic code and exit")
@@ -71,6 +74,19 @@ def environment_json(
     return data
 
 
+def _extract(archive: Path, into: Path) -> None:
+    """Unpack a snapshot; no member may land outside ``into``."""
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+
+            tar.extractall(into, filter="data")
+            return
+        for member in tar.getmembers():
+            target = (into / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or into.resolve() not in target.parents:
+                raise ValueError(f"refusing to extract {member.name!r}")
+        tar.extractall(into)  # members checked above
+
+
 def doctor(args: argparse.Namespace) -> int:
     from .detect import detect
     from .diagnostics import CHECKS, run_checks
@@ -90,6 +106,15 @@ def doctor(args: argparse.Namespace) -> int:
             print(f"FAQ: {check.faq}")
         print(f"\n{check.explanation}")
         return 0
+    if args.root.endswith((".tar.gz", ".tgz")) and Path(args.root).is_file():
+        with tempfile.TemporaryDirectory() as tmp:  # a snapshot attached to a bug report
+            try:
+                _extract(Path(args.root), Path(tmp))
+            except (OSError, tarfile.TarError, ValueError) as exc:
+                print(f"pytest-therock: --root {args.root}: {exc}", file=sys.stderr)
+                return 2
+            args.root = tmp
+            return doctor(args)
     if not Path(args.root).is_dir():
         print(f"pytest-therock: --root {args.root}: not a directory", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -59,7 +60,9 @@ def resolve(
             return value, f"ini therock_{key}"
         return None, key
 
-    root, _ = pick("root", "PYTEST_THEROCK_ROOT")
+    root, root_src = pick("root", "PYTEST_THEROCK_ROOT")
+    if root and not os.path.isdir(str(root)):
+        raise ValueError(f"{root_src}: {root} is not a directory")
     strict, strict_src = pick("strict", "PYTEST_THEROCK_STRICT")
     expect, _ = pick("expect", "PYTEST_THEROCK_EXPECT")
     timeout, timeout_src = pick("timeout", "PYTEST_THEROCK_TIMEOUT")

@@ -153,3 +153,16 @@ def test_failing_amd_smi_is_reported_not_raised(
     data = json.loads(doctor(capsys, "--root", str(root.path), "--json")[1])
     assert data["smi"]["tool"] == "rocm-smi"
     assert data["smi"]["status"]["code"] == "driver-not-initialized"
+
+
+def test_doctor_reads_a_snapshot_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "bug-report.tar.gz"
+    take(archive, {}, timeout=5, source=Root(EXAMPLES / "strix-halo"))
+    code, out = doctor(capsys, "--root", str(archive))
+    assert code == 0
+    assert "GPU 0: gfx1151 (Radeon 8060S Graphics), 40 CU, APU" in out
+    (tmp_path / "broken.tar.gz").write_bytes(b"not gzip")
+    assert main(["doctor", "--root", str(tmp_path / "broken.tar.gz")]) == 2
+    assert "broken.tar.gz" in capsys.readouterr().err

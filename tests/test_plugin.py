@@ -85,11 +85,19 @@ def test_root_from_environment_and_ini(
     pytester.makepyfile(TESTS)
     pytester.makeini(f"[pytest]\ntherock_root = {mi210_root}\n")
     run(pytester).assert_outcomes(passed=4, skipped=1)
-    monkeypatch.setenv("PYTEST_THEROCK_ROOT", "/nonexistent-root")
+    monkeypatch.setenv("PYTEST_THEROCK_ROOT", str(EXAMPLES / "no-gpu"))
     result = run(pytester)  # the environment variable beats the ini key
     result.assert_outcomes(passed=1, skipped=4)
     result = run(pytester, f"--therock-root={mi210_root}")  # the option beats both
     result.assert_outcomes(passed=4, skipped=1)
+
+
+def test_a_root_that_is_not_a_directory_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "--therock-root=/nonexistent-root")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*pytest-therock: --therock-root: /nonexistent-root is not a directory"]
+    )
 
 
 def test_bad_setting_is_a_usage_error(
