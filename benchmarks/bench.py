@@ -292,10 +292,7 @@ def bench_startup(mode: Mode, work: Path, report: Report) -> None:
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
 MARK = "--bench-mark--"
 PLUGIN_IMPORT = "import pytest_therock.plugin"
-CONFIGURE_IMPORT = (
-    "from pytest_therock import markers; "
-    "from pytest_therock.targets import known_marker_targets; known_marker_targets()"
-)
+CONFIGURE_IMPORT = "from pytest_therock.targets import known_marker_targets; known_marker_targets()"
 HEADER_IMPORT = (
     "from pathlib import Path; from pytest_therock.detect import detect; "
     "from pytest_therock.sysroot import Root; import pytest_therock.report; "
@@ -363,7 +360,7 @@ def bench_imports(mode: Mode, report: Report) -> None:
     stages = [
         ("import pytest_therock.plugin (after pytest)", "import pytest", PLUGIN_IMPORT),
         (
-            "pytest_configure's imports (markers, targets)",
+            "pytest_configure's imports (targets, rocm-bootstrap)",
             f"import pytest; {PLUGIN_IMPORT}",
             CONFIGURE_IMPORT,
         ),
