@@ -94,7 +94,7 @@ def detect(
         gpus, status, ram = consult_rocminfo(root, gpus, problems, environ, timeout)
     slots = card_slots(root, problems) if gpus else {}
     gpus = [_with_drm(root, gpu, problems, slots, only_gpu=len(gpus) == 1) for gpu in gpus]
-    kernel_log = _kernel_log(root, run_tools, timeout)
+    kernel_log = _kernel_log(root, run_tools, timeout, problems)
     smi = None
     if run_tools or any(root.exists(f"{RECORD_DIR}/{name}.txt") for name in SMI_RECORDS):
         from .smi_env import consult_smi, fill_memory
@@ -127,7 +127,9 @@ def _versions(root: Root, environ: Mapping[str, str]) -> Versions:
     return detect_versions(root, environ)
 
 
-def _kernel_log(root: Root, run_tools: bool, timeout: float) -> KernelLogFacts | None:
+def _kernel_log(
+    root: Root, run_tools: bool, timeout: float, problems: list[Problem]
+) -> KernelLogFacts | None:
     """The kernel log, as a snapshot recorded it or (``run_tools``) as ``dmesg`` prints it."""
     if not (run_tools or root.exists(f"{RECORD_DIR}/dmesg.txt")):
         return None
@@ -144,7 +146,11 @@ def _kernel_log(root: Root, run_tools: bool, timeout: float) -> KernelLogFacts |
     from .sysroot import run_tool
 
     result = run_tool(["dmesg"], timeout)
-    return scan_kernel_log(result.output) if result.ok else None
+    if not result.ok:  # often: not permitted without root (kernel.dmesg_restrict)
+        said = result.error or (result.output.strip().splitlines() or ["no output"])[-1]
+        problems.append(Problem("dmesg", f"kernel log not read ({said[:120]}); try `sudo dmesg`"))
+        return None
+    return scan_kernel_log(result.output)
 
 
 def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:

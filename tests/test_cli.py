@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -166,3 +167,21 @@ def test_doctor_reads_a_snapshot_archive(
     (tmp_path / "broken.tar.gz").write_bytes(b"not gzip")
     assert main(["doctor", "--root", str(tmp_path / "broken.tar.gz")]) == 2
     assert "broken.tar.gz" in capsys.readouterr().err
+
+
+def test_an_unreadable_kernel_log_says_how_to_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What util-linux dmesg prints where kernel.dmesg_restrict is set and the user is not root.
+    fake = tmp_path / "dmesg"
+    fake.write_text(
+        "#!/bin/sh\necho 'dmesg: read kernel buffer failed: Operation not permitted' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    data = json.loads(doctor(capsys, "--json", "--timeout", "10")[1])
+    messages = [d["message"] for d in data["diagnostics"] if d["code"] == "source-unreadable"]
+    assert messages == [
+        "dmesg: kernel log not read (dmesg: read kernel buffer failed: Operation not permitted); "
+        "try `sudo dmesg`"
+    ]
