@@ -248,6 +248,13 @@ def test_every_cmdline_sample(sample: str, root: RootBuilder) -> None:
             "ttm.pages_limit": "6291456",
         },
         "gfx1152-krackan-cachyos-proc-cmdline-cwsr-enable-0.txt": {"amdgpu.cwsr_enable": "0"},
+        "mi210-arm64-amd-gfx-list-gartsize-vramlimit-gttsize-params.txt": {
+            "amdgpu.vm_size": "1",
+            "amdgpu.msi": "1",
+            "amdgpu.gartsize": "32",
+            "amdgpu.vramlimit": "32",
+            "amdgpu.gttsize": "32",
+        },
         "gfx1151-strix-halo-ubuntu-oem-ttm-amdttm-pages-limit-dmesg-head.txt": {
             "ttm.pages_limit": "32768000",
             "ttm.page_pool_size": "32768000",

@@ -200,9 +200,12 @@ def test_vram_carve_out_small_and_large() -> None:
 
 def test_gart_is_not_gtt(root: RootBuilder) -> None:
     root.node(1, "kfd-topology-mi210-node2-properties.txt").kfd()
-    root.write("proc/cmdline", "quiet amdgpu.gartsize=512\n")
+    root.write(
+        "proc/cmdline",
+        real("cmdline/mi210-arm64-amd-gfx-list-gartsize-vramlimit-gttsize-params.txt"),
+    )
     diag = found(detect(Root(root.path), {}))["gart-not-gtt"][0]
-    assert diag.message == "amdgpu.gartsize=512 sizes GART (the driver's own mappings), not GTT"
+    assert diag.message == "amdgpu.gartsize=32 sizes GART (the driver's own mappings), not GTT"
 
 
 def test_sdk_built_for_another_family(root: RootBuilder) -> None:

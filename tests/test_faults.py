@@ -41,8 +41,8 @@ CARD = "sys/class/drm/card0/device"
 VRAM = f"{CARD}/mem_info_vram_total"
 GTT = f"{CARD}/mem_info_gtt_total"
 MI210_NODE = "kfd-topology-mi210-node2-properties.txt"
-#: /proc/meminfo of an 8 GiB machine: the default TTM limit (half) is the card's 4 GiB GTT.
-MEMINFO = "MemTotal: 8388608 kB\nMemFree: 4194304 kB\nMemAvailable: 4194304 kB\n"
+#: A real /proc/meminfo (this project's CI machine type: 23.5 GiB of RAM).
+MEMINFO = real("procfs/meminfo-ci-machine-debian12-container-24g.txt")  # 24684092 kB
 PLUGIN_ERRORS = ("Traceback", "INTERNALERROR")
 
 SINGLE_TESTS = """
@@ -85,7 +85,7 @@ def test_plain():
 
 
 def single_gpu(b: RootBuilder) -> RootBuilder:
-    """One MI210 (real KFD node), a CPU node, its DRM card (real 4 GiB files), 8 GiB RAM."""
+    """One MI210 (real KFD node), a CPU node, its DRM card (real 4 GiB files), real meminfo."""
     b.node(0, "kfd-topology-vega10-2018-node0-cpu-properties.txt")
     b.node(1, MI210_NODE)
     b.card(

@@ -399,7 +399,7 @@ NODE = f"{KFD}/1/properties"
 MEM_INFO = [f"{CARD}/mem_info_{n}" for n in ("vram_total", "vram_used", "gtt_total", "gtt_used")]
 PARAMS = [f"sys/module/{m}/parameters/{n}" for m, n in (p.split("/") for p in MODULE_PARAMS)]
 FUZZED_FILES = [NODE, *MEM_INFO, *PARAMS, "proc/cmdline"]
-MEMINFO = "MemTotal: 8388608 kB\nMemFree: 4194304 kB\nMemAvailable: 4194304 kB\n"
+MEMINFO = real("procfs/meminfo-ci-machine-debian12-container-24g.txt")  # 24684092 kB
 
 
 def healthy_root(path: Path) -> RootBuilder:
@@ -549,7 +549,7 @@ def test_the_healthy_fuzz_root_detects_cleanly(template: Path) -> None:
     env = detect(Root(template), {})
     assert [(g.gfx_target, g.card) for g in env.gpus] == [("gfx90a", "card0")]
     assert env.gpus[0].vram_total_bytes == env.gpus[0].gtt_total_bytes == 4 << 30
-    assert env.system_memory_bytes == 8 << 30
+    assert env.system_memory_bytes == 24684092 * 1024
     assert env.problems == ()
 
 
