@@ -58,18 +58,6 @@ def recorded_files(root: Root, environ: Mapping[str, str]) -> Iterator[str]:
     yield from _drm_files(root)
 
 
-#: What each recorded tool run is (the first one found of each line runs).
-TOOL_RUNS: tuple[tuple[str, ...], ...] = (
-    ("rocminfo",),
-    ("amd-smi",),
-    ("amd-smi", "version"),
-    ("amd-smi", "static", "--json"),
-    ("amd-smi", "metric", "--mem-usage", "--json"),
-    ("rocm-smi", "--showmeminfo", "vram", "gtt", "--json"),
-    ("rocm-smi", "--showproductname", "--json"),
-)
-
-
 def _record_tool(dest: Path, name: str, result: ToolResult) -> None:
     (dest / f"{name}.txt").write_text(result.output)
     status = str(result.returncode) if result.error is None else result.error
@@ -113,7 +101,7 @@ def take(
     kfd = kfd_access(root)
     access = "".join(m for m, ok in (("r", kfd.readable), ("w", kfd.writable)) if ok)
     (record / "kfd-access").write_text((access or "none") if kfd.present else "missing")
-    for argv in TOOL_RUNS:
+    for argv in tools.RECORDS:  # every tool run a snapshot records
         result = tools.run(root, argv, timeout=timeout, environ=environ)
         if result.error is None or result.output:
             _record_tool(record, tools.record_name(argv), result)
