@@ -193,7 +193,9 @@ def _bank_vram(root: Root, node: str) -> int | None:
     return total
 
 
-def _gpu(node: int, props: dict[str, int], vram: int | None) -> Gpu:
+def _gpu(node: int, props: dict[str, int], bank: int | None) -> Gpu:
+    """A GPU node. ``bank``: its KFD memory banks' size: VRAM on a discrete GPU; on an APU
+    the kernel reports the memory the GPU may map (half of RAM by default), i.e. GTT."""
     gtv = props.get("gfx_target_version") or None
     target = gfx_target_name(gtv) if gtv else None
     simd_per_cu = props.get("simd_per_cu")
@@ -203,6 +205,9 @@ def _gpu(node: int, props: dict[str, int], vram: int | None) -> Gpu:
     if location:
         bus, devfn = divmod(location, 256)
         pci = f"{props.get('domain', 0):04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7:x}"
+    is_apu = (
+        props.get("cpu_cores_count", 0) > 0 or target in APU_TARGETS or device_id in APU_DEVICE_IDS
+    )
     return Gpu(
         node_id=node,
         gfx_target=target,
@@ -216,10 +221,9 @@ def _gpu(node: int, props: dict[str, int], vram: int | None) -> Gpu:
         pci_slot=pci,
         drm_render_minor=props.get("drm_render_minor"),
         card=None,
-        is_apu=props.get("cpu_cores_count", 0) > 0
-        or target in APU_TARGETS
-        or device_id in APU_DEVICE_IDS,
-        vram_total_bytes=vram,
+        is_apu=is_apu,
+        vram_total_bytes=None if is_apu else bank,
+        gtt_total_bytes=bank if is_apu else None,
     )
 
 

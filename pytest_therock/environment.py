@@ -64,7 +64,7 @@ class Gpu:
     @property
     def uuid(self) -> str | None:
         """The ``GPU-…`` id that ``rocminfo`` prints and ``ROCR_VISIBLE_DEVICES`` accepts."""
-        return None if self.unique_id is None else f"GPU-{self.unique_id:016x}"
+        return f"GPU-{self.unique_id:016x}" if self.unique_id else None  # APUs report 0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from conftest import REALDATA, RootBuilder, real
 
 from pytest_therock.detect import detect
 from pytest_therock.environment import Environment, fmt_bytes
+from pytest_therock.gtt import DEFAULT_SOURCE, gtt_info
 from pytest_therock.parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
 from pytest_therock.sysroot import Root
 
@@ -95,6 +96,20 @@ def test_real_topologies(capture: str, count: int, target: str | None, cus: int)
     assert {g.gfx_target for g in env.gpus} == {target}
     assert env.gpus[0].compute_units == cus
     assert not any(g.is_apu for g in env.gpus)
+
+
+def test_a_real_apu_topology_and_its_meminfo() -> None:
+    # Krackan Point (gfx1152) laptop: the GPU node's memory bank is what it may map (GTT),
+    # half of the RAM that psutil reads from the capture's /proc/meminfo.
+    env = detect(Root(REALDATA / "kfd-topology" / "lenovo-p16s-gfx1152"), {})
+    (gpu,) = env.gpus
+    assert (gpu.gfx_target, gpu.compute_units, gpu.is_apu) == ("gfx1152", 8, True)
+    assert gpu.gtt_total_bytes == 46206824448
+    assert gpu.vram_total_bytes is None
+    assert gpu.uuid is None  # an APU reports unique_id 0
+    assert env.system_memory_bytes == 90247708 * 1024
+    info = gtt_info(env, gpu)
+    assert info.limit_source == DEFAULT_SOURCE
 
 
 def test_vram_from_kfd_memory_banks_when_drm_is_absent() -> None:
@@ -206,6 +221,7 @@ def test_live_root_on_this_machine_does_not_raise() -> None:
 SYSFS_SAMPLES = {
     # file -> what the plugin reads from it
     "kfd-topology-mi210-node2-properties.txt": ("gfx_target_version", 90010),
+    "kfd-topology-gfx1152-krackan-thinkpad-p16s-node1-properties.txt": ("gfx_target_version", 110502),
     "kfd-topology-mi300x-cpx-partition-node2-properties.txt": ("simd_count", 152),
     "kfd-topology-mi308x-node2-properties.txt": ("device_id", 0x74A2),
     "kfd-topology-mi308x-host-cpu-node0-properties.txt": ("cpu_cores_count", 112),
