@@ -144,20 +144,27 @@ def _memory(
                 return None
             best, gpu = max(sizes, key=lambda sg: sg[0] or -1)
             on = gpu.gfx_target or gpu.label
-            return (
-                f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} on {on} ({hint(env, gpu)})"
-            )
+            why = hint(env, gpu) if best is not None else _unknown(env, gpu, kind)
+            return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} on {on} ({why})"
 
         return Requirement(shown, check, int(gib * GIB) if kind == "GTT" else None)
 
     return parse
 
 
+def _unknown(env: Environment, gpu: Gpu, kind: str) -> str:
+    """Why a GPU's memory size is unknown: the problem with its sysfs file, if one was seen."""
+    name = f"mem_info_{kind.lower()}_total"
+    if gpu.card is not None:
+        for problem in env.problems:
+            if problem.source.endswith(f"/{gpu.card}/device/{name}"):
+                return f"{name}: {problem.reason}"
+        return f"{gpu.card} has no readable {name}"
+    return f"no DRM card found for this GPU, so no {name}"
+
+
 def _gtt_hint(env: Environment, gpu: Gpu) -> str:
-    info = gtt_info(env, gpu)
-    if info.usable_bytes is None:
-        return "GTT size not readable from sysfs"
-    return info.raise_hint()
+    return gtt_info(env, gpu).raise_hint()
 
 
 def _vram_hint(env: Environment, gpu: Gpu) -> str:

@@ -192,7 +192,8 @@ class Fault:
 
 
 NO_GPU = "requires {}, found no AMD GPU"
-VRAM_UNKNOWN = "requires 1 GiB VRAM, found unknown on gfx90a (discrete GPU)"
+# The reason names the file that was wrong (or the missing DRM card).
+VRAM_UNKNOWN = "requires 1 GiB VRAM, found unknown on gfx90a (*mem_info_vram_total*)"
 LOST_GPU = {
     "test_gfx90a": NO_GPU.format("gfx90a"),
     "test_vram": NO_GPU.format("1 GiB VRAM"),
@@ -311,7 +312,7 @@ FAULTS: dict[str, Fault] = {
         says=f"{UNREADABLE}proc/meminfo: missing",
         skips={
             "test_gtt": "requires 1 GiB GTT, found unknown on gfx90a "
-            "(GTT size not readable from sysfs)"
+            "(no DRM card found for this GPU, so no mem_info_gtt_total)"
         },
     ),
     "meminfo-fifo": Fault(
@@ -321,7 +322,7 @@ FAULTS: dict[str, Fault] = {
         says=f"{UNREADABLE}proc/meminfo: *",
         skips={
             "test_gtt": "requires 1 GiB GTT, found unknown on gfx90a "
-            "(GTT size not readable from sysfs)"
+            "(no DRM card found for this GPU, so no mem_info_gtt_total)"
         },
     ),
     "cmdline-binary-garbage": Fault(
