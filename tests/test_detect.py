@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -213,9 +214,11 @@ def test_environment_round_trips_through_json(root: RootBuilder) -> None:
     assert again.kfd.readable and not again.kfd.writable
 
 
-def test_live_root_on_this_machine_does_not_raise() -> None:
+def test_live_root_of_this_machine() -> None:
     env = detect(Root(Path("/")))
-    assert isinstance(env.gpus, tuple)
+    assert env.kfd.present == os.path.exists("/dev/kfd")
+    assert env.system_memory_bytes is None or env.system_memory_bytes > 0
+    assert Environment.from_json(env.to_json()) == env
 
 
 SYSFS_SAMPLES = {
