@@ -95,7 +95,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add(
         "timeout",
         "string",
-        "seconds before rocminfo / amd-smi are killed (env PYTEST_THEROCK_TIMEOUT; default 30)",
+        "seconds before a hung rocminfo is killed (env PYTEST_THEROCK_TIMEOUT; default 30)",
         metavar="SECONDS",
     )
     add(
