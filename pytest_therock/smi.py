@@ -599,6 +599,19 @@ def parse_amdsmi_gpus(text: str) -> tuple[SmiGpu, ...]:
     return _guarded("amd-smi", _AMD_GPUS_EXPECTED, lambda: _amdsmi_gpus(text))
 
 
+def _versions(tool: str, text: str, expected: str, fields: dict[str, object]) -> SmiVersions:
+    """The versions a tool printed; SmiError when it printed none."""
+    if not fields:
+        raise _failure(tool, text, expected)
+    return SmiVersions(
+        tool=tool,
+        tool_version=_version(fields.get("tool")),
+        library_version=_version(fields.get("library")),
+        rocm_version=_version(fields.get("rocm")),
+        driver_version=_driver_version(fields.get("driver")),
+    )
+
+
 def _amdsmi_version(text: str) -> SmiVersions:
     fields: dict[str, object] = {}
     is_json, document = _load_json(text)
@@ -630,15 +643,7 @@ def _amdsmi_version(text: str) -> SmiVersions:
         if driver is not None:
             fields.setdefault("driver", driver)
             break
-    if not fields:
-        raise _failure("amd-smi", text, _AMD_VERSION_EXPECTED)
-    return SmiVersions(
-        tool="amd-smi",
-        tool_version=_version(fields.get("tool")),
-        library_version=_version(fields.get("library")),
-        rocm_version=_version(fields.get("rocm")),
-        driver_version=_driver_version(fields.get("driver")),
-    )
+    return _versions("amd-smi", text, _AMD_VERSION_EXPECTED, fields)
 
 
 def parse_amdsmi_version(text: str) -> SmiVersions:
@@ -829,15 +834,7 @@ def _rocmsmi_version(text: str) -> SmiVersions:
                 match = pattern.search(line)
                 if match is not None:
                     fields.setdefault(field, match.group(1))
-    if not fields:
-        raise _failure("rocm-smi", text, _ROCM_VERSION_EXPECTED)
-    return SmiVersions(
-        tool="rocm-smi",
-        tool_version=_version(fields.get("tool")),
-        library_version=_version(fields.get("library")),
-        rocm_version=_version(fields.get("rocm")),
-        driver_version=_driver_version(fields.get("driver")),
-    )
+    return _versions("rocm-smi", text, _ROCM_VERSION_EXPECTED, fields)
 
 
 def parse_rocmsmi_version(text: str) -> SmiVersions:
