@@ -136,10 +136,14 @@ def snapshot(args: argparse.Namespace) -> int:
     if path.exists() and (path.is_file() or any(path.iterdir())):
         print(f"pytest-therock: {path} exists and is not empty", file=sys.stderr)
         return 2
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.name.endswith((".tar.gz", ".tgz")):
-        path.mkdir(exist_ok=True)
-    written = take(path, os.environ, args.timeout)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.name.endswith((".tar.gz", ".tgz")):
+            path.mkdir(exist_ok=True)
+        written = take(path, os.environ, args.timeout)
+    except OSError as exc:
+        print(f"pytest-therock: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"pytest-therock: recorded {len(written)} files into {path}")
     return 0
 

@@ -185,3 +185,13 @@ def test_an_unreadable_kernel_log_says_how_to_read_it(
         "dmesg: kernel log not read (dmesg: read kernel buffer failed: Operation not permitted); "
         "try `sudo dmesg`"
     ]
+
+
+def test_snapshot_into_an_unwritable_place_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["snapshot", str(blocker / "snap")]) == 2  # a file where a directory must be
+    err = capsys.readouterr().err
+    assert err.startswith("pytest-therock: cannot write ") and "Traceback" not in err

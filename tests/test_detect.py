@@ -224,7 +224,10 @@ def test_live_root_of_this_machine() -> None:
 SYSFS_SAMPLES = {
     # file -> what the plugin reads from it
     "kfd-topology-mi210-node2-properties.txt": ("gfx_target_version", 90010),
-    "kfd-topology-gfx1152-krackan-thinkpad-p16s-node1-properties.txt": ("gfx_target_version", 110502),
+    "kfd-topology-gfx1152-krackan-thinkpad-p16s-node1-properties.txt": (
+        "gfx_target_version",
+        110502,
+    ),
     "kfd-topology-mi300x-cpx-partition-node2-properties.txt": ("simd_count", 152),
     "kfd-topology-mi308x-node2-properties.txt": ("device_id", 0x74A2),
     "kfd-topology-mi308x-host-cpu-node0-properties.txt": ("cpu_cores_count", 112),
