@@ -6,9 +6,12 @@ of a machine (a directory laid out like ``/``) replays exactly like the machine.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,7 +47,13 @@ def os_reason(exc: OSError) -> str:
 
 @dataclass(frozen=True)
 class Root:
-    """A filesystem root: ``/`` on a live machine, a snapshot directory in tests."""
+    """A filesystem root: ``/`` on a live machine, a snapshot directory in tests.
+
+    Every path is taken relative to the root, the way a chroot takes it: ``..`` and a
+    leading ``/`` stop at the root (so ``$ROCM_PATH=../../etc`` cannot leave it), and in
+    a snapshot a symlink that resolves outside the root is read as ``outside the root``,
+    never followed: a snapshot is untrusted, its links must not read this machine.
+    """
 
     path: Path = Path("/")
 
@@ -52,50 +61,80 @@ class Root:
     def is_live(self) -> bool:
         return self.path == Path("/")
 
-    def _abs(self, rel: str) -> str:
-        return os.path.join(self.path, rel.lstrip("/"))  # str: detection joins hundreds
+    @functools.cached_property
+    def _real(self) -> str:
+        """The root with its own symlinks resolved: what resolved paths must stay under."""
+        return os.path.realpath(self.path)
 
-    def read_text(self, rel: str) -> str:
-        """The text of ``rel``; raises :class:`SourceError` with a one-line reason."""
+    def _abs(self, rel: str) -> str:
+        # str, not Path: detection joins hundreds. normpath("/" + rel) stops ".." at "/".
+        inside = os.path.normpath("/" + rel)
+        return inside if self.is_live else os.path.join(self.path, inside[1:])
+
+    def _checked(self, rel: str) -> str:
+        """``rel`` under the root; raises :class:`SourceError` when a symlink leaves it."""
+        path = self._abs(rel)
+        if not self.is_live:
+            real = os.path.realpath(path)
+            if real != self._real and not real.startswith(self._real.rstrip("/") + "/"):
+                raise SourceError(rel, "a symlink that leads outside the root")
+        return path
+
+    def read_text(self, rel: str, limit: int | None = None) -> str:
+        """The text of ``rel``, at most ``limit`` bytes (default :data:`MAX_FILE_BYTES`).
+
+        The limit holds while reading: a larger file is refused after ``limit + 1``
+        bytes, whatever its size. Raises :class:`SourceError` with a one-line reason.
+        """
+        limit = MAX_FILE_BYTES if limit is None else limit
         try:
             # O_NONBLOCK: a FIFO in a broken root must not hang the session.
-            fd = os.open(self._abs(rel), os.O_RDONLY | os.O_NONBLOCK)
+            fd = os.open(self._checked(rel), os.O_RDONLY | os.O_NONBLOCK)
             with open(fd, "rb") as f:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     raise SourceError(rel, "not a regular file")
-                data = f.read(MAX_FILE_BYTES + 1)
+                data = f.read(limit + 1)
         except FileNotFoundError:
             raise SourceError(rel, "missing") from None
         except OSError as exc:
             raise SourceError(rel, os_reason(exc)) from None
-        if len(data) > MAX_FILE_BYTES:
-            raise SourceError(rel, f"larger than {MAX_FILE_BYTES} bytes")
+        if len(data) > limit:
+            raise SourceError(rel, f"larger than {limit} bytes")
         try:
             return data.decode()
         except UnicodeDecodeError:
             raise SourceError(rel, "not UTF-8 text") from None
 
     def exists(self, rel: str) -> bool:
-        return os.path.lexists(self._abs(rel))
+        try:
+            return os.path.lexists(self._checked(rel))
+        except SourceError:
+            return False
 
     def is_dir(self, rel: str) -> bool:
-        return os.path.isdir(self._abs(rel))
+        try:
+            return os.path.isdir(self._checked(rel))
+        except SourceError:
+            return False
 
     def listdir(self, rel: str) -> list[str]:
         """Entry names of a directory, or [] when it is missing or unreadable."""
         try:
-            return sorted(os.listdir(self._abs(rel)))
-        except OSError:
+            return sorted(os.listdir(self._checked(rel)))
+        except (OSError, SourceError):
             return []
 
     def access(self, rel: str, mode: int) -> bool:
-        return os.access(self._abs(rel), mode)
+        try:
+            return os.access(self._checked(rel), mode)
+        except SourceError:
+            return False
 
     def realpath(self, rel: str) -> str:
         """Resolve symlinks below the root; returns a path relative to the root."""
         try:
-            return os.path.relpath(os.path.realpath(self._abs(rel)), self.path)
-        except (OSError, ValueError):
+            return os.path.relpath(os.path.realpath(self._checked(rel)), self._real)
+        except (OSError, ValueError, SourceError):
             return rel
 
 
@@ -111,43 +150,217 @@ class ToolResult:
         return self.error is None and self.returncode == 0
 
 
-def run_tool(argv: list[str], timeout: float) -> ToolResult:
-    """Run a tool with a timeout that kills it and its children; never raises."""
-    import signal
-    import subprocess  # only tools need these: not imported at start-up
+#: Environment variable set, with a fresh token, in every tool's environment: how the
+#: processes a tool started are found again after they left its process group and
+#: session (``setsid``) or were orphaned (Jenkins' ProcessTreeKiller does the same).
+TOOL_MARKER = "PYTEST_THEROCK_TOOL_RUN"
+#: How long a tool that exited may still take to close its output, in seconds: a
+#: grandchild that keeps the pipe open is not waited for beyond this.
+EXIT_GRACE = 0.2
+_CHUNK = 1 << 20
+
+
+def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT) -> ToolResult:
+    """Run a tool for at most ``timeout`` seconds; never raises (but lets interrupts through).
+
+    stdout and stderr are read together as they stream; past ``max_output`` bytes the
+    rest is read and dropped, so memory stays bounded whatever the tool prints. The
+    tool runs in a session of its own; when it ends (exited, timed out, or this
+    process interrupted by Ctrl-C, SIGTERM or pytest-timeout) every process it started
+    is killed: its process group and session, its descendants, and any process that
+    inherited its :data:`TOOL_MARKER` (a daemon that called ``setsid`` and was
+    orphaned). A tool that exited but left a process holding its output is reported
+    as it exited, with the output it printed.
+    """
+    import secrets
+    import subprocess  # only tools need it: not imported at start-up
 
     args = tuple(argv)
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return ToolResult(args, None, "", f"cannot run {argv[0]}: {os_reason(exc)}")
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
+    token = secrets.token_hex(8)
+    with _terminate_raises():
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, TOOL_MARKER: token},
+            )
+        except OSError as exc:
+            return ToolResult(args, None, "", f"cannot run {argv[0]}: {os_reason(exc)}")
+        try:
+            started = _start_time(proc.pid)
+            out, finished = _collect(proc, timeout, max_output)
+        finally:
+            _kill_tool(proc, token, started)
+    if not finished:
         return ToolResult(args, None, "", f"{argv[0]} did not finish within {timeout:g} s")
-    text = out[:MAX_TOOL_OUTPUT].decode(errors="replace")
-    if proc.returncode < 0:
-        sig = (
-            signal.Signals(-proc.returncode).name
-            if -proc.returncode in signal.valid_signals()
-            else proc.returncode
-        )
-        return ToolResult(args, proc.returncode, text, f"{argv[0]} was killed by {sig}")
-    return ToolResult(args, proc.returncode, text)
+    text = out.decode(errors="replace")
+    code = proc.returncode
+    if code < 0:
+        import signal
+
+        sig = signal.Signals(-code).name if -code in signal.valid_signals() else code
+        return ToolResult(args, code, text, f"{argv[0]} was killed by {sig}")
+    return ToolResult(args, code, text)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _collect(proc: subprocess.Popen[bytes], timeout: float, limit: int) -> tuple[bytes, bool]:
+    """The tool's output (at most ``limit`` bytes), and whether it exited in time."""
+    import selectors
+    import time
+
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    with contextlib.suppress(OSError, AttributeError):  # fewer wake-ups for a flood
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _CHUNK)
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    kept = 0
+    exited_at: float | None = None
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            now = time.monotonic()
+            if proc.poll() is not None:
+                exited_at = exited_at or now
+                if now - exited_at >= EXIT_GRACE:
+                    break  # exited; whoever still holds the pipe is not waited for
+            if now >= deadline:
+                return b"", False
+            wait = min(deadline - now, 0.05)  # poll the exit status at 20 Hz
+            if exited_at is not None:
+                wait = min(wait, exited_at + EXIT_GRACE - now)
+            if not sel.select(max(wait, 0)):
+                continue
+            try:
+                data = os.read(fd, _CHUNK)
+            except BlockingIOError:
+                continue
+            if not data:  # end of output: wait for the exit status
+                try:
+                    proc.wait(max(deadline - time.monotonic(), 0))
+                except subprocess.TimeoutExpired:
+                    return b"", False
+                break
+            if kept < limit:
+                chunks.append(data[: limit - kept])
+                kept += len(chunks[-1])
+    return b"".join(chunks), True
+
+
+def _start_time(pid: int) -> int:
+    """The start time of ``pid`` in clock ticks since boot, or 0 when unknown."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else 0
+
+
+def _stat_fields(pid: int | str) -> list[bytes] | None:
+    """``/proc/PID/stat`` from its third field (state) on, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    return fields if len(fields) > 19 else None
+
+
+def _tool_processes(pid: int, token: str, started: int) -> set[int]:
+    """Live processes the tool ``pid`` started: its group, its session, its descendants,
+    and those carrying its marker, found through /proc."""
+    marker = f"{TOOL_MARKER}={token}".encode()
+    found: set[int] = set()
+    children: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit():
+            continue
+        fields = _stat_fields(name)
+        if fields is None or fields[0] in (b"Z", b"X"):
+            continue  # gone, or a zombie: runs nothing
+        other = int(name)
+        ppid, group, session = int(fields[1]), int(fields[2]), int(fields[3])
+        children.setdefault(ppid, []).append(other)
+        if pid in (group, session) or (int(fields[19]) >= started and _has_marker(other, marker)):
+            found.add(other)
+    todo = [pid, *found]
+    while todo:  # descendants, whatever group or session they moved to
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    found.discard(os.getpid())
+    return found
+
+
+def _has_marker(pid: int, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return marker in f.read(1 << 20).split(b"\0")
+    except OSError:
+        return False
+
+
+def _kill_tool(proc: subprocess.Popen[bytes], token: str, started: int) -> None:
+    """SIGKILL the tool and every process it started; reap the tool."""
     import signal
 
-    try:
+    with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
+    for _ in range(20):  # a fork bomb may start more while we kill: look again
+        pids = _tool_processes(proc.pid, token, started) if started else set()
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
         proc.kill()
-    proc.communicate()
+    with contextlib.suppress(Exception):
+        proc.wait(5)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+class ToolInterrupted(BaseException):
+    """SIGTERM arrived while a tool ran (raised only while no other handler is set)."""
+
+
+@contextlib.contextmanager
+def _terminate_raises() -> Iterator[None]:
+    """Turn SIGTERM into :class:`ToolInterrupted` while a tool runs, so that the tool
+    is killed before this process dies of the signal as it would have.
+
+    Only where SIGTERM would kill this process outright (the default handler, main
+    thread); a handler someone installed (the CLI's) is left to do its work.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise ToolInterrupted
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    except ToolInterrupted:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)  # die of it, as without us
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
