@@ -6,12 +6,15 @@ Exit status: 0 when an AMD GPU is usable, 1 when not, 2 on usage errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
+import stat
 import sys
-import tarfile
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -74,17 +77,28 @@ def environment_json(
     return data
 
 
-def _extract(archive: Path, into: Path) -> None:
-    """Unpack a snapshot; no member may land outside ``into``."""
-    with tarfile.open(archive) as tar:
-        if hasattr(tarfile, "data_filter"):  # Python 3.10.12+, 3.11.4+
-            tar.extractall(into, filter="data")
-            return
-        for member in tar.getmembers():
-            target = (into / member.name).resolve()
-            if not (member.isfile() or member.isdir()) or into.resolve() not in target.parents:
-                raise ValueError(f"refusing to extract {member.name!r}")
-        tar.extractall(into)  # members checked above
+def _root_problem(root: str) -> str | None:
+    """Why ``root`` cannot be read as a machine's root, in a few words, or None."""
+    from .sysroot import os_reason
+
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        return os_reason(exc)
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    if not os.access(root, os.R_OK | os.X_OK):
+        return "permission denied (cannot list or enter it)"
+    return None
+
+
+def _is_archive(root: str) -> bool:
+    from .snapshot import ARCHIVE_SUFFIXES
+
+    try:
+        return root.endswith(ARCHIVE_SUFFIXES) and stat.S_ISREG(os.stat(root).st_mode)
+    except OSError:
+        return False
 
 
 def doctor(args: argparse.Namespace) -> int:
@@ -106,17 +120,26 @@ def doctor(args: argparse.Namespace) -> int:
             print(f"FAQ: {check.faq}")
         print(f"\n{check.explanation}")
         return 0
-    if args.root.endswith((".tar.gz", ".tgz")) and Path(args.root).is_file():
-        with tempfile.TemporaryDirectory() as tmp:  # a snapshot attached to a bug report
+    if _is_archive(args.root):  # a snapshot attached to a bug report
+        from .snapshot import SnapshotError, extract
+
+        with tempfile.TemporaryDirectory(prefix="pytest-therock-") as tmp:
             try:
-                _extract(Path(args.root), Path(tmp))
-            except (OSError, tarfile.TarError, ValueError) as exc:
+                skipped = extract(Path(args.root), Path(tmp))
+            except SnapshotError as exc:
                 print(f"pytest-therock: --root {args.root}: {exc}", file=sys.stderr)
                 return 2
+            if skipped:
+                print(
+                    f"pytest-therock: --root {args.root}: skipped {skipped} member(s) that are "
+                    "not plain files or directories (links, devices, FIFOs)",
+                    file=sys.stderr,
+                )
             args.root = tmp
             return doctor(args)
-    if not Path(args.root).is_dir():
-        print(f"pytest-therock: --root {args.root}: not a directory", file=sys.stderr)
+    problem = _root_problem(args.root)
+    if problem is not None:
+        print(f"pytest-therock: --root {args.root}: {problem}", file=sys.stderr)
         return 2
     ignore = frozenset(args.ignore)
     if args.json:
@@ -130,31 +153,58 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def snapshot(args: argparse.Namespace) -> int:
-    from .snapshot import take
+    from .snapshot import SnapshotError, take
+    from .sysroot import os_reason
 
     path: Path = args.path
-    if path.exists() and (path.is_file() or any(path.iterdir())):
-        print(f"pytest-therock: {path} exists and is not empty", file=sys.stderr)
-        return 2
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.name.endswith((".tar.gz", ".tgz")):
-            path.mkdir(exist_ok=True)
         written = take(path, os.environ, args.timeout)
+    except SnapshotError as exc:
+        print(f"pytest-therock: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
-        print(f"pytest-therock: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"pytest-therock: cannot write {path}: {os_reason(exc)}", file=sys.stderr)
         return 2
     print(f"pytest-therock: recorded {len(written)} files into {path}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; Ctrl-C and SIGTERM stop it with one line (exit 130, 143) after
+    killing any tool it runs and removing its temporary files."""
+    from .sysroot import Terminated
+
     args = _parser().parse_args(argv)
     try:
-        return doctor(args) if args.command == "doctor" else snapshot(args)
+        with _terminate_raises(Terminated):
+            return doctor(args) if args.command == "doctor" else snapshot(args)
     except BrokenPipeError:  # `pytest-therock doctor | head`
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:
+        print("pytest-therock: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("pytest-therock: terminated", file=sys.stderr)
+        return 143
+
+
+@contextlib.contextmanager
+def _terminate_raises(exception: type[BaseException]) -> Iterator[None]:
+    """SIGTERM raises ``exception`` (in the main thread), so cleanup runs as for Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise exception
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .environment import (
@@ -22,7 +21,7 @@ from .parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
 if TYPE_CHECKING:
     from .kernel_log import KernelLogFacts
     from .versions import Versions
-from .sysroot import RECORD_DIR, Root, SourceError, os_reason
+from .sysroot import MAX_TOOL_OUTPUT, RECORD_DIR, Root, SourceError, os_reason
 
 KFD_NODES = "sys/class/kfd/kfd/topology/nodes"
 SMI_RECORDS = ("amd-smi", "amd-smi-version", "rocm-smi-showmeminfo")
@@ -109,7 +108,7 @@ def detect(
         system_memory_bytes=ram,
         page_size=os.sysconf("SC_PAGE_SIZE") if root.is_live else 4096,
         kernel_params=_kernel_params(root, problems, kernel_log),
-        kfd=kfd_access(root),
+        kfd=kfd_access(root, problems),
         env_vars={k: environ[k] for k in VISIBILITY_VARIABLES + OVERRIDE_VARIABLES if k in environ},
         problems=tuple(problems),
         ttm_module="amdttm" if root.is_dir("sys/module/amdttm") else "ttm",
@@ -137,7 +136,7 @@ def _kernel_log(
 
     if not root.is_live:
         try:
-            text = root.read_text(f"{RECORD_DIR}/dmesg.txt")
+            text = root.read_text(f"{RECORD_DIR}/dmesg.txt", MAX_TOOL_OUTPUT)
         except SourceError:
             return None
         return scan_kernel_log(text)
@@ -320,12 +319,19 @@ def _kernel_params(
     return tuple(params)
 
 
-def kfd_access(root: Root) -> KfdAccess:
-    """/dev/kfd: present, readable, writable (as recorded, in a snapshot)."""
-    recorded = Path(root.path, RECORD_DIR, "kfd-access")
-    if not root.is_live and recorded.is_file():
-        mode = recorded.read_text(errors="replace").strip()
-        return KfdAccess(mode != "missing", "r" in mode, "w" in mode)
+def kfd_access(root: Root, problems: list[Problem] | None = None) -> KfdAccess:
+    """/dev/kfd: present, readable, writable (as recorded, in a snapshot).
+
+    A record that cannot be read (unreadable, too large) is a problem in
+    ``problems``; the snapshot's ``dev/kfd`` is then all there is to go by.
+    """
+    if not root.is_live:
+        try:
+            mode = root.read_text(f"{RECORD_DIR}/kfd-access").strip()
+            return KfdAccess(mode != "missing", "r" in mode, "w" in mode)
+        except SourceError as exc:
+            if exc.reason != "missing" and problems is not None:
+                problems.append(Problem(exc.path, exc.reason))
     if not root.exists("dev/kfd"):
         return KfdAccess(False, False, False)
     readable, writable = root.access("dev/kfd", os.R_OK), root.access("dev/kfd", os.W_OK)

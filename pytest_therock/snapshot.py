@@ -2,13 +2,18 @@
 
 The snapshot is a directory laid out like ``/`` (or a ``.tar.gz`` of one) holding
 only the files the plugin reads, plus the tools' outputs under ``.therock/``.
+Writing is atomic (a temporary sibling, renamed into place); reading an archive
+is bounded, since a snapshot attached to a bug report is untrusted input.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
+import stat
 import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -16,8 +21,28 @@ from pathlib import Path
 
 from . import __version__, tools
 from .detect import DRM, DRM_MEMORY, KFD_NODES, MODULE_PARAMS
-from .sysroot import RECORD_DIR, Root, SourceError, ToolResult, run_tool
+from .sysroot import (
+    MAX_TOOL_OUTPUT,
+    RECORD_DIR,
+    Root,
+    SourceError,
+    ToolResult,
+    os_reason,
+    run_tool,
+)
 from .versions import THEROCK_DISTRIBUTIONS, python_distributions
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+#: Caps on an archive to replay. A real snapshot holds a few hundred files and a few
+#: MB (a 63-partition MI300X: about 700 files); these leave room and stop a bomb.
+MAX_ARCHIVE_MEMBERS = 100_000
+MAX_ARCHIVE_BYTES = 256 << 20  # the files, uncompressed
+MAX_MEMBER_BYTES = MAX_TOOL_OUTPUT  # more than any read accepts is of no use
+
+
+class SnapshotError(Exception):
+    """A snapshot cannot be written or read; the message is one line, for users."""
+
 
 FILES = (
     "proc/cmdline",
@@ -48,11 +73,16 @@ def _drm_files(root: Root) -> Iterator[str]:
                 yield f"{DRM}/{card}/device/{name}"
 
 
+def inside(rel: str) -> str:
+    """``rel`` as a path under a root: ``..`` and a leading ``/`` stop at the root."""
+    return os.path.normpath("/" + rel)[1:]
+
+
 def recorded_files(root: Root, environ: Mapping[str, str]) -> Iterator[str]:
     """Every file the probes read, relative to the root."""
     yield from FILES
     if environ.get("ROCM_PATH"):
-        yield os.path.join(environ["ROCM_PATH"].lstrip("/"), ".info/version")
+        yield inside(os.path.join(environ["ROCM_PATH"], ".info/version"))
     yield from (f"sys/module/{item.replace('/', '/parameters/')}" for item in MODULE_PARAMS)
     yield from _kfd_files(root)
     yield from _drm_files(root)
@@ -70,32 +100,70 @@ def take(
     timeout: float = 30.0,
     source: Root | None = None,
 ) -> list[str]:
-    """Record this machine (or ``source``) into ``destination``: a directory or a ``.tar.gz``."""
-    if destination.name.endswith((".tar.gz", ".tgz")):
-        with tempfile.TemporaryDirectory() as tmp:
-            written = take(Path(tmp), environ, timeout, source)
-            with tarfile.open(destination, "w:gz") as tar:
-                for rel in sorted(os.listdir(tmp)):
-                    tar.add(Path(tmp, rel), arcname=rel)
-            return written
-    root = source or Root()
-    written = []
+    """Record this machine (or ``source``) into ``destination``: a new directory (or an
+    empty one) or a new ``.tar.gz``. Returns every file written, relative to the root.
+
+    Atomic: everything is written into a temporary sibling (``.NAME.*.partial``) that
+    is renamed into place last, so a failure (a full disk) or an interrupt leaves
+    nothing behind and a retry works. An existing destination is never replaced and
+    a symlink there never followed. Raises :class:`SnapshotError` (one line) or
+    ``OSError`` when writing fails.
+    """
+    archive = destination.name.endswith(ARCHIVE_SUFFIXES)
+    _check_destination(destination, archive)
+    work = Path(
+        tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent)
+    )
+    try:
+        tree = work / "root"
+        tree.mkdir()
+        written = _record(tree, environ, timeout, source or Root())
+        if archive:
+            packed = work / destination.name
+            _pack(tree, written, packed)
+            _place_file(packed, destination)
+        else:
+            os.rename(tree, destination)  # refused if a non-empty directory appeared
+        return written
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_destination(destination: Path, archive: bool) -> None:
+    try:
+        st = os.lstat(destination)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SnapshotError(f"{destination}: {os_reason(exc)}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise SnapshotError(f"{destination} is a symbolic link; name a new file or directory")
+    if stat.S_ISDIR(st.st_mode) and not archive:
+        try:
+            empty = not os.listdir(destination)
+        except OSError as exc:
+            raise SnapshotError(f"{destination}: {os_reason(exc)}") from None
+        if empty:
+            return
+        raise SnapshotError(f"{destination} exists and is not empty")
+    raise SnapshotError(f"{destination} exists")
+
+
+def _record(tree: Path, environ: Mapping[str, str], timeout: float, root: Root) -> list[str]:
     for rel in dict.fromkeys(recorded_files(root, environ)):
         try:
             text = root.read_text(rel)
         except SourceError:
             continue
-        target = destination / rel
+        target = tree / inside(rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
-        written.append(rel)
-    record = destination / RECORD_DIR
+    record = tree / RECORD_DIR
     record.mkdir(parents=True, exist_ok=True)
     for device in ("dev/kfd", "dev/dxg"):
         if root.exists(device):
-            (destination / "dev").mkdir(exist_ok=True)
-            (destination / device).touch()
-            written.append(device)
+            (tree / "dev").mkdir(exist_ok=True)
+            (tree / device).touch()
     from .detect import kfd_access
 
     kfd = kfd_access(root)
@@ -105,7 +173,6 @@ def take(
         result = tools.run(root, argv, timeout=timeout, environ=environ)
         if result.error is None or result.output:
             _record_tool(record, tools.record_name(argv), result)
-            written.append(f"{RECORD_DIR}/{tools.record_name(argv)}.txt")
     if root.is_live:
         _record_tool(record, "dmesg", run_tool(["dmesg"], timeout))
         versions = {
@@ -116,7 +183,104 @@ def take(
     else:  # re-recording a snapshot: keep what it recorded
         for name in ("dmesg.txt", "dmesg.exit", "python-versions.json"):
             with contextlib.suppress(SourceError):
-                (record / name).write_text(root.read_text(f"{RECORD_DIR}/{name}"))
+                limit = MAX_TOOL_OUTPUT if name.endswith(".txt") else None
+                text = root.read_text(f"{RECORD_DIR}/{name}", limit)
+                (record / name).write_text(text)
+    meta_rel = f"{RECORD_DIR}/snapshot.json"
+    written = sorted([*_files_under(tree), meta_rel])
     meta = {"pytest_therock": __version__, "files": written}
-    (record / "snapshot.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (tree / meta_rel).write_text(json.dumps(meta, indent=2) + "\n")
     return written
+
+
+def _files_under(tree: Path) -> Iterator[str]:
+    for dirpath, _, names in os.walk(tree):
+        for name in names:
+            yield os.path.relpath(os.path.join(dirpath, name), tree)
+
+
+def _pack(tree: Path, files: list[str], packed: Path) -> None:
+    """A ``.tar.gz`` of ``tree``'s files, owned by nobody in particular (no user names)."""
+
+    def anonymous(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(packed, "w:gz") as tar:
+        for rel in files:
+            tar.add(tree / rel, arcname=rel, recursive=False, filter=anonymous)
+
+
+def _place_file(packed: Path, destination: Path) -> None:
+    """Move ``packed`` to ``destination`` unless something is there (a file, a symlink)."""
+    try:
+        os.link(packed, destination)  # fails on anything at the destination
+    except FileExistsError:
+        raise SnapshotError(f"{destination} exists") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(destination):  # a file system without hard links
+            raise SnapshotError(f"{destination} exists") from None
+        os.rename(packed, destination)
+
+
+def extract(archive: Path, into: Path) -> int:
+    """Unpack a snapshot ``.tar.gz`` into the directory ``into``; returns how many
+    members were skipped for not being plain files or directories (links, devices,
+    FIFOs: a snapshot has none, and they are never followed or created).
+
+    Uses tarfile's ``data`` filter (PEP 706: no absolute paths, nothing outside
+    ``into``, no special modes), caps the member count, each member's size and the
+    total, and reads the gzip stream to its end so a CRC or length error is caught.
+    Raises :class:`SnapshotError` with a one-line reason; a Python whose tarfile has
+    no ``data`` filter (before 3.10.12 / 3.11.4) is refused, never extracted unsafely.
+    """
+    import gzip
+    import zlib
+
+    if not hasattr(tarfile, "data_filter"):
+        raise SnapshotError(
+            "this Python cannot extract archives safely (tarfile has no data filter: "
+            "Python 3.10.12+ or 3.11.4+ needed); extract it yourself and pass the directory"
+        )
+    members = skipped = total = 0
+    try:
+        with (
+            open(archive, "rb") as raw,
+            gzip.GzipFile(fileobj=raw) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
+            for member in tar:
+                members += 1
+                if members > MAX_ARCHIVE_MEMBERS:
+                    raise SnapshotError(f"more than {MAX_ARCHIVE_MEMBERS} members: not a snapshot")
+                if not (member.isreg() or member.isdir()):
+                    skipped += 1
+                    continue
+                total += member.size
+                if member.size > MAX_MEMBER_BYTES:
+                    raise SnapshotError(
+                        f"member {member.name!r} holds {member.size} bytes, "
+                        f"more than {MAX_MEMBER_BYTES}: not a snapshot"
+                    )
+                if total > MAX_ARCHIVE_BYTES:
+                    raise SnapshotError(f"expands to more than {MAX_ARCHIVE_BYTES} bytes")
+                tar.extract(member, into, filter="data")
+            trailing = 0  # what follows the archive, read so that gzip checks its CRC
+            while chunk := stream.read(1 << 20):
+                trailing += len(chunk)
+                if trailing > MAX_ARCHIVE_BYTES:
+                    raise SnapshotError(f"expands to more than {MAX_ARCHIVE_BYTES} bytes")
+    except SnapshotError:
+        raise
+    except EOFError:
+        raise SnapshotError("truncated (the compressed data ends early)") from None
+    except (zlib.error, gzip.BadGzipFile) as exc:
+        raise SnapshotError(f"corrupt: {exc}") from None
+    except tarfile.TarError as exc:
+        raise SnapshotError(f"not a snapshot archive: {exc}") from None
+    except OSError as exc:
+        raise SnapshotError(os_reason(exc)) from None
+    return skipped

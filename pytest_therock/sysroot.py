@@ -330,13 +330,13 @@ def _kill_tool(proc: subprocess.Popen[bytes], token: str, started: int) -> None:
         proc.stdout.close()
 
 
-class ToolInterrupted(BaseException):
-    """SIGTERM arrived while a tool ran (raised only while no other handler is set)."""
+class Terminated(BaseException):
+    """SIGTERM arrived: raised by the handlers that turn the signal into cleanup."""
 
 
 @contextlib.contextmanager
 def _terminate_raises() -> Iterator[None]:
-    """Turn SIGTERM into :class:`ToolInterrupted` while a tool runs, so that the tool
+    """Turn SIGTERM into :class:`Terminated` while a tool runs, so that the tool
     is killed before this process dies of the signal as it would have.
 
     Only where SIGTERM would kill this process outright (the default handler, main
@@ -353,12 +353,12 @@ def _terminate_raises() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: object) -> None:
-        raise ToolInterrupted
+        raise Terminated
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
-    except ToolInterrupted:
+    except Terminated:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signal.SIGTERM)  # die of it, as without us
         raise

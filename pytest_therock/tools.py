@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from .sysroot import RECORD_DIR, Root, SourceError, ToolResult, run_tool
+from .sysroot import MAX_TOOL_OUTPUT, RECORD_DIR, Root, SourceError, ToolResult, run_tool
 
 #: Where each tool's output is recorded in a snapshot, by the arguments it ran with.
 RECORDS: dict[tuple[str, ...], str] = {
@@ -46,7 +46,7 @@ def replay(root: Root, argv: tuple[str, ...]) -> ToolResult:
     """A tool's output as recorded in a snapshot (``.therock/<name>.txt`` and ``.exit``)."""
     name = record_name(argv)
     try:
-        output = root.read_text(f"{RECORD_DIR}/{name}.txt")
+        output = root.read_text(f"{RECORD_DIR}/{name}.txt", MAX_TOOL_OUTPUT)
     except SourceError as exc:
         return ToolResult(
             argv, None, "", f"{argv[0]} output not recorded in the snapshot ({exc.reason})"

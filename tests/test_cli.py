@@ -74,7 +74,7 @@ def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["doctor", "--root", str(tmp_path / "missing")]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    assert "missing: no such file or directory" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["doctor", "--bogus"])
     assert exc.value.code == 2
