@@ -67,7 +67,8 @@ def environment_json(
 
     env = detect(Root(Path(root)), run_tools=True, timeout=timeout)
     data: dict[str, object] = to_dict(env)
-    data["visible_gpus"] = [env.gpus.index(g) for g in env.visible_gpus]
+    position = {id(g): i for i, g in enumerate(env.gpus)}  # not .index(): quadratic
+    data["visible_gpus"] = [position[id(g)] for g in env.visible_gpus]
     data["gtt"] = [
         {**to_dict(info), "usable_bytes": info.usable_bytes, "is_default": info.is_default}
         for info in (gtt_info(env, g) for g in env.gpus)

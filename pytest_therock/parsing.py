@@ -6,7 +6,7 @@ Each takes the text of one file and returns plain values; malformed input raises
 
 from __future__ import annotations
 
-import shlex
+import re
 
 _HEX = "0123456789abcdef"
 
@@ -66,18 +66,28 @@ def gfx_target_name(gfx_target_version: int) -> str | None:
     return f"gfx{major}{_HEX[minor]}{_HEX[stepping]}"
 
 
+#: A kernel command line word: unquoted characters and ``"``-quoted runs (a quote left
+#: open runs to the end), as ``next_arg()`` in the kernel's lib/cmdline.c splits them.
+_CMDLINE_WORD = re.compile(r'(?:[^ \t\n\v\f\r"]+|"[^"]*"?)+')
+
+
 def parse_cmdline(text: str) -> dict[str, str]:
     """Kernel command line parameters; ``name`` alone maps to ``""``; last one wins.
 
-    Module parameters are normalised the way the kernel does: ``-`` and ``_``
-    are the same in parameter names (``amdgpu.gtt-size`` is ``amdgpu.gtt_size``).
+    Split the way the kernel does (``next_arg()`` in lib/cmdline.c, torvalds/linux
+    v6.12): words are separated by spaces outside ``"`` quotes; the quotes around a
+    value (``name="a b"``) or a whole word (``"name=a b"``) are dropped; there are no
+    other escapes. Linear in the length of ``text``. Module parameters are normalised
+    the way the kernel does: ``-`` and ``_`` are the same in parameter names
+    (``amdgpu.gtt-size`` is ``amdgpu.gtt_size``).
     """
-    try:
-        words = shlex.split(text, posix=True)
-    except ValueError:
-        words = text.split()
     params: dict[str, str] = {}
-    for word in words:
-        name, _, value = word.partition("=")
+    for word in _CMDLINE_WORD.findall(text):
+        quoted = word.startswith('"')
+        name, equals, value = word[quoted:].partition("=")
+        if equals and value.startswith('"'):
+            value = value[1:-1] if len(value) > 1 and value.endswith('"') else value[1:]
+        elif equals and quoted and value.endswith('"'):
+            value = value[:-1]
         params[name.replace("-", "_")] = value
     return params

@@ -12,7 +12,7 @@ import functools
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,8 +56,10 @@ class Root:
     """
 
     path: Path = Path("/")
+    #: Directories already resolved (a snapshot does not change while it is read).
+    _dirs: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    @property
+    @functools.cached_property
     def is_live(self) -> bool:
         return self.path == Path("/")
 
@@ -71,14 +73,36 @@ class Root:
         inside = os.path.normpath("/" + rel)
         return inside if self.is_live else os.path.join(self.path, inside[1:])
 
+    def _within(self, real: str) -> bool:
+        return real == self._real or real.startswith(self._real.rstrip("/") + "/")
+
     def _checked(self, rel: str) -> str:
-        """``rel`` under the root; raises :class:`SourceError` when a symlink leaves it."""
+        """``rel`` under the root, symlinks resolved; raises :class:`SourceError` when a
+        symlink leads outside a snapshot root. A directory is resolved once, so a read
+        costs one ``lstat`` more than on a live machine."""
         path = self._abs(rel)
-        if not self.is_live:
-            real = os.path.realpath(path)
-            if real != self._real and not real.startswith(self._real.rstrip("/") + "/"):
-                raise SourceError(rel, "a symlink that leads outside the root")
-        return path
+        if self.is_live:
+            return path
+        real = self._resolve(path)
+        if not self._within(real):
+            raise SourceError(rel, "a symlink that leads outside the root")
+        return real
+
+    def _resolve(self, path: str) -> str:
+        """``path`` (under the root) with symlinks resolved; each directory is resolved
+        once, one ``lstat`` a component."""
+        if path == str(self.path):
+            return self._real
+        parent, name = os.path.split(path)
+        if parent == path:  # "/": not under the root after all
+            return path
+        if not name:  # a trailing "/"
+            return self._resolve(parent)
+        real = self._dirs.get(parent)
+        if real is None:
+            real = self._dirs[parent] = self._resolve(parent)
+        real = os.path.join(real, name)
+        return os.path.realpath(real) if os.path.islink(real) else real
 
     def read_text(self, rel: str, limit: int | None = None) -> str:
         """The text of ``rel``, at most ``limit`` bytes (default :data:`MAX_FILE_BYTES`).
