@@ -1,0 +1,775 @@
+"""Untrusted snapshots and misbehaving tools, one test per kind of fault (issue 10).
+
+Time (tools that daemonise, hang, ignore SIGTERM; interrupts of the CLI), memory and
+disk (floods, huge files, archive bombs), cleanup (temporary files, half-written
+snapshots), archives (corrupt, truncated, members that are not plain files),
+environment variables that point outside the root, and permission faults run as an
+unprivileged user. Tools are real shell scripts, the CLI runs as a real process where
+the fault is about processes, and afterwards nothing may remain: no process (checked
+in /proc), no temporary directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, KFD, REALDATA, RootBuilder, real, run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pytest_therock import snapshot as snapshot_module
+from pytest_therock.cli import main as cli_main
+from pytest_therock.detect import detect
+from pytest_therock.sysroot import MAX_FILE_BYTES, Root, run_tool
+from pytest_therock.versions import detect_versions
+
+ROCMINFO_SAMPLE = REALDATA / "rocminfo/gfx90a-4x-mi210-2x-epyc7763-rocm5.7.1.txt"
+MI210_NODE = real("sysfs/kfd-topology-mi210-node2-properties.txt")
+MEMINFO = real("procfs/meminfo-ci-machine-debian12-container-24g.txt")
+CLI = [sys.executable, "-m", "pytest_therock.cli"]
+ERRORS = ("Traceback", "INTERNALERROR")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def gone(pid: int) -> bool:
+    """The process is gone (a zombie nobody reaped counts as gone: it runs nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def all_gone(pids: list[int], within: float = 2.0) -> bool:
+    deadline = time.monotonic() + within
+    while not all(gone(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def pids_in(directory: Path) -> list[int]:
+    """The pids the fake tools wrote into ``*.pid`` files."""
+    return [int(p.read_text()) for p in sorted(directory.glob("*.pid")) if p.read_text().strip()]
+
+
+def wait_for(condition: Callable[[], bool], within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def tool(tmp_path: Path) -> Callable[[str, str], Path]:
+    """A shell script NAME in tmp_path/bin with BODY; its pid files go to tmp_path/pids."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "pids").mkdir()
+
+    def make(name: str, body: str) -> Path:
+        path = tmp_path / "bin" / name
+        path.write_text("#!/bin/sh\n" + body.replace("PIDS", str(tmp_path / "pids")))
+        path.chmod(0o755)
+        return path
+
+    return make
+
+
+#: A daemon that leaves the tool's session (setsid), ignores SIGTERM and holds stdout.
+DAEMON = (
+    "setsid sh -c 'trap \"\" TERM; echo $$ > PIDS/daemon.pid; exec sleep 60' &\n"
+    "while [ ! -s PIDS/daemon.pid ]; do sleep 0.01; done\n"
+)
+TOOLS = {
+    # exits 0 with its output while a grandchild keeps the pipe open: reported as exited
+    "exits-leaving-a-daemon": ("echo hello\n" + DAEMON + "exit 0\n", "exited"),
+    # hangs after starting a daemon: killed at the timeout, daemon too
+    "hangs-with-a-daemon": ("echo $$ > PIDS/tool.pid\n" + DAEMON + "sleep 60\n", "timeout"),
+    # children ignoring SIGTERM, one orphaned (its parent exited)
+    "forks-children-ignoring-sigterm": (
+        "trap '' TERM\necho $$ > PIDS/tool.pid\n"
+        "(trap '' TERM; sleep 60 & echo $! > PIDS/orphan.pid) &\n"
+        "sleep 60 &\necho $! > PIDS/child.pid\nwait\n",
+        "timeout",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TOOLS))
+def test_time_a_tool_run_is_bounded_and_leaves_no_process(
+    tool: Callable[[str, str], Path], tmp_path: Path, kind: str
+) -> None:
+    body, outcome = TOOLS[kind]
+    path = tool("t", body)
+    start = time.monotonic()
+    result = run_tool([str(path)], 1.0)
+    elapsed = time.monotonic() - start
+    assert elapsed < 2.0, elapsed
+    if outcome == "exited":
+        assert (result.returncode, result.output, result.error) == (0, "hello\n", None)
+    else:
+        assert result.returncode is None and result.error == f"{path} did not finish within 1 s"
+    pids = pids_in(tmp_path / "pids")
+    assert pids and all_gone(pids), [p for p in pids if not gone(p)]
+
+
+def test_time_a_tool_interrupted_like_pytest_timeout_does_is_killed(
+    tool: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    """pytest-timeout's signal method raises in the test from a SIGALRM handler."""
+    path = tool("t", "echo $$ > PIDS/tool.pid\n" + DAEMON + "sleep 60\n")
+
+    class Timeout(Exception):
+        pass
+
+    def alarm(signum: int, frame: object) -> None:
+        raise Timeout
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(Timeout):
+            run_tool([str(path)], 30.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    wait_for(lambda: len(pids_in(tmp_path / "pids")) == 2, within=2)
+    assert all_gone(pids_in(tmp_path / "pids"))
+
+
+def test_time_the_rocminfo_fixture_does_not_wait_for_a_daemon_holding_its_output(
+    pytester: pytest.Pytester,
+    tool: Callable[[str, str], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PYTEST_THEROCK_ROOT", raising=False)
+    path = tool("rocminfo", f"cat '{ROCMINFO_SAMPLE}'\n" + DAEMON + "exit 0\n")
+    pytester.makepyfile(
+        "def test_r(rocminfo):\n    assert [g.gfx_target for g in rocminfo.gpus] == ['gfx90a'] * 4\n"
+    )
+    start = time.monotonic()
+    result = run(pytester, f"--therock-rocminfo={path}", "--therock-timeout=20")
+    assert time.monotonic() - start < 8
+    result.assert_outcomes(passed=1)
+    assert all_gone(pids_in(tmp_path / "pids"))
+
+
+# --------------------------------------------------------------------------- interrupts
+
+
+def many_nodes(path: Path, count: int, banks: bool = True) -> Path:
+    """A root with ``count`` copies of a real MI210 node (and its memory bank)."""
+    b = RootBuilder(path)
+    for node in range(count):
+        b.write(f"{KFD}/{node}/properties", MI210_NODE)
+        if banks:
+            bank = "heap_type 1\nsize_in_bytes 68702699520\n"
+            b.write(f"{KFD}/{node}/mem_banks/0/properties", bank)
+    b.write("proc/meminfo", MEMINFO)
+    b.kfd("rw")
+    return path
+
+
+def pack(tree: Path, archive: Path) -> Path:
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+        for entry in sorted(tree.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    return archive
+
+
+@pytest.fixture(scope="module")
+def big_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A snapshot archive that takes doctor a while to read: 1,000 GPU nodes."""
+    bank = b"heap_type 1\nsize_in_bytes 68702699520\n"
+    members = [(member(".therock/kfd-access"), b"rw\n"), (member("dev/kfd"), b"")]
+    for node in range(1000):
+        members.append((member(f"{KFD}/{node}/properties"), MI210_NODE.encode()))
+        members.append((member(f"{KFD}/{node}/mem_banks/0/properties"), bank))
+    path = tmp_path_factory.mktemp("big") / "big.tar.gz"
+    path.write_bytes(tar_gz(members, level=1))
+    return path
+
+
+INTERRUPTS = {
+    "doctor-live-SIGTERM": ("doctor", signal.SIGTERM),
+    "doctor-live-SIGINT": ("doctor", signal.SIGINT),
+    "doctor-archive-SIGINT": ("archive", signal.SIGINT),
+    "doctor-archive-SIGTERM": ("archive", signal.SIGTERM),
+    "snapshot-SIGTERM": ("snapshot", signal.SIGTERM),
+    "snapshot-SIGINT": ("snapshot", signal.SIGINT),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INTERRUPTS))
+def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
+    tool: Callable[[str, str], Path], tmp_path: Path, big_archive: Path, name: str
+) -> None:
+    """Ctrl-C and SIGTERM: one line, exit 130 or 143, no tool left, no temporary file."""
+    command, sig = INTERRUPTS[name]
+    tool("rocminfo", "echo $$ > PIDS/tool.pid\n" + DAEMON + "sleep 60\n")
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "ROCM_PATH": str(tmp_path), "TMPDIR": str(tmp)}
+    env.pop("PYTEST_THEROCK_ROOT", None)
+    args = {
+        "doctor": ["doctor", "--timeout", "30"],
+        "archive": ["doctor", "--root", str(big_archive)],
+        "snapshot": ["snapshot", str(out / "snap.tar.gz"), "--timeout", "30"],
+    }[command]
+    proc = subprocess.Popen(
+        [*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        if command == "archive":  # while it extracts or reads the archive
+            wait_for(lambda: any(tmp.iterdir()) or proc.poll() is not None)
+        else:  # while the tool and its daemon run
+            wait_for(lambda: len(pids_in(tmp_path / "pids")) == 2 or proc.poll() is not None)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    said = "interrupted" if sig == signal.SIGINT else "terminated"
+    assert proc.returncode == 128 + sig, stderr
+    assert stderr.splitlines() == [f"pytest-therock: {said}"], stderr
+    assert not any(text in stdout + stderr for text in ERRORS)
+    assert all_gone(pids_in(tmp_path / "pids"))
+    assert list(tmp.iterdir()) == []  # the extracted archive is removed
+    assert list(out.iterdir()) == []  # no half-written snapshot, no temporary sibling
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_memory_tool_output_and_file_reads_are_bounded_while_reading(
+    tool: Callable[[str, str], Path], root: RootBuilder
+) -> None:
+    """200 MB of output costs no more memory than the 16 MiB kept; a 3 GiB file
+    (sparse: instant) in a snapshot is refused after 1 MiB."""
+    flood = tool("flood", "head -c 200000000 /dev/zero\n")
+    code = (
+        "import resource, sys\nfrom pytest_therock.sysroot import run_tool\n"
+        f"r = run_tool([{str(flood)!r}], 20)\n"
+        "print(r.returncode, len(r.output), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    status, kept, max_rss_kib = map(int, done.stdout.split())
+    assert (status, kept) == (0, 16 << 20)
+    assert max_rss_kib < 150 * 1024, f"{max_rss_kib / 1024:.0f} MB"
+
+    path = many_nodes(root.path, 1)
+    for rel in (".therock/kfd-access", "proc/cmdline", f"{KFD}/0/properties"):
+        with open(path / rel, "wb") as f:
+            f.truncate(3 << 30)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    env = detect(Root(path), {})
+    assert time.monotonic() - start < 2
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024
+    problems = {p.source: p.reason for p in env.problems}
+    too_large = f"larger than {MAX_FILE_BYTES} bytes"
+    assert problems[".therock/kfd-access"] == too_large
+    assert problems["proc/cmdline"] == too_large
+    assert problems[f"{KFD}/0/properties"] == too_large
+
+
+def test_work_is_linear_in_nodes_and_command_line_length(root: RootBuilder) -> None:
+    """4x the input takes about 4x the time, not 16x: 1 MB of proc/cmdline, and
+    ``doctor --json`` over thousands of KFD nodes with every GPU listed as visible."""
+
+    def fastest(func: Callable[[], object]) -> float:
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            func()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    def doctor_json(path: Path) -> Callable[[], object]:
+        def call() -> None:
+            with contextlib.redirect_stdout(io.StringIO()):
+                assert cli_main(["doctor", "--root", str(path), "--json"]) == 0
+
+        return call
+
+    small = many_nodes(root.path / "small", 120, banks=False)
+    large = many_nodes(root.path / "large", 480, banks=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROCR_VISIBLE_DEVICES", ",".join(map(str, range(480))))
+        ratio = fastest(doctor_json(large)) / fastest(doctor_json(small))
+    assert ratio < 7, f"4x the nodes took {ratio:.1f}x the time"
+
+    one = many_nodes(root.path / "one", 1)
+    for words in ("x" * (1 << 20), '"' * (1 << 20), "a=b " * (1 << 18)):
+        (one / "proc/cmdline").write_bytes(
+            words[: (1 << 20) - 20].encode() + b" amdgpu.gttsize=1\n"
+        )
+        start = time.perf_counter()
+        env = detect(Root(one), {})
+        assert time.perf_counter() - start < 1.5, words[:8]
+        assert [p.value for p in env.kernel_params if p.name == "amdgpu.gttsize"] in (["1"], [])
+
+
+# --------------------------------------------------------------------------- archives
+
+
+def tar_gz(members: list[tuple[tarfile.TarInfo, bytes]], level: int = 6) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=level) as tar:
+        for info, data in members:
+            info.size = len(data) if info.isreg() else 0
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return buf.getvalue()
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, **attrs: object) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    return info
+
+
+@pytest.fixture(scope="module")
+def strix_archive(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The recorded Strix Halo example root as a snapshot archive."""
+    path = tmp_path_factory.mktemp("strix") / "s.tar.gz"
+    return pack(EXAMPLES / "strix-halo", path).read_bytes()
+
+
+def huge_member_header() -> bytes:
+    """A gzip stream whose only member says it holds 4 GiB (and holds nothing)."""
+    info = member("proc/meminfo")
+    info.size = 4 << 30
+    return gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT))
+
+
+def broken(strix: bytes, kind: str) -> bytes:
+    data = bytearray(strix)
+    if kind == "truncated":
+        return bytes(data[: len(data) // 2])
+    if kind == "crc-error":  # the gzip trailer: CRC-32, then the length
+        data[-8] ^= 0xFF
+        return bytes(data)
+    if kind == "corrupt-deflate":
+        data[len(data) // 2] ^= 0xFF
+        return bytes(data)
+    if kind == "not-gzip":
+        return b"this is not a snapshot\n"
+    if kind == "dotdot-member":
+        return tar_gz([(member("../../therock-escape"), b"x")])
+    if kind == "member-declares-4-GiB":
+        return huge_member_header()
+    raise AssertionError(kind)
+
+
+ARCHIVE_FAULTS = {
+    "truncated": "truncated (the compressed data ends early)",
+    "crc-error": "corrupt: CRC check failed *",
+    "corrupt-deflate": "*",  # zlib's error, a CRC error or a bad tar header checksum
+    "not-gzip": "corrupt: Not a gzipped file *",
+    "dotdot-member": "not a snapshot archive: *",
+    "member-declares-4-GiB": "member 'proc/meminfo' holds 4294967296 bytes, more than *",
+}
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """tempfile's directory for this test, to check that nothing is left in it."""
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return tmp
+
+
+def doctor(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli_main(["doctor", *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("kind", sorted(ARCHIVE_FAULTS))
+def test_archives_a_broken_or_hostile_archive_is_one_line_exit_2(
+    strix_archive: bytes, tmp_path: Path, private_tmp: Path, kind: str
+) -> None:
+    archive = tmp_path / "bug.tar.gz"
+    archive.write_bytes(broken(strix_archive, kind))
+    code, out, err = doctor("--root", str(archive))
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1, err
+    line = err.rstrip("\n")
+    prefix = f"pytest-therock: --root {archive}: "
+    assert line.startswith(prefix), line
+    pattern = ARCHIVE_FAULTS[kind].split("*")
+    assert line[len(prefix) :].startswith(pattern[0]), line
+    assert not (tmp_path.parent / "therock-escape").exists()
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_archives_links_devices_and_fifos_are_skipped_never_followed(
+    strix_archive: bytes, tmp_path: Path, private_tmp: Path
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("MemTotal: 1 kB\n")  # would change the RAM the doctor reports
+    plain = tmp_path / "plain.tar.gz"
+    plain.write_bytes(strix_archive)
+    hostile = tmp_path / "hostile.tar.gz"
+    escape = Path("/tmp", f"therock-escape-{os.getpid()}")
+    extra = [
+        (member(f"/{escape.relative_to('/')}"), b"lands inside"),  # tarfile strips the "/"
+        (member("proc/meminfo", tarfile.SYMTYPE, linkname=str(secret)), b""),
+        (member("proc/cmdline", tarfile.LNKTYPE, linkname="dev/kfd"), b""),
+        (member("sys/module/ttm/parameters/pages_limit", tarfile.FIFOTYPE), b""),
+        (member("dev/dxg", tarfile.CHRTYPE, devmajor=1, devminor=3), b""),
+    ]
+    with tarfile.open(fileobj=io.BytesIO(strix_archive)) as tar:
+        original = [(m, tar.extractfile(m).read() if m.isreg() else b"") for m in tar]  # type: ignore[union-attr]
+    hostile.write_bytes(tar_gz(original + extra))
+    expected = doctor("--root", str(plain), "--json")
+    code, out, err = doctor("--root", str(hostile), "--json")
+    assert (code, err) == (
+        expected[0],
+        f"pytest-therock: --root {hostile}: skipped 4 member(s) that are not plain files "
+        "or directories (links, devices, FIFOs)\n",
+    )
+    found, wanted = json.loads(out), json.loads(expected[1])
+    assert found.pop("root") != wanted.pop("root")  # each its own temporary directory
+    assert found == wanted  # the skipped members changed nothing
+    assert list(private_tmp.iterdir()) == []
+    assert not escape.exists()
+
+
+def test_archives_a_bomb_is_refused_by_the_caps(
+    tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few kB that expand past the total or the member count (caps lowered here so
+    the test stays fast; the 4 GiB member above meets the real per-member cap)."""
+    zeros = tar_gz([(member(f"f{i}"), bytes(1 << 20)) for i in range(8)], level=9)
+    assert len(zeros) < 64 << 10
+    many = tar_gz([(member(f"d{i}", tarfile.DIRTYPE), b"") for i in range(50)])
+    monkeypatch.setattr(snapshot_module, "MAX_ARCHIVE_BYTES", 4 << 20)
+    monkeypatch.setattr(snapshot_module, "MAX_ARCHIVE_MEMBERS", 20)
+    cases = {
+        zeros: "expands to more than 4194304 bytes",
+        many: "more than 20 members: not a snapshot",
+    }
+    for data, says in cases.items():
+        archive = tmp_path / "bomb.tar.gz"
+        archive.write_bytes(data)
+        code, _, err = doctor("--root", str(archive))
+        assert (code, err) == (2, f"pytest-therock: --root {archive}: {says}\n")
+        assert list(private_tmp.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(tarfile, "data_filter"), reason="covered by the refusal test")
+def test_archives_a_python_without_the_data_filter_refuses(
+    strix_archive: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "s.tar.gz"
+    archive.write_bytes(strix_archive)
+    monkeypatch.delattr(tarfile, "data_filter")
+    code, _, err = doctor("--root", str(archive))
+    assert code == 2 and "cannot extract archives safely" in err and len(err.splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def snapshot_cli(
+    *args: str, env: dict[str, str] | None = None, fsize: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit: EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))  # type: ignore[arg-type]
+
+    return subprocess.run(
+        [*CLI, "snapshot", *args, "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        preexec_fn=limit if fsize else None,
+    )
+
+
+@pytest.mark.parametrize("form", ["dir", "snap.tar.gz"])
+def test_cleanup_a_failed_snapshot_leaves_nothing_and_a_retry_works(
+    tmp_path: Path, form: str
+) -> None:
+    """A full disk (here: a file size limit) mid-write; then the same command again."""
+    dest = tmp_path / "out" / form
+    failed = snapshot_cli(str(dest), fsize=512)
+    assert failed.returncode == 2, failed.stderr
+    assert failed.stderr.startswith(f"pytest-therock: cannot write {dest}: ")
+    assert len(failed.stderr.splitlines()) == 1 and "Traceback" not in failed.stderr
+    assert list(dest.parent.iterdir()) == []
+    done = snapshot_cli(str(dest))
+    assert done.returncode == 0, done.stderr
+    if form == "dir":
+        files = [p for p in dest.rglob("*") if p.is_file()]
+    else:
+        with tarfile.open(dest) as tar:
+            files = [m for m in tar.getmembers() if m.isfile()]
+            assert {m.uname for m in files} == {""}  # no user names
+    assert done.stdout == f"pytest-therock: recorded {len(files)} files into {dest}\n"
+    assert [p.name for p in dest.parent.iterdir()] == [form]
+
+
+def test_cleanup_a_snapshot_destination_is_never_replaced_nor_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / "link").symlink_to(victim)
+    (tmp_path / "link.tar.gz").symlink_to(tmp_path / "absent.tar.gz")  # dangling
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("keep")
+    cases = {
+        "/dev/null": "pytest-therock: /dev/null exists",
+        str(tmp_path / "link"): f"pytest-therock: {tmp_path / 'link'} is a symbolic link; "
+        "name a new file or directory",
+        str(tmp_path / "link.tar.gz"): f"pytest-therock: {tmp_path / 'link.tar.gz'} is a "
+        "symbolic link; name a new file or directory",
+        str(tmp_path / "full"): f"pytest-therock: {tmp_path / 'full'} exists and is not empty",
+    }
+    for dest, says in cases.items():
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            assert cli_main(["snapshot", dest, "--timeout", "1"]) == 2
+        assert err.getvalue() == says + "\n"
+    assert list(victim.iterdir()) == [] and not (tmp_path / "absent.tar.gz").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "link", "link.tar.gz", "victim"]
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def test_environment_variables_cannot_point_reads_or_writes_outside(
+    tmp_path: Path, root: RootBuilder
+) -> None:
+    """ROCM_PATH is joined onto the root: absolute or ``..``, it stays inside. A symlink
+    in a snapshot that leads outside is not followed. A snapshot writes only to its
+    destination (and a temporary sibling), whatever TMPDIR or ROCM_PATH say."""
+    outside = tmp_path / "outside"
+    (outside / ".info").mkdir(parents=True)
+    (outside / ".info/version").write_text("6.6.6\n")
+    many_nodes(root.path, 1)
+    root.write("opt/rocm/.info/version", "7.1.0\n")
+    depth = "../" * len(root.path.parts)
+    for rocm_path in (str(outside), f"{depth}{outside}", f"/../..{outside}", "../outside"):
+        versions = detect_versions(Root(root.path), {"ROCM_PATH": rocm_path})
+        assert versions.rocm == "7.1.0", rocm_path
+
+    (root.path / "proc/meminfo").unlink()
+    (root.path / "proc/meminfo").symlink_to("/proc/meminfo")  # this machine's
+    (root.path / ".therock/kfd-access").unlink()
+    (root.path / ".therock/kfd-access").symlink_to(outside / ".info/version")
+    (root.path / "sys/class/drm").mkdir(parents=True)
+    (root.path / "sys/class/drm/card0").symlink_to("/sys/class/net", target_is_directory=True)
+    env = detect(Root(root.path), {})
+    problems = {p.source: p.reason for p in env.problems}
+    leads_out = "a symlink that leads outside the root"
+    assert problems["proc/meminfo"] == leads_out
+    assert problems[".therock/kfd-access"] == leads_out
+    assert env.system_memory_bytes is None
+
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    (tmp_path / "escape/.info").mkdir(parents=True)
+    (tmp_path / "escape/.info/version").write_text("0.0\n")
+    dest = tmp_path / "out" / "snap"
+    env_vars = {**os.environ, "TMPDIR": str(tmp), "ROCM_PATH": f"{depth}{tmp_path}/escape"}
+    env_vars.pop("PYTEST_THEROCK_ROOT", None)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    done = snapshot_cli(str(dest), env=env_vars)
+    assert done.returncode == 0, done.stderr
+    assert list(tmp.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "out"])
+    assert [p.name for p in dest.parent.iterdir()] == ["snap"]
+    # what ROCM_PATH named was recorded inside the snapshot, at its path from /
+    inside = dest / str(tmp_path / "escape/.info/version").lstrip("/")
+    assert inside.read_text() == "0.0\n"
+    assert (tmp_path / "escape/.info/version").read_text() == "0.0\n"
+
+
+# --------------------------------------------------------------------------- permissions
+
+UNPRIVILEGED = 65534  # nobody
+
+
+def as_unprivileged(*commands: list[str]) -> list[tuple[int, str, str]]:
+    """Run each ``pytest-therock`` command line as an unprivileged user (as root: drop
+    to nobody after importing everything, since the interpreter may live where nobody
+    can read); returns each exit status, stdout and stderr."""
+    code = (
+        "import contextlib, io, json, os, sys, pkgutil, importlib, gzip, selectors, secrets, "
+        "subprocess, tarfile, tempfile, zlib, psutil, pytest_therock\n"
+        "for m in pkgutil.iter_modules(pytest_therock.__path__):\n"
+        "    importlib.import_module('pytest_therock.' + m.name)\n"
+        "if os.geteuid() == 0:\n"
+        f"    os.setgroups([]); os.setgid({UNPRIVILEGED}); os.setuid({UNPRIVILEGED})\n"
+        "from pytest_therock.cli import main\n"
+        "results = []\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    out, err = io.StringIO(), io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):\n"
+        "        status = main(argv)\n"
+        "    results.append((status, out.getvalue(), err.getvalue()))\n"
+        "print(json.dumps(results))\n"
+    )
+    env = {**os.environ}
+    env.pop("PYTEST_THEROCK_ROOT", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot run as uid {UNPRIVILEGED}: {done.stderr.strip()[-300:]}")
+    return [tuple(r) for r in json.loads(done.stdout)]  # type: ignore[misc]
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory an unprivileged user can reach (pytest's tmp_path is private)."""
+    path = Path(tempfile.mkdtemp(prefix="therock-perm-", dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_permission_faults_are_one_line_reports_for_an_unprivileged_user(
+    shared_dir: Path,
+) -> None:
+    """An unreadable .therock/kfd-access, a root the user cannot enter, paths the user
+    cannot stat (a root, an archive, a snapshot destination): one line each."""
+    readable = many_nodes(shared_dir / "readable", 1)
+    (readable / ".therock/kfd-access").chmod(0)
+    closed = many_nodes(shared_dir / "closed", 1)
+    closed.chmod(0o700)
+    private = shared_dir / "private"
+    private.mkdir(mode=0o700)
+    archive = shared_dir / "secret.tar.gz"
+    archive.write_bytes(gzip.compress(b""))
+    archive.chmod(0o600)
+    cases = {
+        ("doctor", "--root", str(closed)): f"--root {closed}: permission denied "
+        "(cannot list or enter it)",
+        ("doctor", "--root", str(private / "x")): f"--root {private / 'x'}: permission denied",
+        ("doctor", "--root", str(archive)): f"--root {archive}: permission denied",
+        ("snapshot", str(private / "snap")): f"{private / 'snap'}: permission denied",
+    }
+    results = as_unprivileged(["doctor", "--root", str(readable)], *map(list, cases))
+    status, out, err = results[0]
+    assert status in (0, 1) and err == "", err
+    assert "warning[source-unreadable]: .therock/kfd-access: permission denied" in out
+    for (argv, says), (status, out, err) in zip(cases.items(), results[1:], strict=True):
+        assert (status, out, err) == (2, "", f"pytest-therock: {says}\n"), argv
+    assert list(private.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- property
+
+MUTATE = settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+EXAMPLE_ROOTS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+
+
+def example_files(name: str) -> list[str]:
+    base = EXAMPLES / name
+    return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
+
+
+@st.composite
+def mutation(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` truncated, with bytes flipped, or a slice duplicated."""
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(out)))
+        kind = draw(st.sampled_from(["truncate", "flip", "duplicate"]))
+        if kind == "truncate":
+            del out[at:]
+        elif kind == "flip" and at < len(out):
+            out[at] ^= draw(st.integers(1, 255))
+        elif kind == "duplicate":
+            out[at:at] = out[at : at + draw(st.integers(1, 4000))]
+    return bytes(out)
+
+
+@st.composite
+def mutated_root(draw: st.DrawFn) -> tuple[str, dict[str, bytes]]:
+    name = draw(st.sampled_from(EXAMPLE_ROOTS))
+    files = example_files(name)
+    chosen = draw(st.lists(st.sampled_from(files), min_size=1, max_size=3, unique=True))
+    return name, {rel: draw(mutation((EXAMPLES / name / rel).read_bytes())) for rel in chosen}
+
+
+def bounded_doctor(*args: str) -> tuple[int, str, str]:
+    start = time.monotonic()
+    code, out, err = doctor(*args)
+    assert time.monotonic() - start < 3, args
+    assert not any(text in out + err for text in ERRORS)
+    return code, out, err
+
+
+@MUTATE
+@given(case=mutated_root(), as_json=st.booleans())
+def test_property_doctor_over_mutated_real_roots(
+    tmp_path: Path, case: tuple[str, dict[str, bytes]], as_json: bool
+) -> None:
+    name, files = case
+    with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
+        path = Path(tmp, name)
+        shutil.copytree(EXAMPLES / name, path)
+        for rel, data in files.items():
+            (path / rel).write_bytes(data)
+        code, _out, err = bounded_doctor(
+            "--root", str(path), "--timeout", "1", *(["--json"] * as_json)
+        )
+    assert code in (0, 1), err
+    assert err == ""
+
+
+@MUTATE
+@given(name=st.sampled_from(EXAMPLE_ROOTS), data=st.data())
+def test_property_doctor_over_mutated_snapshot_archives(
+    tmp_path: Path, private_tmp: Path, name: str, data: st.DataObject
+) -> None:
+    archive = tmp_path / f"{name}.tar.gz"
+    if not archive.exists():
+        pack(EXAMPLES / name, archive)
+    mutated = tmp_path / "mutated.tar.gz"
+    mutated.write_bytes(data.draw(mutation(archive.read_bytes())))
+    code, _, err = bounded_doctor("--root", str(mutated))
+    assert code in (0, 1, 2)
+    if code == 2:
+        assert len(err.splitlines()) == 1 and err.startswith(f"pytest-therock: --root {mutated}: ")
+    assert list(private_tmp.iterdir()) == []
