@@ -218,7 +218,7 @@ class NumberError(ValueError):
 def shown(value: object, limit: int = 40) -> str:
     """``repr(value)`` cut to ``limit`` characters; never raises (``repr(10**5000)`` does)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+        return f"<int of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
