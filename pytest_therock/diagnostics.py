@@ -315,7 +315,10 @@ def _gttsize_deprecated(env: Environment) -> Iterator[tuple[str, str | None]]:
     param = env.param("amdgpu.gttsize")
     if param and param.value.strip() not in ("", "-1"):
         mib = param.value.strip()
-        pages = int(mib) * 256 if mib.isascii() and mib.isdigit() and len(mib) < 12 else None
+        from .parsing import decimal
+
+        number = decimal(mib)
+        pages = number * 256 if number is not None and 0 < number < 1 << 32 else None
         yield (
             f"amdgpu.gttsize={mib} (MiB) is set ({param.origin}); it is deprecated",
             f"use {env.ttm_module}.pages_limit={pages}" if pages else "use ttm.pages_limit",

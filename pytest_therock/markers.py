@@ -7,7 +7,6 @@ when the test is set up (unmet: skip, or fail in strict mode).
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -95,7 +94,7 @@ def _number(shown: str, args: Sequence[Any], example: str, rule: NumberRule) -> 
     if isinstance(value, str) or (rule.whole and isinstance(value, float)):  # 2 is not "2"
         raise MarkerError(f"{shown}: expected {rule.what}, got {show(value)}; e.g. {example}")
     try:
-        return parse_number(value, shown, dataclasses.replace(rule, example=example))
+        return parse_number(value, shown, rule._replace(example=example))
     except NumberError as exc:
         raise MarkerError(str(exc)) from None
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-import shlex
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _HEX = "0123456789abcdef"
 
@@ -163,6 +162,8 @@ def parse_cmdline(text: str) -> dict[str, str]:
     Module parameters are normalised the way the kernel does: ``-`` and ``_``
     are the same in parameter names (``amdgpu.gtt-size`` is ``amdgpu.gtt_size``).
     """
+    import shlex
+
     try:
         words = shlex.split(text, posix=True)
     except ValueError:
@@ -185,8 +186,7 @@ MAX_TIMEOUT = 86400.0
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,6})?", re.ASCII)
 
 
-@dataclass(frozen=True)
-class NumberRule:
+class NumberRule(NamedTuple):  # not a dataclass: this module loads with the plugin
     """What a setting accepts: ``low <= value <= high`` (``low < value`` with ``above``)."""
 
     what: str  # "a number of seconds": what the error message asks for

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .printable import printable
 from .settings import Settings, resolve
 from .state import TheRock
 
@@ -222,6 +221,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         # A str is one line, as pytest's own pytest_report_header allows.
         extra = [extra] if isinstance(extra, str) else extra or []
         lines += [f"therock: {line}" for line in extra]
+    from .printable import printable
+
     return [printable(line) for line in lines]
 
 
@@ -249,6 +250,8 @@ def pytest_collection(session: pytest.Session) -> None:
     for target in state.settings.expect:
         pattern = parse_target_pattern(target)
         if not any(pattern.matches(g.gfx_target) for g in env.visible_gpus):
+            from .printable import printable
+
             pytest.exit(
                 printable(
                     f"pytest-therock: expected a {target} GPU (--therock-expect), "
@@ -292,6 +295,8 @@ GTT_NEED_PROPERTY = "therock_gtt_needed_bytes"
 
 
 def _unmet(config: pytest.Config, reason: str) -> None:
+    from .printable import printable
+
     reason = printable(reason)  # it names GPUs and quotes tools: machine text
     if state_of(config).settings.strict:
         pytest.fail(f"{reason} [--therock-strict]", pytrace=False)
@@ -311,6 +316,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for req in reqs:
         reason = state.unmet(req, env)
         if reason is not None:
+            from .printable import printable
+
             item.user_properties.append((SKIPPED_PROPERTY, printable(reason)))
             if req.gtt_bytes:
                 item.user_properties.append((GTT_NEED_PROPERTY, req.gtt_bytes))
@@ -330,8 +337,12 @@ class HardwareSummary:
         props = {name: str(value) for name, value in report.user_properties}
         if REQUIRES_PROPERTY in props:
             self.tally.record(props.get(SKIPPED_PROPERTY), report.skipped)
-        if props.get(GTT_NEED_PROPERTY, "").isdigit():
-            self.tally.gtt_needed = max(self.tally.gtt_needed, int(props[GTT_NEED_PROPERTY]))
+        if GTT_NEED_PROPERTY in props:
+            from .parsing import decimal
+
+            need = decimal(props[GTT_NEED_PROPERTY])
+            if need is not None:
+                self.tally.gtt_needed = max(self.tally.gtt_needed, need)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = self.tally.summary()
@@ -343,6 +354,8 @@ class HardwareSummary:
                 lines.append(str(diag))
         if lines:
             terminalreporter.write_sep("=", "therock: hardware requirements")
+            from .printable import printable
+
             for line in lines:
                 terminalreporter.write_line(printable(line))
 

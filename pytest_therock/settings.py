@@ -6,8 +6,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .parsing import GPUS_PER_WORKER, TIMEOUT, parse_number, parse_whole
-
 DEFAULT_TIMEOUT = 30.0
 
 
@@ -31,6 +29,18 @@ def _bool(text: str, name: str) -> bool:
     if value in ("", "0", "false", "no", "off"):
         return False
     raise ValueError(f"{name}: expected true or false, got {text!r}")
+
+
+def _timeout(value: object, source: str) -> float:
+    from .parsing import TIMEOUT, parse_number  # imported only when a value is given
+
+    return parse_number(str(value), source, TIMEOUT)
+
+
+def _per_worker(value: object, source: str) -> int:
+    from .parsing import GPUS_PER_WORKER, parse_whole
+
+    return parse_whole(str(value), source, GPUS_PER_WORKER)
 
 
 def _words(values: Sequence[str]) -> tuple[str, ...]:
@@ -77,13 +87,9 @@ def resolve(
         if isinstance(strict, bool)
         else bool(strict and _bool(str(strict), strict_src)),
         expect=_words([expect] if isinstance(expect, str) else list(expect or [])),  # type: ignore[call-overload]
-        timeout=parse_number(str(timeout), timeout_src, TIMEOUT)
-        if timeout is not None
-        else DEFAULT_TIMEOUT,
+        timeout=_timeout(timeout, timeout_src) if timeout is not None else DEFAULT_TIMEOUT,
         rocminfo=str(rocminfo) if rocminfo else None,
         ignore=frozenset(_words([ignore] if isinstance(ignore, str) else list(ignore or []))),  # type: ignore[call-overload]
-        gpus_per_worker=parse_whole(str(per_worker), per_worker_src, GPUS_PER_WORKER)
-        if per_worker is not None
-        else 0,
+        gpus_per_worker=_per_worker(per_worker, per_worker_src) if per_worker is not None else 0,
         sources=sources,
     )
