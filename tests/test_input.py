@@ -592,3 +592,26 @@ def test_doctor_refuses_an_unknown_ignored_code() -> None:
     assert done.stderr.splitlines() == [
         "pytest-therock: --ignore: unknown diagnostic code 'kfd-mising'; did you mean kfd-missing?"
     ]
+
+
+@pytest.mark.parametrize("pattern", ["gfx[", "gfx11[0-5", "gfx11 *", "gfx]*"])
+def test_a_glob_that_can_never_match_is_refused(pytester: pytest.Pytester, pattern: str) -> None:
+    """``gfx[`` is no pattern that never matches, but a collection (or usage) error."""
+    pytester.makepyfile(
+        f"import pytest\n@pytest.mark.requires_gfx({pattern!r})\ndef test_gpu(): pass\n"
+    )
+    root = f"--therock-root={EXAMPLES / 'strix-halo'}"
+    result = run(pytester, root)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*::test_gpu: marker requires_gfx(*): *is not a valid glob*"])
+    expect = run(pytester, root, f"--therock-expect={pattern}")
+    assert expect.ret == pytest.ExitCode.USAGE_ERROR
+    [said] = errors_in(expect)
+    assert said.startswith("ERROR: --therock-expect: '") and "is not a" in said
+
+
+def test_a_valid_glob_still_matches(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.requires_gfx('gfx11[05]*')\ndef test_gpu(): pass\n"
+    )
+    run(pytester, f"--therock-root={EXAMPLES / 'strix-halo'}").assert_outcomes(passed=1)
