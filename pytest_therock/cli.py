@@ -17,6 +17,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from .parsing import TIMEOUT, NumberError, parse_number
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: checked as ``--therock-timeout`` is (argparse names the option)."""
+    try:
+        return parse_number(text, "--timeout", TIMEOUT)
+    except NumberError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--timeout: ")) from None
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -27,10 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="print the environment and its diagnostics")
     doctor.add_argument(
         "--root",
-        default=os.environ.get("PYTEST_THEROCK_ROOT", "/"),
+        default="",
         metavar="DIR",
         help="filesystem root to read: a snapshot directory or .tar.gz "
-        "(default: $PYTEST_THEROCK_ROOT or /)",
+        "(default: $PYTEST_THEROCK_ROOT or /; empty means the default, as in pytest)",
     )
     doctor.add_argument("--json", action="store_true", help="print the environment as JSON")
     doctor.add_argument("--explain", metavar="CODE", help="explain one diagnostic code and exit")
@@ -39,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("-v", "--verbose", action="count", default=0, help="show details")
     doctor.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
+        "--timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="tool timeout (default 30)",
     )
     snap = sub.add_parser(
         "snapshot",
@@ -50,7 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     snap.add_argument("path", type=Path, help="directory or .tar.gz to create")
     snap.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
+        "--timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="tool timeout (default 30)",
     )
     return parser
 
@@ -104,9 +122,17 @@ def _is_archive(root: str) -> bool:
 
 def doctor(args: argparse.Namespace) -> int:
     from .detect import detect
-    from .diagnostics import CHECKS, run_checks
+    from .diagnostics import CHECKS, check_codes, run_checks
     from .report import summary_lines
     from .sysroot import Root
+
+    # Empty is unset, as in pytest: --root, then $PYTEST_THEROCK_ROOT, then /.
+    args.root = args.root or os.environ.get("PYTEST_THEROCK_ROOT") or "/"
+    try:
+        check_codes(args.ignore, "--ignore")
+    except ValueError as exc:
+        print(f"pytest-therock: {exc}", file=sys.stderr)
+        return 2
 
     if args.explain:
         check = CHECKS.get(args.explain)
@@ -145,7 +171,9 @@ def doctor(args: argparse.Namespace) -> int:
     ignore = frozenset(args.ignore)
     if args.json:
         data = environment_json(args.root, ignore, args.timeout)
-        print(json.dumps(data, indent=2, sort_keys=True))
+        from .printable import printable_tree
+
+        print(json.dumps(printable_tree(data), indent=2, sort_keys=True))
         return 0 if data["usable"] else 1
     env = detect(Root(Path(args.root)), run_tools=True, timeout=args.timeout)
     for line in summary_lines(env, run_checks(env, ignore), verbose=1 + args.verbose):

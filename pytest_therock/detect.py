@@ -16,7 +16,17 @@ from .environment import (
     KfdAccess,
     Problem,
 )
-from .parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
+from .parsing import (
+    BANK_BOUNDS,
+    MAX_MEMORY_BYTES,
+    NODE_BOUNDS,
+    gfx_target_name,
+    implausible,
+    parse_cmdline,
+    parse_int,
+    parse_kfd_access,
+    parse_properties,
+)
 
 if TYPE_CHECKING:
     from .kernel_log import KernelLogFacts
@@ -152,9 +162,20 @@ def _kernel_log(
     return scan_kernel_log(result.output)
 
 
+def _entries(root: Root, rel: str, problems: list[Problem]) -> list[str]:
+    """A directory's entries; one that exists but cannot be listed is a problem."""
+    try:
+        return root.entries(rel)
+    except SourceError as exc:
+        problems.append(Problem(exc.path, exc.reason))
+        return []
+
+
 def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
+    """GPU nodes of the KFD topology. A node whose properties no kernel would print
+    (:data:`~pytest_therock.parsing.NODE_BOUNDS`) is a problem, not a GPU."""
     gpus = []
-    nodes = [n for n in root.listdir(KFD_NODES) if n.isdigit()]
+    nodes = [n for n in _entries(root, KFD_NODES, problems) if n.isascii() and n.isdigit()]
     for node in sorted(nodes, key=int):
         rel = f"{KFD_NODES}/{node}/properties"
         try:
@@ -172,20 +193,35 @@ def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
             continue  # a CPU node
         if props.get("vendor_id", AMD_VENDOR_ID) != AMD_VENDOR_ID:
             continue
-        gpu = _gpu(int(node), props, _bank_vram(root, node))
-        gpus.append(gpu)
+        why = implausible(props, NODE_BOUNDS)
+        if why is not None:
+            problems.append(Problem(rel, f"{why}: not counted as a GPU"))
+            continue
+        bank = _bank_vram(root, node, problems)
+        if bank is not None and bank > MAX_MEMORY_BYTES:
+            problems.append(Problem(rel, f"memory banks total {bank} bytes, implausible"))
+            continue
+        gpus.append(_gpu(int(node), props, bank))
     return gpus
 
 
-def _bank_vram(root: Root, node: str) -> int | None:
-    """VRAM from the node's KFD memory banks (heap types 1 and 2: frame buffer)."""
+def _bank_vram(root: Root, node: str, problems: list[Problem]) -> int | None:
+    """VRAM from the node's KFD memory banks (heap types 1 and 2: frame buffer).
+
+    A bank that cannot be read, or whose values no kernel prints, is a problem; its
+    size is left out."""
     total = None
-    for bank in root.listdir(f"{KFD_NODES}/{node}/mem_banks"):
+    banks = f"{KFD_NODES}/{node}/mem_banks"
+    for bank in _entries(root, banks, problems):
+        rel = f"{banks}/{bank}/properties"
         try:
-            props = parse_properties(
-                root.read_text(f"{KFD_NODES}/{node}/mem_banks/{bank}/properties")
-            )
-        except SourceError:
+            props = parse_properties(root.read_text(rel))
+        except SourceError as exc:
+            problems.append(Problem(exc.path, exc.reason))
+            continue
+        why = implausible(props, BANK_BOUNDS)
+        if why is not None:
+            problems.append(Problem(rel, why))
             continue
         if props.get("heap_type") in (1, 2) and "size_in_bytes" in props:
             total = (total or 0) + props["size_in_bytes"]
@@ -273,7 +309,10 @@ def _with_drm(
     for name in DRM_MEMORY:
         rel = f"{DRM}/{card}/device/mem_info_{name}"
         try:
-            values[f"{name}_bytes"] = parse_int(root.read_text(rel))
+            value = parse_int(root.read_text(rel))
+            if value > MAX_MEMORY_BYTES:
+                raise ValueError(f"{value} bytes is implausible (at most 2**52)")
+            values[f"{name}_bytes"] = value
         except SourceError as exc:
             if exc.reason != "missing":
                 problems.append(Problem(exc.path, exc.reason))
@@ -322,16 +361,17 @@ def _kernel_params(
 def kfd_access(root: Root, problems: list[Problem] | None = None) -> KfdAccess:
     """/dev/kfd: present, readable, writable (as recorded, in a snapshot).
 
-    A record that cannot be read (unreadable, too large) is a problem in
-    ``problems``; the snapshot's ``dev/kfd`` is then all there is to go by.
-    """
-    if not root.is_live:
+    A snapshot's record that is not one of its tokens is a problem (added to
+    ``problems``) and leaves the access unknown: never guessed from its letters."""
+    recorded = f"{RECORD_DIR}/kfd-access"
+    if not root.is_live and root.exists(recorded):
         try:
-            mode = root.read_text(f"{RECORD_DIR}/kfd-access").strip()
-            return KfdAccess(mode != "missing", "r" in mode, "w" in mode)
-        except SourceError as exc:
-            if exc.reason != "missing" and problems is not None:
-                problems.append(Problem(exc.path, exc.reason))
+            return KfdAccess(*parse_kfd_access(root.read_text(recorded)))
+        except (SourceError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, SourceError) else str(exc)
+            if problems is not None:
+                problems.append(Problem(recorded, reason))
+            return KfdAccess(root.exists("dev/kfd"), False, False, known=False)
     if not root.exists("dev/kfd"):
         return KfdAccess(False, False, False)
     readable, writable = root.access("dev/kfd", os.R_OK), root.access("dev/kfd", os.W_OK)

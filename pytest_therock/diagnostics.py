@@ -7,7 +7,7 @@ the explanation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .environment import GIB, Environment, fmt_bytes
@@ -81,6 +81,25 @@ def run_checks(env: Environment, ignore: frozenset[str] = frozenset()) -> list[D
     return sorted(found, key=lambda d: SEVERITIES.index(d.severity))
 
 
+def check_codes(codes: Iterable[str], source: str, others: bool = False) -> None:
+    """Refuse a code no check has, with one line naming ``source`` (``--therock-ignore``,
+    ``PYTEST_THEROCK_IGNORE``, ``ini therock_ignore``) and the codes it is close to.
+
+    ``others``: a project's ``pytest_therock_diagnostics`` hook may add codes, so only
+    a code close to a built-in one (a typo) is refused. Raises ValueError.
+    """
+    import difflib
+
+    for code in sorted(codes):
+        if code in CHECKS:
+            continue
+        close = difflib.get_close_matches(code, list(CHECKS), n=3, cutoff=0.6)
+        if others and not close:
+            continue
+        hint = f"did you mean {' or '.join(close)}?" if close else f"codes: {', '.join(CHECKS)}"
+        raise ValueError(f"{source}: unknown diagnostic code {code!r}; {hint}")
+
+
 @check(
     "kfd-missing",
     "error",
@@ -124,7 +143,7 @@ in a new login session, so log out and in again (or run `newgrp render`).
 )
 def _kfd_denied(env: Environment) -> Iterator[tuple[str, str | None]]:
     kfd = env.kfd
-    if not kfd.present or kfd.usable:
+    if not kfd.present or kfd.usable or not kfd.known:  # unknown: source-unreadable says so
         return
     group = kfd.group or "render"
     if kfd.relogin:
@@ -296,7 +315,10 @@ def _gttsize_deprecated(env: Environment) -> Iterator[tuple[str, str | None]]:
     param = env.param("amdgpu.gttsize")
     if param and param.value.strip() not in ("", "-1"):
         mib = param.value.strip()
-        pages = int(mib) * 256 if mib.isascii() and mib.isdigit() and len(mib) < 12 else None
+        from .parsing import decimal
+
+        number = decimal(mib)
+        pages = number * 256 if number is not None and 0 < number < 1 << 32 else None
         yield (
             f"amdgpu.gttsize={mib} (MiB) is set ({param.origin}); it is deprecated",
             f"use {env.ttm_module}.pages_limit={pages}" if pages else "use ttm.pages_limit",

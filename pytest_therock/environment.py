@@ -83,6 +83,7 @@ class KfdAccess:
     writable: bool
     group: str | None = None  # the group that owns /dev/kfd ("render")
     relogin: bool = False  # a member of that group, but not in this login session
+    known: bool = True  # False: a snapshot's .therock/kfd-access record was malformed
 
     @property
     def usable(self) -> bool:

@@ -74,10 +74,9 @@ class GttInfo:
 
 
 def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+    from .parsing import decimal
+
+    return decimal(value) if value is not None else None
 
 
 def gtt_info(env: Environment, gpu: Gpu) -> GttInfo:

@@ -7,7 +7,6 @@ when the test is set up (unmet: skip, or fail in strict mode).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from .environment import GIB, Environment, Gpu, fmt_bytes
 from .gtt import gtt_info
+from .parsing import GIB_SIZE, GPU_COUNT, NumberError, NumberRule, parse_number
+from .parsing import shown as show
 from .targets import TargetPattern, parse_target_pattern
 
 if TYPE_CHECKING:
@@ -43,8 +44,9 @@ class Requirement:
 
 
 def _call_repr(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
-    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-    return f"{name}({', '.join(shown)})" if shown else name
+    # parsing.shown: repr() itself fails on an int of more than 4300 digits
+    parts = [show(a, 80) for a in args] + [f"{k}={show(v, 80)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})" if parts else name
 
 
 def parse_marker(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Requirement | None:
@@ -84,17 +86,17 @@ def _pattern(shown: str, value: Any) -> TargetPattern:
         raise MarkerError(f"{shown}: {exc}") from None
 
 
-def _number(shown: str, args: Sequence[Any], example: str, integer: bool = False) -> float:
+def _number(shown: str, args: Sequence[Any], example: str, rule: NumberRule) -> float:
+    """The one number argument, checked by the parser every setting uses."""
     if len(args) != 1:
         raise MarkerError(f"{shown}: takes exactly one number, e.g. {example}")
     value = args[0]
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        what = "a whole number" if integer else "a number of GiB"
-        raise MarkerError(f"{shown}: expected {what}, got {value!r}; e.g. {example}")
-    if not math.isfinite(value) or value <= 0:
-        raise MarkerError(f"{shown}: must be greater than 0, got {value!r}; e.g. {example}")
-    return float(value)
+    if isinstance(value, str) or (rule.whole and isinstance(value, float)):  # 2 is not "2"
+        raise MarkerError(f"{shown}: expected {rule.what}, got {show(value)}; e.g. {example}")
+    try:
+        return parse_number(value, shown, rule._replace(example=example))
+    except NumberError as exc:
+        raise MarkerError(str(exc)) from None
 
 
 def _gib(value: float) -> str:
@@ -133,7 +135,7 @@ def _memory(
     hint: Callable[[Environment, Gpu], str],
 ) -> Callable[[str, Sequence[Any]], Requirement]:
     def parse(shown: str, args: Sequence[Any]) -> Requirement:
-        gib = _number(shown, args, f"requires_{kind.lower()}_gb(64)")
+        gib = _number(shown, args, f"requires_{kind.lower()}_gb(64)", GIB_SIZE)
 
         def check(env: Environment, versions: Callable[[], Versions]) -> str | None:
             gpus = env.visible_gpus
@@ -174,7 +176,7 @@ def _vram_hint(env: Environment, gpu: Gpu) -> str:
 
 
 def _gpus(shown: str, args: Sequence[Any]) -> Requirement:
-    count = int(_number(shown, args, "requires_gpus(2)", integer=True))
+    count = int(_number(shown, args, "requires_gpus(2)", GPU_COUNT))
 
     def check(env: Environment, versions: Callable[[], Versions]) -> str | None:
         found = len(env.visible_gpus)

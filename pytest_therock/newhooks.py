@@ -19,5 +19,6 @@ def pytest_therock_diagnostics(env: Environment, config: pytest.Config) -> list[
     """
 
 
-def pytest_therock_report_header(env: Environment, config: pytest.Config) -> list[str]:
-    """Return extra lines for the session header (each is prefixed with ``therock:``)."""
+def pytest_therock_report_header(env: Environment, config: pytest.Config) -> str | list[str]:
+    """Return extra lines for the session header (each is prefixed with ``therock:``):
+    a list of lines, or one line as a str."""

@@ -128,9 +128,17 @@ def _settings(config: pytest.Config) -> Settings:
     cli = {name: config.getoption(f"therock_{name}") for name in _SETTING_NAMES}
     ini = {name: config.getini(f"therock_{name}") for name in _SETTING_NAMES}
     try:
-        return resolve(cli, os.environ, ini)
+        settings = resolve(cli, os.environ, ini)
+        if settings.ignore:
+            from .diagnostics import check_codes
+
+            # A project's pytest_therock_diagnostics hook may add codes of its own.
+            hook = config.pluginmanager.hook.pytest_therock_diagnostics
+            source = settings.sources.get("ignore", "--therock-ignore")
+            check_codes(settings.ignore, source, others=bool(hook.get_hookimpls()))
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-therock: {exc}") from None
+    return settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -143,7 +151,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for target in known_marker_targets():
         config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
-    settings = _settings(config)
+    try:
+        settings = _settings(config)
+    except pytest.UsageError:
+        if not config.getoption("help", False):
+            raise
+        settings = Settings()  # `pytest --help` must print whatever the environment says
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         variables = workerinput.get(VARIABLES_KEY, {})
@@ -205,8 +218,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         )
         lines.append(f"therock: xdist: {state.settings.gpus_per_worker} GPU(s) per worker: {shown}")
     for extra in config.hook.pytest_therock_report_header(env=env, config=config):
+        # A str is one line, as pytest's own pytest_report_header allows.
+        extra = [extra] if isinstance(extra, str) else extra or []
         lines += [f"therock: {line}" for line in extra]
-    return lines
+    from .printable import printable
+
+    return [printable(line) for line in lines]
 
 
 def _collect_extra_diagnostics(config: pytest.Config, state: TheRock) -> None:
@@ -233,9 +250,13 @@ def pytest_collection(session: pytest.Session) -> None:
     for target in state.settings.expect:
         pattern = parse_target_pattern(target)
         if not any(pattern.matches(g.gfx_target) for g in env.visible_gpus):
+            from .printable import printable
+
             pytest.exit(
-                f"pytest-therock: expected a {target} GPU (--therock-expect), "
-                f"found {describe_found(env)}; no test was run",
+                printable(
+                    f"pytest-therock: expected a {target} GPU (--therock-expect), "
+                    f"found {describe_found(env)}; no test was run"
+                ),
                 returncode=pytest.ExitCode.INTERRUPTED,
             )
 
@@ -274,6 +295,9 @@ GTT_NEED_PROPERTY = "therock_gtt_needed_bytes"
 
 
 def _unmet(config: pytest.Config, reason: str) -> None:
+    from .printable import printable
+
+    reason = printable(reason)  # it names GPUs and quotes tools: machine text
     if state_of(config).settings.strict:
         pytest.fail(f"{reason} [--therock-strict]", pytrace=False)
     # Reported at the test's location, as pytest's own skipif markers are.
@@ -292,7 +316,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for req in reqs:
         reason = state.unmet(req, env)
         if reason is not None:
-            item.user_properties.append((SKIPPED_PROPERTY, reason))
+            from .printable import printable
+
+            item.user_properties.append((SKIPPED_PROPERTY, printable(reason)))
             if req.gtt_bytes:
                 item.user_properties.append((GTT_NEED_PROPERTY, req.gtt_bytes))
             _unmet(item.config, reason)
@@ -311,8 +337,12 @@ class HardwareSummary:
         props = {name: str(value) for name, value in report.user_properties}
         if REQUIRES_PROPERTY in props:
             self.tally.record(props.get(SKIPPED_PROPERTY), report.skipped)
-        if props.get(GTT_NEED_PROPERTY, "").isdigit():
-            self.tally.gtt_needed = max(self.tally.gtt_needed, int(props[GTT_NEED_PROPERTY]))
+        if GTT_NEED_PROPERTY in props:
+            from .parsing import decimal
+
+            need = decimal(props[GTT_NEED_PROPERTY])
+            if need is not None:
+                self.tally.gtt_needed = max(self.tally.gtt_needed, need)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = self.tally.summary()
@@ -324,8 +354,10 @@ class HardwareSummary:
                 lines.append(str(diag))
         if lines:
             terminalreporter.write_sep("=", "therock: hardware requirements")
+            from .printable import printable
+
             for line in lines:
-                terminalreporter.write_line(line)
+                terminalreporter.write_line(printable(line))
 
 
 @pytest.hookimpl(trylast=True)

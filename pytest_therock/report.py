@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from .diagnostics import Diagnostic
 from .environment import Environment, Gpu, fmt_bytes
 from .gtt import gtt_info
+from .printable import printable
 
 if TYPE_CHECKING:
     from .versions import Versions
@@ -38,7 +39,8 @@ def gpu_details(env: Environment, gpu: Gpu) -> str:
 
 
 def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int = 0) -> list[str]:
-    """One line per fact; ``verbose`` adds details and the fixes."""
+    """One line per fact; ``verbose`` adds details and the fixes. Machine text in them
+    (GPU names, tool messages, paths) is made :func:`printable`."""
     lines = []
     visible = env.visible_gpus
     if env.root != "/":
@@ -73,6 +75,7 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         lines.append("settings: " + ", ".join(settings))
     kfd = env.kfd
     access = "rw" if kfd.usable else ("missing" if not kfd.present else "no access")
+    access = access if kfd.known else "unknown (.therock/kfd-access malformed)"
     lines.append("WSL: /dev/dxg" if env.wsl and not kfd.present else f"/dev/kfd: {access}")
     if env.rocminfo is not None and env.rocminfo.ok and verbose:
         lines.append(env.rocminfo.message)
@@ -98,7 +101,7 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         lines.append("env: " + " ".join(f"{k}={v!r}" for k, v in env.env_vars.items()))
     for diag in diagnostics:
         lines.append(str(diag) if verbose else f"{diag.severity}[{diag.code}]: {diag.message}")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def junit_properties(
@@ -116,7 +119,7 @@ def junit_properties(
         ("therock_torch_version", versions.torch or ""),
         ("therock_diagnostics", ",".join(f"{d.severity}:{d.code}" for d in diagnostics)),
     ]
-    return props
+    return [(name, printable(value)) for name, value in props]
 
 
 def header_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -18,6 +18,8 @@ class Settings:
     rocminfo: str | None = None
     ignore: frozenset[str] = frozenset()
     gpus_per_worker: int = 0
+    #: where each setting given came from: ``{"ignore": "PYTEST_THEROCK_IGNORE"}``
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 def _bool(text: str, name: str) -> bool:
@@ -29,14 +31,16 @@ def _bool(text: str, name: str) -> bool:
     raise ValueError(f"{name}: expected true or false, got {text!r}")
 
 
-def _number(text: str, name: str, kind: type[float] | type[int]) -> float:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise ValueError(f"{name}: expected a number, got {text!r}") from None
-    if value < 0:
-        raise ValueError(f"{name}: must not be negative, got {text!r}")
-    return value
+def _timeout(value: object, source: str) -> float:
+    from .parsing import TIMEOUT, parse_number  # imported only when a value is given
+
+    return parse_number(str(value), source, TIMEOUT)
+
+
+def _per_worker(value: object, source: str) -> int:
+    from .parsing import GPUS_PER_WORKER, parse_whole
+
+    return parse_whole(str(value), source, GPUS_PER_WORKER)
 
 
 def _words(values: Sequence[str]) -> tuple[str, ...]:
@@ -48,17 +52,25 @@ def resolve(
     environ: Mapping[str, str],
     ini: Mapping[str, object],
 ) -> Settings:
-    """Merge the three sources; raises ValueError naming the bad setting."""
+    """Merge the three sources; raises ValueError naming the bad setting.
+
+    An empty value counts as unset, so ``--therock-root=`` and an empty
+    ``PYTEST_THEROCK_ROOT`` mean the default, ``/``, as in ``pytest-therock doctor``.
+    """
+    sources: dict[str, str] = {}
 
     def pick(key: str, env_name: str | None) -> tuple[object | None, str]:
-        if cli.get(key) not in (None, [], ()):
-            return cli[key], f"--therock-{key.replace('_', '-')}"
-        if env_name and environ.get(env_name, "") != "":
-            return environ[env_name], env_name
-        value = ini.get(key)
-        if value not in (None, "", []):
-            return value, f"ini therock_{key}"
-        return None, key
+        value: object | None = None
+        if cli.get(key) not in (None, "", [], ()):
+            value, source = cli[key], f"--therock-{key.replace('_', '-')}"
+        elif env_name and environ.get(env_name, "") != "":
+            value, source = environ[env_name], env_name
+        elif ini.get(key) not in (None, "", []):
+            value, source = ini[key], f"ini therock_{key}"
+        else:
+            return None, key
+        sources[key] = source
+        return value, source
 
     root, root_src = pick("root", "PYTEST_THEROCK_ROOT")
     if root and not os.path.isdir(str(root)):
@@ -75,12 +87,9 @@ def resolve(
         if isinstance(strict, bool)
         else bool(strict and _bool(str(strict), strict_src)),
         expect=_words([expect] if isinstance(expect, str) else list(expect or [])),  # type: ignore[call-overload]
-        timeout=_number(str(timeout), timeout_src, float)
-        if timeout is not None
-        else DEFAULT_TIMEOUT,
+        timeout=_timeout(timeout, timeout_src) if timeout is not None else DEFAULT_TIMEOUT,
         rocminfo=str(rocminfo) if rocminfo else None,
         ignore=frozenset(_words([ignore] if isinstance(ignore, str) else list(ignore or []))),  # type: ignore[call-overload]
-        gpus_per_worker=int(_number(str(per_worker), per_worker_src, int))
-        if per_worker is not None
-        else 0,
+        gpus_per_worker=_per_worker(per_worker, per_worker_src) if per_worker is not None else 0,
+        sources=sources,
     )

@@ -148,6 +148,18 @@ class Root:
         except (OSError, SourceError):
             return []
 
+    def entries(self, rel: str) -> list[str]:
+        """Entry names of a directory, [] when it is missing; raises :class:`SourceError`
+        when it exists but cannot be listed (not a directory, permission, symlink loop)."""
+        try:
+            return sorted(os.listdir(self._abs(rel)))
+        except FileNotFoundError:
+            return []
+        except NotADirectoryError:
+            raise SourceError(rel, "not a directory") from None
+        except OSError as exc:
+            raise SourceError(rel, os_reason(exc)) from None
+
     def access(self, rel: str, mode: int) -> bool:
         try:
             return os.access(self._checked(rel), mode)

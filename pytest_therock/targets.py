@@ -14,6 +14,8 @@ from dataclasses import dataclass
 #: TheRock's family names: ``gfx110X-all``, ``gfx94X-dcgpu``, ``gfx120X-all``, ``gfx950-dcgpu``.
 _THEROCK_SUFFIX = re.compile(r"-(all|dgpu|dcgpu|igpu)$", re.IGNORECASE)
 _PREFIX_FAMILY = re.compile(r"^(gfx\d+)x$")
+#: A glob over target names: letters, digits, ``*``, ``?`` and complete ``[...]`` sets.
+_GLOB = re.compile(r"(?:[a-z0-9*?_-]|\[!?\]?[^\]\[]*\])+")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ def parse_target_pattern(text: str) -> TargetPattern:
     if any(c in name for c in "*?["):
         if not name.startswith("gfx"):
             raise ValueError(f"{text!r} is not a gfx target pattern (e.g. 'gfx110*')")
+        if not _GLOB.fullmatch(name):  # 'gfx[' would be a literal '[': it never matches
+            raise ValueError(
+                f"{text!r} is not a valid glob: an unclosed '[' or a character no target "
+                "name has (e.g. 'gfx110*', 'gfx11[05]*')"
+            )
         return TargetPattern(text, glob=name)
     if name in {t.name for t in rb.ALL_TARGETS}:
         return TargetPattern(text, members=frozenset({name}))
