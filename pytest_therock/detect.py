@@ -314,6 +314,10 @@ def _kernel_params(
             problems.append(Problem(exc.path, exc.reason))
         logged = kernel_log.command_line if kernel_log else None  # "Command line: ..."
         cmdline = parse_cmdline(logged) if logged else {}
+        for word in kernel_log.cut_parameters if kernel_log else ():
+            problems.append(
+                Problem("kernel log", f"Command line: {word!r} is cut short (a wrapped paste?)")
+            )
     for name, value in cmdline.items():
         if name.startswith(CMDLINE_PREFIXES):
             params.append(KernelParam(name, " ".join(value.split()), "cmdline"))
