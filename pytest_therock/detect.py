@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 from .sysroot import RECORD_DIR, Root, SourceError, os_reason
 
 KFD_NODES = "sys/class/kfd/kfd/topology/nodes"
-SMI_RECORDS = ("amd-smi", "amd-smi-version", "rocm-smi-showmeminfo")
+SMI_RECORDS = (
+    "amd-smi",
+    "amd-smi-version",
+    "amd-smi-static",
+    "amd-smi-metric-mem-usage",
+    "rocm-smi-showmeminfo",
+)
 DRM = "sys/class/drm"
 AMD_VENDOR_ID = 0x1002
 #: Module parameters that shape GPU memory, read live from /sys/module.
