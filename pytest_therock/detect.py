@@ -34,7 +34,13 @@ if TYPE_CHECKING:
 from .sysroot import MAX_TOOL_OUTPUT, RECORD_DIR, Root, SourceError, os_reason
 
 KFD_NODES = "sys/class/kfd/kfd/topology/nodes"
-SMI_RECORDS = ("amd-smi", "amd-smi-version", "rocm-smi-showmeminfo")
+SMI_RECORDS = (
+    "amd-smi",
+    "amd-smi-version",
+    "amd-smi-static",
+    "amd-smi-metric-mem-usage",
+    "rocm-smi-showmeminfo",
+)
 DRM = "sys/class/drm"
 AMD_VENDOR_ID = 0x1002
 #: Module parameters that shape GPU memory, read live from /sys/module.
@@ -352,6 +358,10 @@ def _kernel_params(
             problems.append(Problem(exc.path, exc.reason))
         logged = kernel_log.command_line if kernel_log else None  # "Command line: ..."
         cmdline = parse_cmdline(logged) if logged else {}
+        for word in kernel_log.cut_parameters if kernel_log else ():
+            problems.append(
+                Problem("kernel log", f"Command line: {word!r} is cut short (a wrapped paste?)")
+            )
     for name, value in cmdline.items():
         if name.startswith(CMDLINE_PREFIXES):
             params.append(KernelParam(name, " ".join(value.split()), "cmdline"))

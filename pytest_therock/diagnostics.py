@@ -115,8 +115,8 @@ the KFD topology is also missing, the amdgpu kernel module is not loaded (check
 def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
     if env.kfd.present or env.wsl:  # WSL reaches the GPU through /dev/dxg
         return
-    if env.rocminfo is not None and env.rocminfo.ok:  # it opened /dev/kfd when it ran
-        return
+    if env.rocminfo is not None and env.rocminfo.code in ("ok", "incomplete"):
+        return  # it opened /dev/kfd when it ran (a cut output still listed agents)
     kfd_gpus = [g for g in env.gpus if g.source == "kfd"]
     if kfd_gpus:
         yield (
@@ -379,12 +379,18 @@ def _param_ignored(env: Environment) -> Iterator[tuple[str, str | None]]:
     """
 HSA_OVERRIDE_GFX_VERSION makes the ROCm runtime report another GPU target than
 the hardware's, so kernels built for that target run on this GPU. Tests then
-run on hardware other than the one their markers name.
+run on hardware other than the one their markers name. Also found without the
+variable: when rocminfo lists another target than the KFD topology for the same
+node, or (a snapshot) than AMD's device table gives for the GPU's Chip ID.
 """,
 )
 def _hsa_override(env: Environment) -> Iterator[tuple[str, str | None]]:
     value = env.env_vars.get("HSA_OVERRIDE_GFX_VERSION")
-    if value is not None:
+    fix = "unset HSA_OVERRIDE_GFX_VERSION unless you mean to run another target's code"
+    seen = [p.reason for p in env.problems if p.source == "hsa-override"]
+    for reason in seen:  # the chip's own target against the one the runtime lists
+        yield (f"{reason}; HSA_OVERRIDE_GFX_VERSION={value}" if value else reason), fix
+    if value is not None and not seen:
         real = ", ".join(sorted({g.gfx_target or "?" for g in env.gpus})) or "none"
         yield (
             f"HSA_OVERRIDE_GFX_VERSION={value} fakes the GPU target (hardware: {real})",
@@ -426,8 +432,28 @@ the runtime failing to start (HSA_STATUS_ERROR_*).
 )
 def _rocminfo_failed(env: Environment) -> Iterator[tuple[str, str | None]]:
     status = env.rocminfo
-    if status is not None and not status.ok and status.code not in ("not-run", "timeout"):
+    skip = ("not-run", "timeout", "incomplete")
+    if status is not None and not status.ok and status.code not in skip:
         yield status.message, None
+
+
+@check(
+    "rocminfo-incomplete",
+    "error",
+    "How do I verify my GPU is recognized by TheRock?",
+    """
+rocminfo prints a banner, then every agent (CPUs, GPUs), then `*** Done ***`. An
+output that starts mid-way, skips agent numbers or stops before `*** Done ***`
+(a paste cut short, a snapshot written while rocminfo was killed) lists only
+some GPUs, so it is not used to count them. Record the whole output again.
+""",
+)
+def _rocminfo_incomplete(env: Environment) -> Iterator[tuple[str, str | None]]:
+    from .rocminfo_env import RERUN
+
+    status = env.rocminfo
+    if status is not None and status.code == "incomplete":
+        yield status.message.removesuffix(f". {RERUN}"), RERUN
 
 
 @check(
@@ -556,7 +582,7 @@ would have told is reported as unknown.
 )
 def _unreadable(env: Environment) -> Iterator[tuple[str, str | None]]:
     for problem in env.problems:
-        if problem.source != "rocminfo":
+        if problem.source not in ("rocminfo", "hsa-override"):
             yield str(problem), None
 
 

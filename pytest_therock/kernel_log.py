@@ -6,11 +6,24 @@ whatever prefix a line carries does not matter. Only lines that belong to amdgpu
 or DRM count; a "page fault" from another driver or a userspace trap is not ours.
 
 The wordings come from the kernel sources named next to each pattern.
+
+A log copied from a terminal may carry the terminal's line wrapping: a record longer
+than the terminal is cut at the last column, mid-word (``... amdttm.`` then
+``page_pool_size=...`` on the next line). The ``Command line:`` record is rejoined:
+when records carry a prefix (timestamp, journal or kmsg header), the lines after it
+that carry none are its continuation, joined without a space while the previous piece
+filled the terminal's width (the longest wrapped line of the log; one column less means
+the paste lost the space the terminal wrapped at). A parameter that is still cut (its
+name ending in ``.``, ``_`` or ``-``, or a dotted name without ``=`` ending the command
+line, as a log without prefixes leaves it) is not read as a parameter: it is listed in
+``KernelLogFacts.cut_parameters``.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 _MIB = 1024 * 1024
@@ -72,6 +85,16 @@ _GTT_TTM = re.compile(
 )
 _TOKEN_END = re.compile(r"[\s;\]]")
 _COMMAND_LINE = re.compile(r"(?:^|[\s;\]:])(?:Kernel c|C)ommand line: ?(.*)$")
+# How a record of each log shape starts: dmesg "[    0.000000]" / "[Sat Apr 11 ...]",
+# kmsg "6,1,1000,-;", syslog/journal "Apr 11 21:30:00 ", ISO "2026-04-11T21:30:00",
+# dmesg -x "kern  :info  : ", and kmsg's " KEY=value" dictionary lines.
+_RECORD = re.compile(
+    r"\[|<\d+>|\d+,\d+,\d+,|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |\d{4}-\d\d-\d\d[T ]\d\d:"
+    r"|[a-z]+ *:[a-z]+ *: | [A-Z][A-Z0-9_]*="
+)
+_ELISION = re.compile(r"[\s.…]*|\[?\s*\.\.\.\s*\]?|\(?\s*snip\w*\s*\)?", re.IGNORECASE)
+_GPU_SETTING = re.compile(r"(?:amdgpu|amdttm|ttm|amdkfd|amdxcp)\.[\w-]+=")
+_CUT_NAME = re.compile(r"[^=]*[._-]")  # "amdttm.", "amdttm.pages_": a name cut short
 
 
 @dataclass(frozen=True)
@@ -92,8 +115,9 @@ class KernelLogFacts:
     gtt_ready_bytes: int | None
     gtt_size_bytes: int | None
     ttm_size_bytes: int | None
-    command_line: str | None
+    command_line: str | None  # rejoined when wrapped; cut parameters left out
     unknown_parameters: tuple[str, ...]
+    cut_parameters: tuple[str, ...] = ()  # command-line words cut by a wrap, not read
 
     def count(self, kind: str) -> int:
         """Occurrences of ``kind`` (0 when absent)."""
@@ -128,12 +152,15 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
     command_line: str | None = None
     unknown: list[str] = []
 
-    for raw in lines:
+    cut: tuple[str, ...] = ()
+    for index, raw in enumerate(lines):
         line = raw.strip()
         if command_line is None and "ommand line:" in line:
             found = _COMMAND_LINE.search(line)
             if found:
-                command_line = found.group(1).strip()
+                prefixed = bool(line[: found.start(1)].partition("ommand line:")[0].strip())
+                joined = _rejoined(lines, index, found.group(1).strip(), prefixed)
+                command_line, cut = _without_cut(joined)
         ours = _is_ours(line)
         for kind, pattern in _EVENTS:
             if kind == "unknown-parameter":
@@ -169,4 +196,55 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
         ttm_size_bytes=ttm_size,
         command_line=command_line,
         unknown_parameters=tuple(unknown),
+        cut_parameters=cut,
     )
+
+
+def _continues(line: str, prefixed: bool) -> bool:
+    """A line that may be the terminal's wrap of the one before: not blank, not the
+    user's "...", and (in a log whose records carry a prefix) no record of its own."""
+    if not line.strip() or _ELISION.fullmatch(line):
+        return False
+    return not (prefixed and _RECORD.match(line))
+
+
+def _wrap_width(lines: list[str], prefixed: bool) -> int:
+    """The terminal's width: the longest record followed by a continuation (prefixed
+    logs), else the longest line length that at least two lines share; 0 if none."""
+    if prefixed:
+        pairs = itertools.pairwise(lines)
+        full = [len(a.rstrip("\r")) for a, b in pairs if _RECORD.match(a) and _continues(b, True)]
+        return max(full, default=0)
+    lengths = Counter(len(line.rstrip("\r")) for line in lines)
+    shared = [n for n, count in lengths.items() if count >= 2 and n >= 60]
+    return max(shared, default=0)
+
+
+def _rejoined(lines: list[str], index: int, head: str, prefixed: bool) -> str:
+    """The ``Command line:`` record at ``lines[index]``, with its wrapped continuation."""
+    width = _wrap_width(lines, prefixed)
+    piece = lines[index].rstrip("\r")
+    text = piece[piece.rindex(head) :] if head and head in piece else head  # with its spaces
+    for following in lines[index + 1 : index + 64]:
+        full = width and len(piece) in (width - 1, width)  # a wrapped piece fills the width
+        if not full or not _continues(following, prefixed):
+            break
+        # A piece one column short lost the space the terminal wrapped at; so did one
+        # ending in a whole setting when a GPU module's setting starts the next piece
+        # (when every wrapped piece of the log lost its space, the width is one short).
+        short = len(piece) < width
+        whole = "=" in text.rsplit(" ", 1)[-1] and bool(_GPU_SETTING.match(following))
+        piece = following.rstrip("\r")
+        text += (" " if short or whole else "") + piece
+    return text.strip()
+
+
+def _without_cut(command_line: str) -> tuple[str, tuple[str, ...]]:
+    """The command line without words cut short, and those words."""
+    words = command_line.split(" ")
+    cut = [w for w in words if w and _CUT_NAME.fullmatch(w.partition("=")[0])]
+    last = next((w for w in reversed(words) if w), "")
+    if "=" not in last and last.partition(".")[0] in _GPU_MODULES and last not in cut:
+        cut.append(last)  # "amdttm.pa": a GPU module's parameter ending the line, no value
+    kept = " ".join(w for w in words if w not in cut)
+    return " ".join(kept.split()) if cut else command_line.strip(), tuple(cut)

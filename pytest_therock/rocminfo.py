@@ -11,14 +11,19 @@ Failures (``ROCk module is NOT loaded``, ``Unable to open /dev/kfd ...``,
 ``hsa api call failure`` / ``HSA_STATUS_ERROR_*``) raise :class:`RocminfoError`, even
 when a header line such as ``ROCk module version 6.10.5 is loaded`` came first.
 
-Output cut short (no ``*** Done ***``) still parses: an agent counts once its
-``ISA Info:`` line arrived (all its pools came before it); the agent being printed when
-the text stops is dropped. ``RocminfoReport.complete`` says whether the end was seen.
-Any input raises nothing but :class:`RocminfoError`.
+Output cut short still parses: an agent counts once its ``ISA Info:`` line arrived
+(all its pools came before it); the agent being printed when the text stops is dropped.
+But a cut output cannot say how many GPUs the machine has, so the report says what is
+missing (``RocminfoReport.missing``, ``complete``): its end (no ``*** Done ***``, which
+rocminfo prints last), its beginning (no ``HSA Agents`` banner and the first agent is not
+``Agent 1``: a paste that starts mid-output), or agents in between (``Agent N`` headers,
+numbered from 1 by rocminfo, that skip a number). Any input raises nothing but
+:class:`RocminfoError`.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +40,8 @@ _KFD = re.compile(r"ROCk module version (\S+) is loaded")
 _NUMBERED = re.compile(r"(Agent|ISA|Pool) [0-9]+")
 _GROUP = re.compile(r'is not member of "([^"]+)" group')
 
+#: AMD's Radeon compatibility matrices, with the WSL driver/ROCm pairs.
+_WSL_MATRIX = "https://rocm.docs.amd.com/projects/radeon/en/latest/docs/compatibility.html"
 _SEE_DMESG = "check `sudo dmesg | grep -i -e amdgpu -e kfd` for driver errors"
 _OOR_HINT = (
     "HIP runtime initialisation failed (HSA_STATUS_ERROR_OUT_OF_RESOURCES): the runtime found "
@@ -50,6 +57,16 @@ _HSA_HINT = (
 )
 # (code, pattern, what failed and what to do); the first pattern that matches a line wins.
 _FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "wsl-driver-mismatch",
+        re.compile(r"thunk_proxy|QueryAdapterInfo|/wsl/\S*libhsakmt|props\.EngineId"),
+        "rocminfo crashed in ROCm's WSL layer (libhsakmt's thunk_proxy, which asks the Windows "
+        "AMD driver through /dev/dxg): the Windows driver (Adrenalin) and this ROCm for WSL "
+        "do not match, or the driver does not support this GPU under WSL. Install the Adrenalin "
+        "version that AMD's compatibility matrix lists for this ROCm release under WSL "
+        f"({_WSL_MATRIX}), or the ROCm for WSL release made for your driver, then run "
+        "`wsl --shutdown` and try again. WSL has no amdgpu kernel module: dmesg will not help",
+    ),
     (
         "rock-not-loaded",
         re.compile(r"ROCk module is NOT loaded"),
@@ -106,7 +123,10 @@ _FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("hsa-init-failed", re.compile(r"hsa api call failure"), _HSA_HINT),
     (
         "crashed",
-        re.compile(r"Segmentation fault|Bus error|Illegal instruction|\(core dumped\)|^Aborted\b"),
+        re.compile(
+            r"Segmentation fault|Bus error|Illegal instruction|Assertion .* failed"
+            r"|\(core dumped\)|^Aborted\b"
+        ),
         f"rocminfo crashed. {_SEE_DMESG}; check that the ROCm user space matches the driver",
     ),
 )
@@ -185,11 +205,27 @@ class RocminfoReport:
     wsl: bool  # "WSL environment detected."
     system: Mapping[str, str] = field(hash=False)  # HSA System Attributes, read-only
     agents: tuple[Agent, ...]
-    complete: bool = True  # "*** Done ***" was seen
+    #: What a cut output lacks: "its end (no `*** Done ***`)", "its beginning (...)",
+    #: "agents 3 to 4"; empty for a whole output.
+    missing: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """The whole output, from its banner to ``*** Done ***``: its GPUs can be counted."""
+        return not self.missing
 
     @property
     def gpus(self) -> tuple[Agent, ...]:
         return tuple(a for a in self.agents if a.is_gpu)
+
+    def incomplete_reason(self) -> str | None:
+        """One line saying the output is cut and what it lacks; None when complete."""
+        if not self.missing:
+            return None
+        return (
+            f"rocminfo output is incomplete (missing {' and '.join(self.missing)}): it lists "
+            f"{len(self.gpus)} GPU agent(s) but cannot tell how many GPUs there are"
+        )
 
 
 def _gfx(name: str) -> str | None:
@@ -268,8 +304,10 @@ def parse_rocminfo(text: str) -> RocminfoReport:
     system: dict[str, str] = {}
     drafts: list[_Draft] = []
     section = ""  # "system", "agent", "pool", "isa"
-    isa_pending = done = wsl = False
+    isa_pending = done = wsl = banner = False
     kfd_version = None
+    numbers: list[int] = []  # "Agent N" headers, in order
+    first = next((line for line in lines if line), "")
     for line in lines:
         kfd = _KFD.fullmatch(line)
         numbered = _NUMBERED.fullmatch(line)
@@ -282,12 +320,13 @@ def parse_rocminfo(text: str) -> RocminfoReport:
         elif line == "HSA System Attributes":
             section = "system"
         elif line == "HSA Agents":
-            section = ""
+            section, banner = "", banner or not drafts
         elif line == "*** Done ***":
             done, section = True, ""
         elif numbered and numbered.group(1) == "Agent":
             drafts.append(_Draft())
             section = "agent"
+            numbers.append(int(line.split()[1]))
         elif numbered and numbered.group(1) == "ISA" and drafts:
             isa_pending, section = True, "isa"
         elif not colon or not label or numbered:
@@ -329,5 +368,22 @@ def parse_rocminfo(text: str) -> RocminfoReport:
         wsl=wsl,
         system=MappingProxyType(system),
         agents=agents,
-        complete=done,
+        missing=_missing(first, banner, numbers, done),
     )
+
+
+def _missing(first: str, banner: bool, numbers: list[int], done: bool) -> tuple[str, ...]:
+    """What a cut output lacks (see the module docstring); () for a whole output."""
+    missing = []
+    if not banner and numbers[:1] != [1]:
+        missing.append(f"its beginning (it starts with {first[:60]!r})")
+    for a, b in itertools.pairwise(numbers):
+        if len(missing) >= 4:  # enough to say it is cut; hostile input has no end of gaps
+            break
+        if b <= a:
+            missing.append(f"a consistent agent list (Agent {b} after Agent {a})")
+        elif b > a + 1:
+            missing.append(f"agent {a + 1}" if b == a + 2 else f"agents {a + 1} to {b - 1}")
+    if not done:
+        missing.append("its end (no `*** Done ***`)")
+    return tuple(missing)

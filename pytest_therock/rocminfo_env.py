@@ -20,6 +20,9 @@ def run_rocminfo(
     """Run (or replay) rocminfo and parse it; failures become a status, never an exception."""
     result = tools.run(root, ROCMINFO, timeout=timeout, environ=environ, explicit=explicit)
     if result.returncode is not None and result.returncode < 0:  # killed by a signal
+        known = _reported_failure(result.output)  # e.g. an assertion in the WSL thunk
+        if known is not None:
+            return None, known
         why = f"{result.error}: the ROCm runtime crashed; check `dmesg | grep -i amdgpu`"
         return None, ToolStatus(False, "crashed", why)
     if result.error is not None and not result.output.strip():
@@ -29,10 +32,31 @@ def run_rocminfo(
         report = parse_rocminfo(result.output)
     except RocminfoError as exc:
         return None, ToolStatus(False, exc.code, str(exc))
-    if result.error is not None or result.returncode not in (0, None):
-        why = result.error or f"exit status {result.returncode}"
+    failed = result.error is not None or result.returncode not in (0, None)
+    why = result.error or f"exit status {result.returncode}"
+    incomplete = report.incomplete_reason()
+    if incomplete is not None:
+        said = f" (rocminfo: {why})" if failed else ""
+        return report, ToolStatus(False, "incomplete", f"{incomplete}{said}. {RERUN}")
+    if failed:
         return report, ToolStatus(False, "failed", f"rocminfo listed agents but failed: {why}")
     return report, ToolStatus(True, "ok", f"rocminfo: {len(report.gpus)} GPU agent(s)")
+
+
+RERUN = (
+    "Run `rocminfo` again and keep its whole output, from the first line to `*** Done ***` "
+    "(or record a new snapshot with `pytest-therock snapshot`)"
+)
+
+
+def _reported_failure(output: str) -> ToolStatus | None:
+    """The failure rocminfo printed before a signal killed it, if it is one we know."""
+    try:
+        parse_rocminfo(output)
+    except RocminfoError as exc:
+        if exc.code not in ("truncated", "no-agents", "unrecognised"):
+            return ToolStatus(False, exc.code, str(exc))
+    return None
 
 
 def gpu_from_agent(agent: Agent, index: int) -> Gpu:
@@ -80,29 +104,71 @@ def consult_rocminfo(
     report, status = run_rocminfo(root, environ, timeout)
     if report is None:
         return kfd_gpus, status, None
-    cpu_pools = [a.memory_bytes for a in report.agents if a.device_type == "CPU"]
-    ram = sum(p for p in cpu_pools if p) or None  # the CPU agents' pools are the system RAM
     agents = report.gpus
+    cpu_pools = [a.memory_bytes for a in report.agents if a.device_type == "CPU"]
+    # The CPU agents' pools are the system RAM; a cut output may lack some of them.
+    ram = (sum(p for p in cpu_pools if p) or None) if report.complete else None
     if not kfd_gpus:
+        problems.extend(_chip_overrides(agents))
+        if not report.complete:  # a cut output cannot say how many GPUs there are
+            return [], status, None
         return [gpu_from_agent(a, i) for i, a in enumerate(agents)], status, ram
-    kfd = Counter(g.gfx_target for g in kfd_gpus)
-    seen = Counter(a.gfx_target for a in agents)
-    if kfd != seen:
-        problems.append(
-            Problem("rocminfo", f"lists {_count(seen)} but the KFD topology lists {_count(kfd)}")
-        )
     by_node = {a.node: a for a in agents}
+    overridden: dict[int | None, str | None] = {}  # node -> the KFD's own target
     merged = []
     for gpu in kfd_gpus:
         agent = by_node.get(gpu.node_id)
-        if agent is not None and agent.gfx_target == gpu.gfx_target:
+        if agent is not None and agent.gfx_target and gpu.gfx_target:
+            if agent.gfx_target != gpu.gfx_target:
+                problems.append(_kfd_override(gpu, agent))
+                overridden[agent.node] = gpu.gfx_target
             gpu = dataclasses.replace(
                 gpu,
                 marketing_name=gpu.marketing_name or agent.marketing_name,
                 is_apu=gpu.is_apu or agent.is_apu,
             )
         merged.append(gpu)
+    # An overridden target is reported once, as an override, not again as a mismatch.
+    runtime_targets = [overridden.get(a.node, a.gfx_target) for a in agents]
+    kfd, seen = Counter(g.gfx_target for g in kfd_gpus), Counter(runtime_targets)
+    if report.complete and kfd != seen:
+        problems.append(
+            Problem("rocminfo", f"lists {_count(seen)} but the KFD topology lists {_count(kfd)}")
+        )
     return merged, status, ram
+
+
+_OVERRIDE = "the target is overridden (HSA_OVERRIDE_GFX_VERSION)"
+
+
+def _kfd_override(gpu: Gpu, agent: Agent) -> Problem:
+    """The runtime lists another target than the kernel's for the same KFD node."""
+    chip = f", PCI device 0x{gpu.device_id:04x}" if gpu.device_id else ""
+    return Problem(
+        "hsa-override",
+        f"node {gpu.node_id}: the KFD topology says {gpu.gfx_target}{chip}, but the ROCm "
+        f"runtime (rocminfo) lists {agent.gfx_target}: {_OVERRIDE}",
+    )
+
+
+def _chip_overrides(agents: tuple[Agent, ...]) -> list[Problem]:
+    """GPU agents whose target is not one AMD lists for their ``Chip ID`` (PCI device id)."""
+    from .pci_targets import chip_targets
+
+    found = []
+    for index, agent in enumerate(agents):
+        native = chip_targets(agent.chip_id)
+        if native and agent.gfx_target and agent.gfx_target not in native:
+            name = f" ({agent.marketing_name})" if agent.marketing_name else ""
+            found.append(
+                Problem(
+                    "hsa-override",
+                    f"GPU {index}{name}: rocminfo lists {agent.gfx_target}, but its chip (PCI "
+                    f"device 0x{agent.chip_id or 0:04x}) is a {' or '.join(sorted(native))}: "
+                    f"{_OVERRIDE}",
+                )
+            )
+    return found
 
 
 def _count(targets: Counter[str | None]) -> str:

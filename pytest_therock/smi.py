@@ -12,10 +12,12 @@ Formats handled (each detected from the text, not told):
     ``list``, ``static`` and ``metric --mem-usage`` as text (``GPU: 0`` blocks of
     ``KEY: value`` lines, any uniform indentation) or ``--json`` (a bare list of
     ``{"gpu": N, ...}``, or ``{"gpu_data": [...]}`` since ROCm 6.4/7; quantities are
-    ``{"value": v, "unit": u}``, strings like ``"512 MB"``, plain numbers or ``"N/A"``).
+    ``{"value": v, "unit": u}``, strings like ``"512 MB"``, plain numbers or ``"N/A"``);
+    ``monitor`` (``GPU  XCP  GTT_USED ...`` table; its VRAM and GTT columns).
 ``rocm-smi``
     ``--version``, ``--showdriverversion`` / ``-a`` (``Driver version: ...``); the
-    concise table (ROCm 5.x ``GPU Temp (DieEdge)...``, 6.0-6.2 ``Device [Model :
+    concise table (ROCm 5.0-5.4 ``GPU  Temp  AvgPwr ...`` right under the banner, 5.5+
+    ``GPU Temp (DieEdge)...`` under ``Concise Info``, 6.0-6.2 ``Device [Model :
     Revision]`` with a name row under each GPU, 6.3+ ``Device Node IDs...``);
     ``GPU[N] : Key: value`` lines (``-i``, ``--showproductname``, ``--showmeminfo
     vram gtt``; tabs or spaces); ``--json`` (``{"card0": {...}, "system": {...}}``)
@@ -95,6 +97,9 @@ class SmiGpu:
     vram_used_bytes: int | None
     gtt_total_bytes: int | None
     gtt_used_bytes: int | None
+    #: CPU-visible VRAM (amd-smi ``TOTAL_VISIBLE_VRAM`` / ``USED_VISIBLE_VRAM``).
+    vis_vram_total_bytes: int | None = None
+    vis_vram_used_bytes: int | None = None
 
 
 # --------------------------------------------------------------------------- errors
@@ -484,6 +489,47 @@ def _amd_default_view(lines: list[str]) -> list[tuple[int, _Flat]] | None:
     return rows
 
 
+#: ``amd-smi monitor`` column -> the ``metric --mem-usage`` key it reports.
+_MONITOR_COLUMNS = {
+    "VRAM_USED": "USED_VRAM",
+    "VRAM_TOTAL": "TOTAL_VRAM",
+    "GTT_USED": "USED_GTT",
+    "GTT_TOTAL": "TOTAL_GTT",
+}
+_MONITOR_UNIT = re.compile(r"[KMGT]?i?B|%|W|°?C|[KMG]?Hz", re.IGNORECASE)
+
+
+def _amd_monitor(lines: list[str]) -> list[tuple[int, _Flat]] | None:
+    """``amd-smi monitor [-v ...]``: a ``GPU  XCP  GTT_USED ...`` header, one row per GPU.
+
+    Cells are separated by spaces and a value's unit is its own word (``938 MB``), so
+    a row is split into words and each unit joined to its number before the cells are
+    matched to the header's columns. None without such a header.
+    """
+    body = [line.split() for line in lines if line.strip()]
+    if not body or body[0][:1] != ["GPU"] or not _MONITOR_COLUMNS.keys() & set(body[0]):
+        return None
+    header = body[0]
+    rows: list[tuple[int, _Flat]] = []
+    for words in body[1:]:
+        cells: list[str] = []
+        for word in words:
+            if cells and _MONITOR_UNIT.fullmatch(word) and not _is_na(cells[-1]):
+                cells[-1] = f"{cells[-1]} {word}"
+            else:
+                cells.append(word)
+        index = _index(cells[0]) if cells else None
+        if index is None or len(cells) != len(header):
+            continue
+        flat: _Flat = {}
+        for column, cell in zip(header, cells, strict=True):
+            key = _MONITOR_COLUMNS.get(column.upper())
+            if key is not None:
+                flat[("MEM_USAGE", key)] = cell
+        rows.append((index, flat))
+    return rows
+
+
 def _amd_json_gpus(document: object) -> list[tuple[int, _Flat]] | None:
     """GPU records of amd-smi JSON; None if the document has no GPU structure at all."""
     found: list[tuple[int, _Flat]] = []
@@ -554,6 +600,8 @@ def _amd_gpu(index: int, flat: _Flat) -> SmiGpu:
         vram_used_bytes=_pick(flat, [("USED_VRAM",)], _amd_bytes),
         gtt_total_bytes=_pick(flat, [("TOTAL_GTT",)], _amd_bytes),
         gtt_used_bytes=_pick(flat, [("USED_GTT",)], _amd_bytes),
+        vis_vram_total_bytes=_pick(flat, [("TOTAL_VISIBLE_VRAM",)], _amd_bytes),
+        vis_vram_used_bytes=_pick(flat, [("USED_VISIBLE_VRAM",)], _amd_bytes),
     )
 
 
@@ -583,6 +631,8 @@ def _amdsmi_gpus(text: str) -> tuple[SmiGpu, ...]:
         records = list(blocks.items()) if blocks else records
     if records is None:
         records = _amd_csv(lines)
+    if records is None:
+        records = _amd_monitor(lines)
     if records is None or (not records and _reported_error("amd-smi", lines)):
         raise _failure("amd-smi", text, _AMD_GPUS_EXPECTED)
     merged = _merge(records)
@@ -590,7 +640,8 @@ def _amdsmi_gpus(text: str) -> tuple[SmiGpu, ...]:
 
 
 def parse_amdsmi_gpus(text: str) -> tuple[SmiGpu, ...]:
-    """GPUs from ``amd-smi`` (default view), ``list``, ``static`` or ``metric --mem-usage``.
+    """GPUs from ``amd-smi`` (default view), ``list``, ``static``, ``metric --mem-usage``
+    (``metric -m``) or ``monitor``.
 
     Text or ``--json`` (``--csv`` too, for the columns it has); the format is detected.
     ``list`` only gives indices. Raises :class:`SmiError` if the tool reported an error
@@ -706,6 +757,32 @@ def _rocm_csv(lines: list[str]) -> dict[int, dict[str, object]] | None:
     return cards
 
 
+#: Column names of the concise table (every layout since ROCm 5.0 has several of them).
+_CONCISE_COLUMNS = frozenset(
+    {"Temp", "AvgPwr", "Power", "SCLK", "MCLK", "Fan", "Perf", "PwrCap", "VRAM%", "GPU%"}
+)
+
+
+def _concise_header(lines: list[str]) -> int | None:
+    """The header row of the concise table: ``GPU`` or ``Device`` then known columns.
+
+    ROCm 5.x before 5.5 prints it right under the ``ROCm System Management Interface``
+    banner (``GPU  Temp   AvgPwr  SCLK ...``, no ``Concise Info`` line, no Device or
+    Node columns); later versions put a ``Concise Info`` banner first. Columns are
+    found by name, never by position or width.
+    """
+    banner = False
+    for i, line in enumerate(lines[:200]):
+        if "ROCm System Management Interface" in line or "Concise Info" in line:
+            banner = True
+            continue
+        words = line.split()
+        header = words[:1] in (["GPU"], ["Device"])
+        if banner and header and len(_CONCISE_COLUMNS.intersection(words)) >= 2:
+            return i
+    return None
+
+
 def _rocm_concise(lines: list[str]) -> dict[int, str | None] | None:
     """The concise table ``rocm-smi`` prints with no options; None if absent.
 
@@ -713,17 +790,7 @@ def _rocm_concise(lines: list[str]) -> dict[int, str | None] | None:
     has names, on an indented row under each GPU, cut to 20 characters: a name that
     long may be truncated and is dropped.
     """
-    start = next((i for i, line in enumerate(lines) if "Concise Info" in line), None)
-    if start is None:
-        return None
-    header = next(
-        (
-            i
-            for i in range(start + 1, min(len(lines), start + 6))
-            if lines[i].split()[:1] in (["GPU"], ["Device"])
-        ),
-        None,
-    )
+    header = _concise_header(lines)
     if header is None:
         return None
     named = "[Model" in lines[header]

@@ -27,26 +27,45 @@ ROCMSMI_MEMORY = ("rocm-smi", "--showmeminfo", "vram", "gtt", "--json")
 def consult_smi(
     root: Root, environ: Mapping[str, str], timeout: float
 ) -> tuple[SmiSummary | None, tuple[SmiGpu, ...]]:
-    """amd-smi's versions and GPUs, else rocm-smi's memory; None when neither answers."""
+    """amd-smi's versions and GPUs, else rocm-smi's memory; None when neither answers.
+
+    amd-smi's GPU outputs (default view, ``static``, ``metric --mem-usage``) are read
+    whenever one is there: a snapshot may hold them without ``amd-smi version``.
+    """
     version = tools.run(root, AMDSMI_VERSION, timeout=timeout, environ=environ)
-    if version.output.strip():
-        try:
-            found: SmiVersions = parse_amdsmi_version(version.output)
-            status = ToolStatus(True, "ok", f"amd-smi {found.tool_version or '?'}")
-        except SmiError as exc:
-            return SmiSummary(
-                "amd-smi", None, None, None, ToolStatus(False, exc.code, str(exc))
-            ), ()
+    runs = []
+    if version.output.strip() or not root.is_live:  # live: no amd-smi, no more runs
+        argvs = (AMDSMI_DEFAULT, AMDSMI_STATIC, AMDSMI_MEMORY)
+        runs = [tools.run(root, argv, timeout=timeout, environ=environ) for argv in argvs]
+    if version.output.strip() or any(run.output.strip() for run in runs):
+        found: SmiVersions | None = None
+        if version.output.strip():
+            try:
+                found = parse_amdsmi_version(version.output)
+            except SmiError as exc:
+                return SmiSummary(
+                    "amd-smi", None, None, None, ToolStatus(False, exc.code, str(exc))
+                ), ()
+        elif runs[0].output.strip():
+            try:  # the default view's header has the versions too
+                found = parse_amdsmi_version(runs[0].output)
+            except SmiError:
+                found = None
         gpus: dict[int, SmiGpu] = {}
-        for argv in (AMDSMI_DEFAULT, AMDSMI_STATIC, AMDSMI_MEMORY):
-            result = tools.run(root, argv, timeout=timeout, environ=environ)
+        for result in runs:
             try:
                 for gpu in parse_amdsmi_gpus(result.output):
                     gpus[gpu.index] = _merge(gpus.get(gpu.index), gpu)
             except SmiError:
                 continue
+        tool_version = found.tool_version if found else None
+        status = ToolStatus(True, "ok", f"amd-smi {tool_version or '?'}")
         summary = SmiSummary(
-            "amd-smi", found.tool_version, found.rocm_version, found.driver_version, status
+            "amd-smi",
+            tool_version,
+            found.rocm_version if found else None,
+            found.driver_version if found else None,
+            status,
         )
         return summary, tuple(gpus[i] for i in sorted(gpus))
     memory = tools.run(root, ROCMSMI_MEMORY, timeout=timeout, environ=environ)
@@ -67,15 +86,25 @@ def _merge(old: SmiGpu | None, new: SmiGpu) -> SmiGpu:
     return dataclasses.replace(old, **{k: v for k, v in changes.items() if v is not None})
 
 
+_MEMORY_FIELDS = (
+    "vram_total_bytes",
+    "vram_used_bytes",
+    "vis_vram_total_bytes",
+    "gtt_total_bytes",
+    "gtt_used_bytes",
+)
+
+
 def fill_memory(gpus: list[Gpu], listed: tuple[SmiGpu, ...]) -> list[Gpu]:
-    """Memory sizes sysfs did not give, from the tool's GPUs in the same order."""
+    """Memory sizes sysfs did not give (VRAM, visible VRAM, GTT: totals and use), from
+    the tool's GPUs in the same order; amd-smi's ``metric -m`` gives all of them."""
     if len(listed) != len(gpus):
         return gpus
     filled = []
     for gpu, smi in zip(gpus, listed, strict=True):
         values = {
             name: getattr(smi, name)
-            for name in ("vram_total_bytes", "vram_used_bytes", "gtt_total_bytes", "gtt_used_bytes")
+            for name in _MEMORY_FIELDS
             if getattr(gpu, name) is None and getattr(smi, name) is not None
         }
         name = gpu.marketing_name or smi.name

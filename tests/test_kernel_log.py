@@ -56,7 +56,40 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "events": {},
         "gtt_ready_bytes": 63968 * MIB,
     },
+    "gfx1103-780m-32G-ram-8G-carveout-vram-gtt-memory-ready.txt": {
+        "events": {},
+        "vram_ready_bytes": 8192 * MIB,
+        "gtt_ready_bytes": 11867 * MIB,
+    },
+    # Pasted from a 184-column terminal: "Linux version" and "Command line:" wrap mid-word.
+    "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-amdttm-only-gtt-62816M.txt": {
+        "events": {},
+        "vram_ready_bytes": 512 * MIB,
+        "gtt_ready_bytes": 62816 * MIB,
+        "command_line_has": "amdttm.pages_limit=32768000 amdttm.page_pool_size=32768000 "
+        "numa_balancing=disable",
+        "wrapped": True,
+    },
+    "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-gttsize128000-amdttm-gtt-ttm-unusual.txt": {
+        "events": {"gttsize-deprecated": 1, "gtt-ttm-mismatch": 1},
+        "vram_ready_bytes": 512 * MIB,
+        "gtt_ready_bytes": 128000 * MIB,
+        "gtt_size_bytes": 134217728000,
+        "ttm_size_bytes": 65867993088,
+        "command_line_has": "amdgpu.gttsize=128000 amdttm.pages_limit=32768000 "
+        "amdttm.page_pool_size=32768000",
+        "wrapped": True,
+    },
+    "gfx1151-strix-halo-debian13-inkernel-6.12-amdttm-only-gtt-63973M.txt": {
+        "events": {},
+        "vram_ready_bytes": 512 * MIB,
+        "gtt_ready_bytes": 63973 * MIB,
+        "command_line_has": "numa_balancing=disable amdttm.pages_limit=32768000 "
+        "amdttm.page_pool_size=32768000",
+        "wrapped": True,
+    },
 }
+WRAPPED = sorted(name for name, want in EXPECTED.items() if want.get("wrapped"))
 
 
 def _read(path: Path) -> str:
@@ -81,6 +114,7 @@ def test_real_sample(name: str) -> None:
     for field in ("vram_ready_bytes", "gtt_ready_bytes", "gtt_size_bytes", "ttm_size_bytes"):
         assert getattr(facts, field) == want.get(field), field
     assert facts.unknown_parameters == want.get("unknown_parameters", ())
+    assert facts.cut_parameters == ()
     if "command_line_has" in want:
         assert facts.command_line is not None
         assert want["command_line_has"] in facts.command_line
@@ -152,7 +186,7 @@ def _as_journal(text: str) -> str:
 
 
 @pytest.mark.parametrize("shape", [_strip_timestamps, _as_kmsg, _as_dmesg_t, _as_journal])
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", sorted(set(EXPECTED) - set(WRAPPED)))  # shapes of records
 def test_other_log_shapes_give_the_same_facts(shape: Any, name: str) -> None:
     text = _read(DMESG / name)
     plain, shaped = scan_kernel_log(text), scan_kernel_log(shape(text))
@@ -297,3 +331,108 @@ def test_pattern_soup_never_raises(parts: list[str], max_lines: int) -> None:
     facts = scan_kernel_log("".join(parts), max_lines=max_lines)
     for value in (facts.vram_ready_bytes, facts.gtt_ready_bytes):
         assert value is None or value >= 0
+
+
+# --------------------------------------------------------------------------- wrapped pastes
+
+
+def _unwrapped(text: str) -> list[str]:
+    """The sample's records as the kernel logged them: each wrapped line rejoined (the
+    terminal cut at column 184, so a piece that long continues on the next line)."""
+    records: list[str] = []
+    for line in text.splitlines():
+        if records and len(records[-1]) % 184 == 0 and not line.startswith(("[", "...")):
+            records[-1] += line
+        else:
+            records.append(line)
+    return records
+
+
+def _wrapped(records: list[str], width: int, keep_space: bool = True) -> str:
+    """What a terminal ``width`` columns wide shows, copied: every record cut at the last
+    column; ``keep_space=False``: the paste also drops the trailing space of a piece."""
+    out = []
+    for record in records:
+        pieces = [record[i : i + width] for i in range(0, len(record), width)] or [""]
+        out += (
+            pieces if keep_space else [p.rstrip(" ") if p is not pieces[-1] else p for p in pieces]
+        )
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("name", WRAPPED)
+def test_wrapped_command_line_is_rejoined(name: str) -> None:
+    facts = scan_kernel_log(_read(DMESG / name))
+    records = _unwrapped(_read(DMESG / name))
+    logged = next(r for r in records if "Command line: " in r).split("Command line: ", 1)[1]
+    assert facts.command_line == logged.strip()
+    assert facts.cut_parameters == ()
+    assert not any(w.endswith((".", "_")) for w in facts.command_line.split())
+
+
+@pytest.mark.parametrize("name", WRAPPED)
+@pytest.mark.parametrize("keep_space", [True, False])
+def test_every_wrap_column_gives_the_same_command_line(name: str, keep_space: bool) -> None:
+    records = _unwrapped(_read(DMESG / name))
+    logged = next(r for r in records if "Command line: " in r).split("Command line: ", 1)[1]
+    gpu_params = _gpu_params(logged)
+    for width in range(60, 260):
+        facts = scan_kernel_log(_wrapped(records, width, keep_space))
+        assert facts.command_line is not None and facts.cut_parameters == (), width
+        assert _gpu_params(facts.command_line) == gpu_params, width
+        if keep_space:  # nothing lost: the very same command line
+            assert facts.command_line == logged.strip(), width
+
+
+def _gpu_params(command_line: str) -> dict[str, str]:
+    from pytest_therock.parsing import parse_cmdline
+
+    params = parse_cmdline(command_line)
+    return {k: v for k, v in params.items() if k.startswith(("amdgpu.", "ttm.", "amdttm."))}
+
+
+@pytest.mark.parametrize("name", WRAPPED)
+@pytest.mark.parametrize("shape", [_as_dmesg_t, _as_journal])
+def test_wrapped_logs_of_other_shapes(name: str, shape: Any) -> None:
+    records = shape(
+        "\n".join(r for r in _unwrapped(_read(DMESG / name)) if r != "...")
+    ).splitlines()
+    logged = next(r for r in records if "Command line: " in r).split("Command line: ", 1)[1]
+    for width in (80, 120, 133, 200):
+        assert scan_kernel_log(_wrapped(records, width)).command_line == logged.strip(), width
+
+
+@pytest.mark.parametrize("name", WRAPPED)
+def test_a_wrap_that_cannot_be_rejoined_is_flagged_never_read_as_a_name(name: str) -> None:
+    # Without a record prefix (`dmesg -t`) and with no other line as wide, a wrapped
+    # line cannot be told from the next message: what the cut leaves is flagged.
+    records = [r.split("] ", 1)[1] for r in _unwrapped(_read(DMESG / name)) if r.startswith("[")]
+    logged = next(r for r in records if r.startswith("Command line: "))
+    names = {w.partition("=")[0] for w in logged.split()}
+    for cut in range(len("Command line: ") + 1, len(logged)):
+        text = "\n".join([logged[:cut], logged[cut:], *records[2:]])
+        facts = scan_kernel_log(text)
+        assert facts.command_line is not None
+        for word in facts.command_line.split():
+            name = word.partition("=")[0]
+            assert not name.endswith((".", "_", "-")), (cut, word)
+            if name.startswith(("amdttm.", "ttm.", "amdgpu.")) and "=" not in word:
+                pytest.fail(f"cut {cut}: {word!r} read as a parameter without its value")
+        for word in facts.cut_parameters:
+            assert word.partition("=")[0] not in names or "=" not in word, (cut, word)
+
+
+@pytest.mark.parametrize("name", WRAPPED)
+def test_doctor_over_a_wrapped_log_reads_the_right_parameters(name: str, tmp_path: Path) -> None:
+    from pytest_therock.detect import detect
+    from pytest_therock.diagnostics import run_checks
+    from pytest_therock.sysroot import Root
+
+    (tmp_path / ".therock").mkdir()
+    (tmp_path / ".therock/dmesg.txt").write_text(_read(DMESG / name))
+    env = detect(Root(tmp_path), {})
+    names = {p.name for p in env.kernel_params}
+    assert {"amdttm.pages_limit", "amdttm.page_pool_size"} <= names
+    assert not any(n.endswith((".", "_")) for n in names)
+    fixes = {d.fix for d in run_checks(env) if d.code == "kernel-param-ignored"}
+    assert fixes == {"set ttm.pages_limit too", "set ttm.page_pool_size too"}

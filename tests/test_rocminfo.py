@@ -139,6 +139,31 @@ GPU_SAMPLES: dict[str, dict[str, Any]] = {
         "runtime": "1.18",
         "wsl": False,
     },
+    "gfx1151-strix-halo-eng-sample-ubuntu22.04-rocm6.3.4-kfd6.10.5.txt": {
+        "types": ("CPU", "GPU"),
+        "targets": ("gfx1151",),
+        "cu": 40,
+        "marketing": "AMD Radeon Graphics",
+        "chip_id": 5510,
+        "wavefront": 32,
+        "vram_kb": 65507864,
+        "kfd": "6.10.5",
+        "runtime": "1.14",
+        "wsl": False,
+    },
+    # A Radeon 780M (Chip ID 0x15bf, natively gfx1103) that the runtime lists as gfx1102.
+    "gfx1103-780m-chip-0x15bf-listed-as-gfx1102-override-rocm6.2.2-kfd6.8.5.txt": {
+        "types": ("CPU", "GPU"),
+        "targets": ("gfx1102",),
+        "cu": 12,
+        "marketing": "AMD Radeon Graphics",
+        "chip_id": 0x15BF,
+        "wavefront": 32,
+        "vram_kb": 16073840,
+        "kfd": "6.8.5",
+        "runtime": "1.14",
+        "wsl": False,
+    },
 }
 
 # file -> (code, text the message must contain: the fix, and the tool's own line)
@@ -186,6 +211,11 @@ ERROR_SAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "error-agent-creation-failed-unrecognized-id-invalid-argument-rx9070xt-rocm7.2.1.txt": (
         "unsupported-gpu",
         ("does not know this GPU", "The GPU node has an unrecognized id"),
+    ),
+    # WSL: an assertion in libhsakmt's thunk_proxy, then the shell's "Aborted (core dumped)".
+    "error-wsl-thunk-proxy-queryadapterinfo-assertion-rx7900xt-plus-gtx1080ti-rocm6.3.4.txt": (
+        "wsl-driver-mismatch",
+        ("Adrenalin", "ROCm for WSL", "wsl --shutdown", "QueryAdapterInfo", "Assertion"),
     ),
 }
 
@@ -562,3 +592,94 @@ def test_byte_corruption(name: str, edits: list[tuple[float, int]]) -> None:
         elif data:
             data[at] = byte
     parse_or_error(data.decode("utf-8", errors="replace"))
+
+
+# --------------------------------------------------------------------------- WSL crashes
+
+
+def test_wsl_thunk_crash_quotes_the_assertion_not_the_shell() -> None:
+    name = "error-wsl-thunk-proxy-queryadapterinfo-assertion-rx7900xt-plus-gtx1080ti-rocm6.3.4.txt"
+    with pytest.raises(RocminfoError) as info:
+        parse_rocminfo(read(name))
+    message = str(info.value)
+    assert "thunk_proxy.cpp:111" in message and "Aborted" not in message
+    assert "sudo dmesg" not in message and "modprobe" not in message  # no Linux driver advice
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # the same assertion at line 113 (ROCm/ROCm#4460)
+        [
+            "WSL environment detected.",
+            "rocminfo: ./sources/wsl/libhsakmt/src/thunk_proxy/"
+            "thunk_proxy.cpp:113: void thunk_proxy::QueryAdapterInfo(D3DKMT_HANDLE, "
+            "ATIADAPTERINFO*): Assertion `ret == STATUS_SUCCESS' failed.",
+        ],
+        # the WSL thunk's other assertion, as quoted in microsoft/WSL#40464 (ROCm 7.2)
+        [
+            "WSL environment detected.",
+            "Assertion `props.EngineId.ui32.Major && "
+            '"HSA_OVERRIDE_GFX_VERSION may be needed"\' failed.',
+        ],
+    ],
+)
+def test_wsl_thunk_crash_variants(lines: list[str]) -> None:
+    with pytest.raises(RocminfoError) as info:
+        parse_rocminfo("\n".join(lines) + "\nAborted (core dumped)\n")
+    assert info.value.code == "wsl-driver-mismatch"
+    assert "Assertion" in str(info.value)
+
+
+def test_a_linux_assertion_is_a_crash_quoting_the_assertion() -> None:
+    text = "ROCk module is loaded\nrocminfo: foo.cpp:1: int f(): Assertion `x' failed.\nAborted\n"
+    with pytest.raises(RocminfoError) as info:
+        parse_rocminfo(text)
+    assert info.value.code == "crashed" and "Assertion `x' failed" in str(info.value)
+
+
+# --------------------------------------------------------------------------- cut outputs
+
+MULTI_GPU = "gfx942-mi300a-4socket-apu-rocm6.3.1.txt"  # 4 CPU agents, then 4 GPU agents
+
+
+def test_whole_samples_are_complete() -> None:
+    for name in GPU_SAMPLES:
+        report = parse_rocminfo(read(name))
+        assert report.complete and report.missing == () and report.incomplete_reason() is None
+
+
+@pytest.mark.parametrize("name", [MULTI_GPU, "gfx90a-4x-mi210-2x-epyc7763-rocm5.7.1.txt"])
+def test_every_cut_of_a_multi_gpu_output_says_it_is_incomplete(name: str) -> None:
+    # Cut at every line boundary, from the end and from the start: whatever parses is
+    # either the whole output or says what it is missing; never a complete short count.
+    lines = read(name).splitlines(keepends=True)
+    whole = parse_rocminfo("".join(lines))
+    for cut in range(1, len(lines)):
+        for part, side in (("".join(lines[:cut]), "end"), ("".join(lines[cut:]), "beginning")):
+            report = parse_or_error(part)
+            if report is None:
+                continue
+            if report.complete:  # only the blank/padding lines around the output were cut
+                assert report.gpus == whole.gpus, (side, cut)
+                continue
+            assert any(m.startswith(f"its {side}") for m in report.missing), (side, cut)
+            reason = report.incomplete_reason()
+            assert reason is not None and "incomplete" in reason
+            assert f"lists {len(report.gpus)} GPU agent(s)" in reason
+
+
+def test_a_paste_missing_agents_in_the_middle_says_which() -> None:
+    lines = read(MULTI_GPU).splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip().startswith("Agent ")]
+    cut = lines[: starts[5] - 1] + lines[starts[7] - 1 :]  # drop agents 6 and 7
+    report = parse_rocminfo("\n".join(cut))
+    assert report.missing == ("agents 6 to 7",)
+    assert len(report.gpus) == 2
+
+
+def test_a_paste_starting_at_the_agents_banner_is_whole() -> None:
+    lines = read(MULTI_GPU).splitlines()
+    start = lines.index(next(line for line in lines if line.strip() == "HSA Agents"))
+    report = parse_rocminfo("\n".join(lines[start:]))
+    assert report.complete and len(report.gpus) == 4 and report.runtime_version is None

@@ -220,6 +220,94 @@ def _rocm_smi_version(text: str) -> None:
     assert smi_error(parse_rocmsmi_gpus, text).code == "unrecognised"
 
 
+@sample(
+    "amdsmi/amd-smi-default-gfx1151-strix-halo-linuxver-96g-carveout-amdsmi26.2.1-rocm7.2.0.txt"
+)
+def _default_strix_halo_linuxver(text: str) -> None:
+    # amd-smi's MB is MiB: 98304 MB = 96 * 1024 MiB is the 96 GiB carve-out (decimal
+    # megabytes would have printed 103079). "Linuxver" is /proc/version cut to fit the
+    # box: not a version, so the driver version is unknown.
+    (gpu,) = parse_amdsmi_gpus(text)
+    assert gpu == SmiGpu(0, "AMD Radeon Graphics", None, 96 << 30, 161 * MiB, None, None)
+    assert parse_amdsmi_version(text) == SmiVersions("amd-smi", "26.2.1", None, "7.2.0", None)
+
+
+@sample("amdsmi/amd-smi-metric-m-apu-512mb-vram-13649mb-gtt-amdsmi26.1.0-dev.txt")
+def _metric_m_apu(text: str) -> None:
+    (gpu,) = parse_amdsmi_gpus(text)
+    assert (gpu.vram_total_bytes, gpu.vram_used_bytes) == (512 * MiB, 489 * MiB)
+    assert (gpu.gtt_total_bytes, gpu.gtt_used_bytes) == (13649 * MiB, 964 * MiB)
+    assert (gpu.vis_vram_total_bytes, gpu.vis_vram_used_bytes) == (512 * MiB, 489 * MiB)
+
+
+@sample("amdsmi/amd-smi-monitor-v-apu-gtt-amdsmi26.1.0-dev.txt")
+def _monitor_v_apu(text: str) -> None:
+    (gpu,) = parse_amdsmi_gpus(text)
+    assert (gpu.gtt_total_bytes, gpu.gtt_used_bytes) == (13649 * MiB, 938 * MiB)
+    assert gpu.vram_total_bytes is None and gpu.name is None
+
+
+@sample("rocmsmi/rocm-smi-concise-raphael-igpu-plus-rx7900xt-rocm5.x-2023.txt")
+def _concise_rocm5_plain_temp(text: str) -> None:
+    gpus = parse_rocmsmi_gpus(text)
+    assert [gpu.index for gpu in gpus] == [0, 1]  # the Raphael iGPU and the RX 7900 XT
+    assert all(no_gpu_fields(gpu) for gpu in gpus)
+
+
+@sample("rocmsmi/rocm-smi-showmeminfo-vram-gtt-gfx1150-890m-rocm7.13-docker.txt")
+def _meminfo_vram_gtt_890m(text: str) -> None:
+    (gpu,) = parse_rocmsmi_gpus(text)
+    assert (gpu.vram_total_bytes, gpu.vram_used_bytes) == (536870912, 158003200)
+    assert (gpu.gtt_total_bytes, gpu.gtt_used_bytes) == (47244640256, 36192239616)
+
+
+def _respaced(text: str, rng: random.Random) -> str:
+    """The same table with every run of spaces between cells 1 to 9 spaces wide."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("="):  # banners keep their words, rules change width
+            words = line.strip("=")
+            pad = "=" * rng.randint(10, 60)
+            out.append(f"{pad}{words}{pad}" if words else pad * 2)
+            continue
+        cells = line.split("  ")
+        cells = [c.strip() for c in cells if c.strip()]
+        out.append("".join(c + " " * rng.randint(2, 9) for c in cells))
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_old_concise_table_in_other_column_widths(seed: int) -> None:
+    # Other builds pad the columns to other widths (the header and rows are printed with
+    # per-column widths); the table is read by column names, never by position.
+    text = read("rocmsmi/rocm-smi-concise-raphael-igpu-plus-rx7900xt-rocm5.x-2023.txt")
+    variant = _respaced(text, random.Random(seed))
+    assert [gpu.index for gpu in parse_rocmsmi_gpus(variant)] == [0, 1]
+
+
+@pytest.mark.parametrize("gpus", [1, 3, 8])
+def test_old_concise_table_with_other_gpu_counts(gpus: int) -> None:
+    text = read("rocmsmi/rocm-smi-concise-raphael-igpu-plus-rx7900xt-rocm5.x-2023.txt")
+    lines = text.splitlines()
+    row = lines[3]
+    rows = [str(i) + row[1:] for i in range(gpus)]
+    variant = "\n".join([*lines[:3], *rows, *lines[5:]])
+    assert [gpu.index for gpu in parse_rocmsmi_gpus(variant)] == list(range(gpus))
+
+
+def test_monitor_table_with_vram_columns_and_other_spacing() -> None:
+    # `amd-smi monitor -v -m` adds VRAM columns; a unit is its own word after a number.
+    text = read("amdsmi/amd-smi-monitor-v-apu-gtt-amdsmi26.1.0-dev.txt")
+    header, row = text.splitlines()
+    header += "  VRAM_USED  VRAM_TOTAL"
+    row += "  489 MB  512 MB"
+    for spaces in (" ", "   ", "\t"):
+        variant = spaces.join(header.split()) + "\n" + spaces.join(row.split()) + "\n"
+        (gpu,) = parse_amdsmi_gpus(variant)
+        assert (gpu.vram_total_bytes, gpu.vram_used_bytes) == (512 * MiB, 489 * MiB)
+        assert gpu.gtt_total_bytes == 13649 * MiB
+
+
 def sample_files() -> list[str]:
     return sorted(
         f"{folder}/{path.name}"
@@ -316,7 +404,9 @@ GPU: 0
         FREE_GTT: 12685 MB
 """
     (gpu,) = parse_amdsmi_gpus(text)
-    assert gpu == SmiGpu(0, None, None, 512 * MiB, 489 * MiB, 13649 * MiB, 964 * MiB)
+    assert gpu == SmiGpu(
+        0, None, None, 512 * MiB, 489 * MiB, 13649 * MiB, 964 * MiB, 512 * MiB, 489 * MiB
+    )
 
 
 MEM_USAGE = {
