@@ -93,6 +93,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="TARGET",
     )
     add(
+        "expect_runtime",
+        "bool",
+        "with --therock-expect: also run rocminfo once at session start and stop unless "
+        "the ROCm runtime lists the expected GPUs (env PYTEST_THEROCK_EXPECT_RUNTIME)",
+        action="store_true",
+        default=None,
+    )
+    add(
         "timeout",
         "string",
         "seconds before a hung rocminfo is killed (env PYTEST_THEROCK_TIMEOUT; default 30)",
@@ -121,7 +129,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_SETTING_NAMES = ("root", "strict", "expect", "timeout", "rocminfo", "ignore", "gpus_per_worker")
+_SETTING_NAMES = (
+    "root",
+    "strict",
+    "expect",
+    "expect_runtime",
+    "timeout",
+    "rocminfo",
+    "ignore",
+    "gpus_per_worker",
+)
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -204,6 +221,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"gw{k} -> GPU {','.join(map(str, s))}" for k, s in enumerate(state.gpu_slices)
         )
         lines.append(f"therock: xdist: {state.settings.gpus_per_worker} GPU(s) per worker: {shown}")
+    if state.runtime is not None:
+        verdict = "runtime" if state.runtime.ok else "runtime proof failed"
+        lines.append(f"therock: {verdict}: {state.runtime.message}")
     for extra in config.hook.pytest_therock_report_header(env=env, config=config):
         lines += [f"therock: {line}" for line in extra]
     return lines
@@ -219,25 +239,25 @@ def _collect_extra_diagnostics(config: pytest.Config, state: TheRock) -> None:
     state.extra_diagnostics = [checked(d) for batch in found for d in batch or ()]
 
 
+def _proofs_asked(config: pytest.Config) -> bool:
+    settings = state_of(config).settings
+    return not hasattr(config, "workerinput") and bool(settings.expect or settings.expect_runtime)
+
+
+def _stop(reasons: list[str]) -> None:
+    pytest.exit(
+        "; ".join(f"pytest-therock: {r}" for r in reasons) + "; no test was run",
+        returncode=pytest.ExitCode.INTERRUPTED,
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
     """``--therock-expect``: stop before collecting, after the header is shown."""
-    config = session.config
-    state = state_of(config)
-    if not state.settings.expect or hasattr(config, "workerinput"):
-        return
-    from .markers import describe_found
-    from .targets import parse_target_pattern
-
-    env = state.env()
-    for target in state.settings.expect:
-        pattern = parse_target_pattern(target)
-        if not any(pattern.matches(g.gfx_target) for g in env.visible_gpus):
-            pytest.exit(
-                f"pytest-therock: expected a {target} GPU (--therock-expect), "
-                f"found {describe_found(env)}; no test was run",
-                returncode=pytest.ExitCode.INTERRUPTED,
-            )
+    if _proofs_asked(session.config):
+        reasons = state_of(session.config).prove()
+        if reasons:
+            _stop(reasons)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -328,9 +348,20 @@ class HardwareSummary:
                 terminalreporter.write_line(line)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _junit_properties(session.config, state_of(session.config))
+@pytest.hookimpl(hookwrapper=True)
+def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
+    """Prove the expected GPUs before the header; under xdist, stop before workers start."""
+    config = session.config
+    if _proofs_asked(config):
+        reasons = state_of(config).prove()  # the runtime proof's outcome goes in the header
+        if reasons and config.pluginmanager.has_plugin("dsession"):
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                for line in pytest_report_header(config):
+                    reporter.write_line(line)
+            _stop(reasons)
+    yield
+    _junit_properties(config, state_of(config))
 
 
 def _junit_properties(config: pytest.Config, state: TheRock) -> None:
@@ -344,6 +375,9 @@ def _junit_properties(config: pytest.Config, state: TheRock) -> None:
     _collect_extra_diagnostics(config, state)
     for name, value in junit_properties(state.env(), state.diagnostics(), state.versions()):
         xml.add_global_property(name, value)
+    if state.runtime is not None:
+        verdict = "ok" if state.runtime.ok else "failed"
+        xml.add_global_property("therock_runtime", f"{verdict}: {state.runtime.message}")
 
 
 @pytest.fixture(scope="session")
