@@ -167,9 +167,11 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.update(variables)  # before any test, and before HIP is initialised
         state = TheRock(settings, workerinput.get(WORKER_KEY), variables)
     else:
-        state = TheRock(settings)
-        if settings.gpus_per_worker and getattr(config.option, "tx", None):
-            _assign_gpus(state, len(config.option.tx))
+        # pytest_xdist_auto_num_workers (before configure) may have detected already.
+        state = config.stash.get(STATE, None) or TheRock(settings)
+        tx = getattr(config.option, "tx", None)
+        if settings.gpus_per_worker and tx and getattr(config.option, "dist", "no") != "no":
+            _assign_gpus(state, tx)
     config.stash[STATE] = state
     config.pluginmanager.register(HardwareSummary(state), "therock-summary")
     if settings.expect:
@@ -182,31 +184,65 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(f"--therock-expect: {exc}") from None
 
 
-def _assign_gpus(state: TheRock, workers: int) -> None:
-    from .workers import gpu_slices
+def _assign_gpus(state: TheRock, tx: list[str]) -> None:
+    from .workers import SliceBook, gpu_slices, worker_ids
 
+    ids = worker_ids(tx)
     try:
         visible = len(state.env().visible_gpus)
-        state.gpu_slices = gpu_slices(visible, state.settings.gpus_per_worker, workers)
+        slices = gpu_slices(visible, state.settings.gpus_per_worker, len(ids))
     except ValueError as exc:
         raise pytest.UsageError(f"--therock-gpus-per-worker: {exc}") from None
+    state.gpu_slices = SliceBook(ids, slices)
 
 
 def state_of(config: pytest.Config) -> TheRock:
     return config.stash[STATE]
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    """xdist: detect once in the controller and hand the result to each worker."""
-    state = state_of(node.config)
-    env = state.env()
-    node.workerinput[WORKER_KEY] = env.to_json()
-    if state.gpu_slices:
-        from .workers import worker_variables
+class XdistHooks:
+    """pytest-xdist's hooks, registered only when xdist is (as pytest-randomly does)."""
 
-        index = int(str(node.workerinput["workerid"]).removeprefix("gw"))
-        node.workerinput[VARIABLES_KEY] = worker_variables(env, state.gpu_slices[index])
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:
+        """``-n auto`` with ``--therock-gpus-per-worker=N``: one worker per N visible GPUs.
+
+        Leaves the count to xdist (CPUs) without the setting, or when
+        ``PYTEST_XDIST_AUTO_NUM_WORKERS`` names it.
+        """
+        if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+            return None
+        state = config.stash.get(STATE, None)
+        if state is None:  # called before pytest_configure
+            state = config.stash[STATE] = TheRock(_settings(config))
+        per_worker = state.settings.gpus_per_worker
+        return len(state.env().visible_gpus) // per_worker if per_worker else None
+
+    def pytest_configure_node(self, node: Any) -> None:
+        """Detect once in the controller; hand the result and its GPU slice to each worker."""
+        state = state_of(node.config)
+        env = state.env()
+        node.workerinput[WORKER_KEY] = env.to_json()
+        if state.gpu_slices is not None:
+            from .workers import worker_variables
+
+            worker_id = str(node.workerinput["workerid"])
+            try:
+                positions = state.gpu_slices.take(worker_id)
+            except ValueError as exc:
+                raise pytest.UsageError(f"--therock-gpus-per-worker: {exc}") from None
+            node.workerinput[VARIABLES_KEY] = worker_variables(env, positions)
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A worker finished or crashed: its GPUs go to the worker that replaces it."""
+        state = state_of(node.config)
+        if state.gpu_slices is not None:
+            state.gpu_slices.release(str(node.workerinput["workerid"]))
+
+
+def pytest_plugin_registered(plugin: object, plugin_name: str, manager: Any) -> None:
+    if plugin_name == "xdist" and not manager.has_plugin("therock-xdist"):
+        manager.register(XdistHooks(), "therock-xdist")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -216,9 +252,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     env = state.env()
     _collect_extra_diagnostics(config, state)
     lines = header_lines(env, state.diagnostics(), int(config.getoption("verbose")))
-    if state.gpu_slices:
+    if state.gpu_slices is not None:
         shown = "; ".join(
-            f"gw{k} -> GPU {','.join(map(str, s))}" for k, s in enumerate(state.gpu_slices)
+            f"{worker} -> GPU {','.join(map(str, s))}"
+            for worker, s in state.gpu_slices.planned.items()
         )
         lines.append(f"therock: xdist: {state.settings.gpus_per_worker} GPU(s) per worker: {shown}")
     if state.runtime is not None:

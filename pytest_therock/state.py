@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .proof import RuntimeProof
     from .rocminfo import RocminfoReport
     from .versions import Versions
+    from .workers import SliceBook
 
 
 class SkipTally:
@@ -59,7 +60,7 @@ class TheRock:
         self.settings = settings
         self._env_json = env_json  # handed over by the xdist controller
         self.worker_variables = worker_variables or {}  # this worker's GPU slice
-        self.gpu_slices: list[range] = []  # controller: each worker's GPUs
+        self.gpu_slices: SliceBook | None = None  # controller: each worker's GPUs, by worker id
         self._env: Environment | None = None
         self._diagnostics: list[Diagnostic] | None = None
         self.extra_diagnostics: list[Diagnostic] | None = None  # from the project's hook
