@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     snap.add_argument(
         "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
     )
+    from .compare import add_commands
+
+    add_commands(sub)  # diff, fleet
     return parser
 
 
@@ -151,6 +154,8 @@ def snapshot(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if hasattr(args, "handler"):  # diff, fleet (pytest_therock/compare.py)
+            return int(args.handler(args))
         return doctor(args) if args.command == "doctor" else snapshot(args)
     except BrokenPipeError:  # `pytest-therock doctor | head`
         sys.stderr.close()
