@@ -168,19 +168,18 @@ def started(directory: Path) -> dict[str, str]:
 def test_a_replacement_worker_gets_the_gpus_of_the_worker_it_replaces(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """One worker, so its replacement (gw1, an id no slice was planned for) must run the
+    rest: before, it had no slice and every remaining test was lost."""
     monkeypatch.setenv("PROBE_DIR", str(tmp_path))
     pytester.makeconftest(STARTED_CONFTEST)
     pytester.makepyfile(CRASHING_TESTS)
     result = run(
-        pytester, "-n", "2", f"--therock-root={MI210}", "--therock-gpus-per-worker=2", xdist=True
+        pytester, "-n", "1", f"--therock-root={MI210}", "--therock-gpus-per-worker=2", xdist=True
     )
     result.assert_outcomes(passed=8, failed=1)  # only the crashing test is lost
-    result.stdout.fnmatch_lines(["*replacing crashed worker gw*"])
-    crashed = (tmp_path / "crashed").read_text()
-    workers = started(tmp_path)
-    assert set(workers) == {"gw0", "gw1", "gw2"}
-    assert workers["gw2"] == workers[crashed]
-    assert sorted(workers[w] for w in ("gw0", "gw1")) == ["0,1", "2,3"]
+    result.stdout.fnmatch_lines(["*replacing crashed worker gw0*"])
+    assert (tmp_path / "crashed").read_text() == "gw0"
+    assert started(tmp_path) == {"gw0": "0,1", "gw1": "0,1"}
 
 
 def test_workers_with_names_get_slices(
