@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="tool timeout (default 30)",
     )
+    from .compare import add_commands
+
+    add_commands(sub)  # diff, fleet
     return parser
 
 
@@ -207,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         with _terminate_raises(Terminated):
+            if hasattr(args, "handler"):  # diff, fleet (pytest_therock/compare.py)
+                return int(args.handler(args))
             return doctor(args) if args.command == "doctor" else snapshot(args)
     except BrokenPipeError:  # `pytest-therock doctor | head`
         sys.stderr.close()

@@ -93,6 +93,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="TARGET",
     )
     add(
+        "expect_runtime",
+        "bool",
+        "with --therock-expect: also run rocminfo once at session start and stop unless "
+        "the ROCm runtime lists the expected GPUs (env PYTEST_THEROCK_EXPECT_RUNTIME)",
+        action="store_true",
+        default=None,
+    )
+    add(
         "timeout",
         "string",
         "seconds before a hung rocminfo is killed (env PYTEST_THEROCK_TIMEOUT; default 30)",
@@ -121,7 +129,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_SETTING_NAMES = ("root", "strict", "expect", "timeout", "rocminfo", "ignore", "gpus_per_worker")
+_SETTING_NAMES = (
+    "root",
+    "strict",
+    "expect",
+    "expect_runtime",
+    "timeout",
+    "rocminfo",
+    "ignore",
+    "gpus_per_worker",
+)
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -163,9 +180,11 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.update(variables)  # before any test, and before HIP is initialised
         state = TheRock(settings, workerinput.get(WORKER_KEY), variables)
     else:
-        state = TheRock(settings)
-        if settings.gpus_per_worker and getattr(config.option, "tx", None):
-            _assign_gpus(state, len(config.option.tx))
+        # pytest_xdist_auto_num_workers (before configure) may have detected already.
+        state = config.stash.get(STATE, None) or TheRock(settings)
+        tx = getattr(config.option, "tx", None)
+        if settings.gpus_per_worker and tx and getattr(config.option, "dist", "no") != "no":
+            _assign_gpus(state, tx)
     config.stash[STATE] = state
     config.pluginmanager.register(HardwareSummary(state), "therock-summary")
     if settings.expect:
@@ -178,31 +197,65 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise pytest.UsageError(f"--therock-expect: {exc}") from None
 
 
-def _assign_gpus(state: TheRock, workers: int) -> None:
-    from .workers import gpu_slices
+def _assign_gpus(state: TheRock, tx: list[str]) -> None:
+    from .workers import SliceBook, gpu_slices, worker_ids
 
+    ids = worker_ids(tx)
     try:
         visible = len(state.env().visible_gpus)
-        state.gpu_slices = gpu_slices(visible, state.settings.gpus_per_worker, workers)
+        slices = gpu_slices(visible, state.settings.gpus_per_worker, len(ids))
     except ValueError as exc:
         raise pytest.UsageError(f"--therock-gpus-per-worker: {exc}") from None
+    state.gpu_slices = SliceBook(ids, slices)
 
 
 def state_of(config: pytest.Config) -> TheRock:
     return config.stash[STATE]
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    """xdist: detect once in the controller and hand the result to each worker."""
-    state = state_of(node.config)
-    env = state.env()
-    node.workerinput[WORKER_KEY] = env.to_json()
-    if state.gpu_slices:
-        from .workers import worker_variables
+class XdistHooks:
+    """pytest-xdist's hooks, registered only when xdist is (as pytest-randomly does)."""
 
-        index = int(str(node.workerinput["workerid"]).removeprefix("gw"))
-        node.workerinput[VARIABLES_KEY] = worker_variables(env, state.gpu_slices[index])
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:
+        """``-n auto`` with ``--therock-gpus-per-worker=N``: one worker per N visible GPUs.
+
+        Leaves the count to xdist (CPUs) without the setting, or when
+        ``PYTEST_XDIST_AUTO_NUM_WORKERS`` names it.
+        """
+        if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+            return None
+        state = config.stash.get(STATE, None)
+        if state is None:  # called before pytest_configure
+            state = config.stash[STATE] = TheRock(_settings(config))
+        per_worker = state.settings.gpus_per_worker
+        return len(state.env().visible_gpus) // per_worker if per_worker else None
+
+    def pytest_configure_node(self, node: Any) -> None:
+        """Detect once in the controller; hand the result and its GPU slice to each worker."""
+        state = state_of(node.config)
+        env = state.env()
+        node.workerinput[WORKER_KEY] = env.to_json()
+        if state.gpu_slices is not None:
+            from .workers import worker_variables
+
+            worker_id = str(node.workerinput["workerid"])
+            try:
+                positions = state.gpu_slices.take(worker_id)
+            except ValueError as exc:
+                raise pytest.UsageError(f"--therock-gpus-per-worker: {exc}") from None
+            node.workerinput[VARIABLES_KEY] = worker_variables(env, positions)
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A worker finished or crashed: its GPUs go to the worker that replaces it."""
+        state = state_of(node.config)
+        if state.gpu_slices is not None:
+            state.gpu_slices.release(str(node.workerinput["workerid"]))
+
+
+def pytest_plugin_registered(plugin: object, plugin_name: str, manager: Any) -> None:
+    if plugin_name == "xdist" and not manager.has_plugin("therock-xdist"):
+        manager.register(XdistHooks(), "therock-xdist")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -212,11 +265,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     env = state.env()
     _collect_extra_diagnostics(config, state)
     lines = header_lines(env, state.diagnostics(), int(config.getoption("verbose")))
-    if state.gpu_slices:
+    if state.gpu_slices is not None:
         shown = "; ".join(
-            f"gw{k} -> GPU {','.join(map(str, s))}" for k, s in enumerate(state.gpu_slices)
+            f"{worker} -> GPU {','.join(map(str, s))}"
+            for worker, s in state.gpu_slices.planned.items()
         )
         lines.append(f"therock: xdist: {state.settings.gpus_per_worker} GPU(s) per worker: {shown}")
+    if state.runtime is not None:
+        verdict = "runtime" if state.runtime.ok else "runtime proof failed"
+        lines.append(f"therock: {verdict}: {state.runtime.message}")
     for extra in config.hook.pytest_therock_report_header(env=env, config=config):
         # A str is one line, as pytest's own pytest_report_header allows.
         extra = [extra] if isinstance(extra, str) else extra or []
@@ -236,29 +293,27 @@ def _collect_extra_diagnostics(config: pytest.Config, state: TheRock) -> None:
     state.extra_diagnostics = [checked(d) for batch in found for d in batch or ()]
 
 
+def _proofs_asked(config: pytest.Config) -> bool:
+    settings = state_of(config).settings
+    return not hasattr(config, "workerinput") and bool(settings.expect or settings.expect_runtime)
+
+
+def _stop(reasons: list[str]) -> None:
+    from .printable import printable
+
+    pytest.exit(
+        printable("; ".join(f"pytest-therock: {r}" for r in reasons) + "; no test was run"),
+        returncode=pytest.ExitCode.INTERRUPTED,
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
     """``--therock-expect``: stop before collecting, after the header is shown."""
-    config = session.config
-    state = state_of(config)
-    if not state.settings.expect or hasattr(config, "workerinput"):
-        return
-    from .markers import describe_found
-    from .targets import parse_target_pattern
-
-    env = state.env()
-    for target in state.settings.expect:
-        pattern = parse_target_pattern(target)
-        if not any(pattern.matches(g.gfx_target) for g in env.visible_gpus):
-            from .printable import printable
-
-            pytest.exit(
-                printable(
-                    f"pytest-therock: expected a {target} GPU (--therock-expect), "
-                    f"found {describe_found(env)}; no test was run"
-                ),
-                returncode=pytest.ExitCode.INTERRUPTED,
-            )
+    if _proofs_asked(session.config):
+        reasons = state_of(session.config).prove()
+        if reasons:
+            _stop(reasons)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -360,9 +415,20 @@ class HardwareSummary:
                 terminalreporter.write_line(printable(line))
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _junit_properties(session.config, state_of(session.config))
+@pytest.hookimpl(hookwrapper=True)
+def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
+    """Prove the expected GPUs before the header; under xdist, stop before workers start."""
+    config = session.config
+    if _proofs_asked(config):
+        reasons = state_of(config).prove()  # the runtime proof's outcome goes in the header
+        if reasons and config.pluginmanager.has_plugin("dsession"):
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                for line in pytest_report_header(config):
+                    reporter.write_line(line)
+            _stop(reasons)
+    yield
+    _junit_properties(config, state_of(config))
 
 
 def _junit_properties(config: pytest.Config, state: TheRock) -> None:
@@ -376,6 +442,9 @@ def _junit_properties(config: pytest.Config, state: TheRock) -> None:
     _collect_extra_diagnostics(config, state)
     for name, value in junit_properties(state.env(), state.diagnostics(), state.versions()):
         xml.add_global_property(name, value)
+    if state.runtime is not None:
+        verdict = "ok" if state.runtime.ok else "failed"
+        xml.add_global_property("therock_runtime", f"{verdict}: {state.runtime.message}")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ class Settings:
     root: str = "/"
     strict: bool = False
     expect: tuple[str, ...] = ()
+    expect_runtime: bool = False  # also prove, with rocminfo, that the ROCm runtime sees them
     timeout: float = DEFAULT_TIMEOUT
     rocminfo: str | None = None
     ignore: frozenset[str] = frozenset()
@@ -77,6 +78,7 @@ def resolve(
         raise ValueError(f"{root_src}: {root} is not a directory")
     strict, strict_src = pick("strict", "PYTEST_THEROCK_STRICT")
     expect, _ = pick("expect", "PYTEST_THEROCK_EXPECT")
+    runtime, runtime_src = pick("expect_runtime", "PYTEST_THEROCK_EXPECT_RUNTIME")
     timeout, timeout_src = pick("timeout", "PYTEST_THEROCK_TIMEOUT")
     rocminfo, _ = pick("rocminfo", "PYTEST_THEROCK_ROCMINFO")
     ignore, _ = pick("ignore", "PYTEST_THEROCK_IGNORE")
@@ -87,6 +89,9 @@ def resolve(
         if isinstance(strict, bool)
         else bool(strict and _bool(str(strict), strict_src)),
         expect=_words([expect] if isinstance(expect, str) else list(expect or [])),  # type: ignore[call-overload]
+        expect_runtime=runtime
+        if isinstance(runtime, bool)
+        else bool(runtime and _bool(str(runtime), runtime_src)),
         timeout=_timeout(timeout, timeout_src) if timeout is not None else DEFAULT_TIMEOUT,
         rocminfo=str(rocminfo) if rocminfo else None,
         ignore=frozenset(_words([ignore] if isinstance(ignore, str) else list(ignore or []))),  # type: ignore[call-overload]

@@ -13,8 +13,10 @@ if TYPE_CHECKING:
     from .diagnostics import Diagnostic
     from .environment import Environment, ToolStatus
     from .markers import Requirement
+    from .proof import RuntimeProof
     from .rocminfo import RocminfoReport
     from .versions import Versions
+    from .workers import SliceBook
 
 
 class SkipTally:
@@ -58,7 +60,7 @@ class TheRock:
         self.settings = settings
         self._env_json = env_json  # handed over by the xdist controller
         self.worker_variables = worker_variables or {}  # this worker's GPU slice
-        self.gpu_slices: list[range] = []  # controller: each worker's GPUs
+        self.gpu_slices: SliceBook | None = None  # controller: each worker's GPUs, by worker id
         self._env: Environment | None = None
         self._diagnostics: list[Diagnostic] | None = None
         self.extra_diagnostics: list[Diagnostic] | None = None  # from the project's hook
@@ -67,6 +69,8 @@ class TheRock:
         self.tally = SkipTally()
         self.parsed: dict[str, Requirement | None] = {}  # marker as written -> requirement
         self._unmet: dict[str, str | None] = {}  # marker as written -> unmet reason
+        self.runtime: RuntimeProof | None = None  # --therock-expect-runtime's outcome
+        self._stop: list[str] | None = None  # why the session must stop before any test
 
     @property
     def detected(self) -> bool:
@@ -92,8 +96,35 @@ class TheRock:
         """Why ``requirement`` is not met here (None if it is), worked out once per session."""
         key = requirement.marker
         if key not in self._unmet:
-            self._unmet[key] = requirement.check(env, self.versions)
+            reason = requirement.check(env, self.versions)
+            if reason is None and self.settings.strict:  # a GPU that cannot be used is absent
+                from .proof import unusable
+
+                reason = unusable(requirement, env, self.versions)
+            self._unmet[key] = reason
         return self._unmet[key]
+
+    def prove(self) -> list[str]:
+        """``--therock-expect`` and ``--therock-expect-runtime``, checked once.
+
+        Returns why the session must stop (one line each), or [] when it may run.
+        The runtime proof runs ``rocminfo`` once, only when asked.
+        """
+        if self._stop is None:
+            from .proof import expect_failure, runtime_proof
+
+            stop = []
+            env = self.env()
+            if self.settings.expect:
+                failure = expect_failure(env, self.settings.expect)
+                stop += [failure] if failure else []
+            if self.settings.expect_runtime:
+                report, status = self.rocminfo()
+                self.runtime = runtime_proof(env, report, status, self.settings.expect)
+                if not self.runtime.ok:
+                    stop.append(f"runtime proof (--therock-expect-runtime): {self.runtime.message}")
+            self._stop = stop
+        return self._stop
 
     def versions(self) -> Versions:
         """Installed versions, looked up on first use (no import of torch or ROCm)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from .environment import Environment
 
@@ -40,3 +41,67 @@ def worker_variables(env: Environment, positions: range) -> dict[str, str]:
 def for_worker(env: Environment, variables: dict[str, str]) -> Environment:
     """The environment as a worker with these visibility variables sees it."""
     return dataclasses.replace(env, env_vars={**env.env_vars, **variables})
+
+
+def worker_ids(tx: Sequence[str]) -> list[str]:
+    """The ids pytest-xdist gives the workers of these ``--tx`` specs, in order.
+
+    ``N*SPEC`` stands for N workers (xdist's ``workermanage.parse_tx_spec_config``);
+    a spec's ``id=NAME`` names its worker, the others get ``gw0``, ``gw1``, ... in
+    order (execnet's ``Group.allocate_id``).
+    """
+    ids: list[str] = []
+    auto = 0
+    for spec in tx:
+        count, star, rest = spec.partition("*")
+        for one in [rest] * int(count) if star and count.isdigit() else [spec]:
+            named = [part[3:] for part in one.split("//") if part.startswith("id=")]
+            if named:
+                ids.append(named[-1])
+            else:
+                ids.append(f"gw{auto}")
+                auto += 1
+    return ids
+
+
+class SliceBook:
+    """Which worker holds which GPU slice: slices follow worker identity.
+
+    Each planned worker id gets its own slice. When a worker goes down (xdist calls
+    ``pytest_testnodedown`` before it starts the replacement of a crashed worker,
+    under a new id), its slice is freed, and the next worker without a slice of its
+    own takes it: a replacement runs on the GPUs of the worker it replaces.
+    """
+
+    def __init__(self, ids: Sequence[str], slices: Sequence[range]) -> None:
+        self.planned = dict(zip(ids, slices, strict=True))
+        self.held: dict[str, range] = {}
+        self.free: list[range] = []
+
+    def take(self, worker_id: str) -> range:
+        """The slice of ``worker_id``; ValueError when every slice is held by a live worker."""
+        if worker_id in self.held:
+            return self.held[worker_id]
+        held = list(self.held.values())
+        own = self.planned.get(worker_id)
+        if own is not None and own not in held:
+            chosen = own
+        elif self.free:
+            chosen = self.free[0]
+        else:
+            spare = [s for s in self.planned.values() if s not in held]
+            if not spare:
+                raise ValueError(
+                    f"no GPU slice left for worker {worker_id!r}: all {len(held)} are in use"
+                )
+            chosen = spare[0]
+        if chosen in self.free:
+            self.free.remove(chosen)
+        self.held[worker_id] = chosen
+        return chosen
+
+    def release(self, worker_id: str) -> None:
+        """``worker_id`` went down: its slice goes to the next worker without one."""
+        chosen = self.held.pop(worker_id, None)
+        if chosen is not None:
+            self.free.append(chosen)

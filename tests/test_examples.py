@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, run
+from conftest import EXAMPLES, REALDATA, run
 
 SETUPS = Path(__file__).parent.parent / "conftest_examples"
 
@@ -76,7 +76,37 @@ def test_ci_runner_fails_unmet_requirements_instead_of_skipping(pytester: pytest
 
 def test_ci_workflow_runs_the_strict_expecting_command() -> None:
     workflow = (SETUPS / "strix-halo-ci" / "strix-halo.yml").read_text()
-    assert "pytest --therock-strict --therock-expect gfx1151" in workflow
+    assert "pytest --therock-strict --therock-expect gfx1151 --therock-expect-runtime" in workflow
+
+
+def test_ci_workflow_uploads_a_snapshot_on_every_run_and_reads_the_fleet() -> None:
+    workflow = (SETUPS / "strix-halo-ci" / "strix-halo.yml").read_text()
+    steps = workflow.split("\n      - ")
+    (snapshot,) = [s for s in steps if "pytest-therock snapshot" in s]
+    assert snapshot.startswith("if: always()")
+    assert "if: failure()" not in workflow
+    assert "pytest-therock fleet snapshots" in workflow
+    assert "pattern: therock-snapshot-*" in workflow
+
+
+def test_ci_runner_in_a_container_without_kfd_stops_with_the_fix(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A container started without --device /dev/kfd, as its real rocminfo output shows."""
+    root = shutil.copytree(EXAMPLES / "strix-halo", tmp_path / "container")
+    (root / "dev/kfd").unlink()
+    (root / ".therock/kfd-access").write_text("missing\n")
+    sample = REALDATA / "rocminfo/error-kfd-no-such-file-docker-without-device-kfd6.10.5.txt"
+    (root / ".therock/rocminfo.txt").write_text(sample.read_text())
+    (root / ".therock/rocminfo.exit").write_text("1\n")
+    copy_setup(pytester, "strix-halo-ci")
+    result = run(pytester, f"--therock-root={root}", xdist=True)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.assert_outcomes()
+    text = result.stdout.str() + result.stderr.str()
+    proof = text.split("pytest-therock: runtime proof (--therock-expect-runtime): ", 1)[1]
+    assert proof.startswith("rocminfo failed: /dev/kfd does not exist")
+    assert "--device /dev/kfd --device /dev/dri" in proof
 
 
 def test_multi_gpu_runner_gives_each_worker_one_gpu(pytester: pytest.Pytester) -> None:
@@ -90,11 +120,20 @@ def test_multi_gpu_runner_with_too_few_gpus_says_how_many_workers_fit(
     pytester: pytest.Pytester,
 ) -> None:
     copy_setup(pytester, "multi-gpu-xdist")
-    result = in_root(pytester, "strix-halo")
+    result = in_root(pytester, "strix-halo", "-n", "8")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*8 workers x 1 GPU(s) need 8 GPUs, 1 visible: at most 1 worker(s) fit (use -n 1)"]
     )
+
+
+def test_multi_gpu_setup_on_a_one_gpu_machine_starts_one_worker(
+    pytester: pytest.Pytester,
+) -> None:
+    copy_setup(pytester, "multi-gpu-xdist")  # -n auto: one worker per visible GPU
+    result = in_root(pytester, "strix-halo")
+    result.assert_outcomes(passed=16)
+    result.stdout.fnmatch_lines(["*created: 1/1 worker*"])
 
 
 def test_custom_diagnostic_is_in_the_header(pytester: pytest.Pytester) -> None:

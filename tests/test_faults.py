@@ -186,6 +186,9 @@ class Fault:
     skips: dict[str, str] | None = field(default_factory=dict)
     usable: bool | None = True  # doctor exits 0 (False: 1; None: not checked)
     never: tuple[str, ...] = ()  # text that must not reach the output
+    #: the GPU is there but this process cannot use it: the hardware tests run, and
+    #: fail with --therock-strict, which treats the GPU as absent (issue 12)
+    unusable_gpu: bool = False
 
     def apply(self, root: Path) -> None:
         replace_with(root / self.rel, self.kind, self.data)
@@ -345,6 +348,7 @@ FAULTS: dict[str, Fault] = {
         b"none\n",
         says="error[kfd-denied]: /dev/kfd is not readable and writable by this user",
         usable=False,
+        unusable_gpu=True,
     ),
 }
 
@@ -414,7 +418,13 @@ def test_fault(pytester: pytest.Pytester, root: RootBuilder, name: str, fault: F
 
     # The session completes; what the fault hides is skipped, saying why.
     tests = 4
-    if fault.skips is not None:
+    if fault.unusable_gpu:
+        result.assert_outcomes(passed=tests)
+        strict.assert_outcomes(passed=1, errors=tests - 1)
+        strict.stdout.fnmatch_lines(
+            ["*requires_gfx90a: found gfx90a, but it cannot be used: *[[]--therock-strict[]]*"]
+        )
+    elif fault.skips is not None:
         skipped = len(fault.skips)
         result.assert_outcomes(passed=tests - skipped, skipped=skipped)
         assert result.ret == pytest.ExitCode.OK

@@ -1,0 +1,442 @@
+"""Compare machines: ``pytest-therock diff A B`` and ``pytest-therock fleet PATH...``.
+
+A machine is this one (``/``), a snapshot directory, or a snapshot ``.tar.gz``.
+Each is reduced to *facts*: one line per thing that matters on a ROCm runner
+(GPUs, memory, kernel parameters, versions, ``/dev/kfd``, rocminfo, diagnostics,
+kernel-log events). A fact derived from another (usable GTT from the GTT size and
+its limit) is not a fact of its own, so one changed setting is one changed line.
+
+Exit status of ``diff``: 0 when the machines match, 1 when they differ, 2 on usage
+errors (a path that is not a machine, a corrupt archive). ``fleet``: 0, or 2 when
+a path could not be read (the others are still shown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .environment import Environment, Gpu, fmt_bytes
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic
+    from .versions import Versions
+
+ARCHIVES = (".tar.gz", ".tgz")
+#: What makes a directory a snapshot (or ``/``) rather than a directory of snapshots.
+SNAPSHOT_MARKERS = (".therock", "sys", "proc")
+
+
+class MachineError(ValueError):
+    """A path that is not a machine to compare; the message is one line."""
+
+
+def printable(text: str) -> str:
+    """Text from a machine, safe for a terminal or CSV: control characters escaped.
+
+    UTF-8 names ("Radeon™") stay as they are.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+@dataclass(frozen=True)
+class MemoryFigures:
+    """One GPU's memory as diff and fleet show it; bytes, None where unknown."""
+
+    vram_bytes: int | None  # on an APU, the BIOS carve-out
+    gtt_bytes: int | None  # the driver's GTT size (mem_info_gtt_total)
+    gtt_limit_bytes: int | None  # where TTM stops allocations
+    gtt_limit_source: str  # "ttm.pages_limit", "default: 50% of RAM", ...
+    usable_gtt_bytes: int | None  # what a process can allocate
+
+
+def memory_figures(env: Environment, gpu: Gpu) -> MemoryFigures:
+    """The one place diff and fleet take memory numbers from (:func:`gtt.gtt_info`)."""
+    from .gtt import gtt_info
+
+    info = gtt_info(env, gpu)
+    return MemoryFigures(
+        vram_bytes=gpu.vram_total_bytes,
+        gtt_bytes=info.total_bytes,
+        gtt_limit_bytes=info.limit_bytes,
+        gtt_limit_source=info.limit_source,
+        usable_gtt_bytes=info.usable_bytes,
+    )
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    env: Environment
+    diagnostics: tuple[Diagnostic, ...]
+    versions: Versions
+
+
+@contextlib.contextmanager
+def opened(path: str) -> Iterator[Path]:
+    """The root directory of a machine: ``/``, a snapshot directory, or an extracted
+    ``.tar.gz`` (removed afterwards). Raises :class:`MachineError`."""
+    candidate = Path(path)
+    if path.endswith(ARCHIVES) and candidate.is_file():
+        import tarfile
+        import zlib
+
+        from .cli import _extract  # the safe extraction doctor uses
+
+        with tempfile.TemporaryDirectory(prefix="pytest-therock-") as tmp:
+            try:
+                _extract(candidate, Path(tmp))
+            except (OSError, tarfile.TarError, ValueError, EOFError, zlib.error) as exc:
+                why = (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(":")
+                raise MachineError(f"{path}: not a readable snapshot archive ({why})") from None
+            yield Path(tmp)
+        return
+    if not candidate.is_dir():
+        raise MachineError(f"{path}: not a directory or a .tar.gz snapshot")
+    yield candidate
+
+
+def load(path: str, name: str, timeout: float = 30.0) -> Machine:
+    """Detect one machine. A snapshot is read as recorded (no variable of this shell
+    applies to it); ``/`` is this machine, whose tools run with ``timeout``."""
+    from .detect import detect
+    from .diagnostics import run_checks
+    from .sysroot import Root
+    from .versions import detect_versions
+
+    with opened(path) as directory:
+        root = Root(directory)
+        environ = os.environ if root.is_live else {}
+        env = detect(root, environ, run_tools=root.is_live, timeout=timeout)
+        versions = env.versions or detect_versions(root, environ)
+    return Machine(name, env, tuple(run_checks(env)), versions)
+
+
+# --- facts -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fact:
+    group: str
+    item: str
+    value: str  # what is compared
+    shown: str  # what is printed (a diagnostic compares by presence, shows its message)
+
+
+def _counted(values: Sequence[str]) -> str:
+    counts = Counter(values)
+    return "; ".join(f"{v} x{n}" if n > 1 else v for v, n in counts.items())
+
+
+def _gpu_text(gpu: Gpu) -> str:
+    cu = f"{gpu.compute_units} CU" if gpu.compute_units else "CU unknown"
+    kind = "APU" if gpu.is_apu else "discrete"
+    return f"{gpu.label}, {cu}, {kind}, device 0x{gpu.device_id:04x}"
+
+
+def _kfd_access(env: Environment) -> str:
+    kfd = env.kfd
+    if not kfd.present:
+        return "missing"
+    return "".join(m for m, ok in (("r", kfd.readable), ("w", kfd.writable)) if ok) or "none"
+
+
+def facts(machine: Machine) -> list[Fact]:
+    """What matters about a machine, one fact a line, in display order."""
+    env, versions = machine.env, machine.versions
+    gpus = env.visible_gpus
+    found: list[Fact] = []
+
+    def add(group: str, item: str, value: str | None, shown: str | None = None) -> None:
+        text = value if value is not None else "unknown"
+        found.append(Fact(group, item, text, shown if shown is not None else text))
+
+    add("GPUs", "GPUs", _counted([_gpu_text(g) for g in gpus]) or "none")
+    if len(gpus) < len(env.gpus):
+        add("GPUs", "hidden", f"{len(env.gpus) - len(gpus)} by the visibility variables")
+    figures = [memory_figures(env, g) for g in gpus]
+    limit_param = env.param(f"{env.ttm_module}.pages_limit")
+    if figures:
+        add("memory", "VRAM / carve-out", _counted([fmt_bytes(f.vram_bytes) for f in figures]))
+        add("memory", "GTT (driver)", _counted([fmt_bytes(f.gtt_bytes) for f in figures]))
+        first = figures[0]
+        source = first.gtt_limit_source
+        if limit_param is not None:  # the setting itself, and the rule it was read by
+            setting = f"{limit_param.name}={limit_param.value}"
+            source = setting if source == limit_param.name else f"{setting}, {source}"
+        add("memory", "GTT limit", f"{fmt_bytes(first.gtt_limit_bytes)} ({source})")
+    add("memory", "RAM", fmt_bytes(env.system_memory_bytes))
+    for p in env.kernel_params:
+        if figures and p == limit_param:
+            continue  # shown as the GTT limit
+        add("kernel parameters", f"{p.name} ({p.origin})", p.value)
+    add("versions", "kernel", versions.kernel)
+    add("versions", "amdgpu", versions.amdgpu or "in-tree")
+    add("versions", "ROCm", versions.rocm or "none found")
+    for name, version in sorted(versions.therock.items()):
+        add("versions", name, version)
+    if versions.torch:
+        add("versions", "torch", versions.torch)
+    if env.smi is not None and env.smi.status.ok:
+        add("versions", env.smi.tool, env.smi.tool_version)
+    add("access", "/dev/kfd", _kfd_access(env))
+    if env.wsl:
+        add("access", "WSL", "/dev/dxg")
+    if env.rocminfo is not None:
+        add("runtime", "rocminfo", env.rocminfo.code)  # its message: the diagnostics
+    for diag in machine.diagnostics:
+        add("diagnostics", diag.code, diag.severity, f"{diag.severity}: {diag.message}")
+    if env.kernel_log is not None:
+        for event in env.kernel_log.events:
+            add("kernel log", event.kind, str(event.count), f"{event.count}: {event.last_line}")
+    return found
+
+
+#: Items every machine may have, in display order (the others follow in the order found).
+FIXED_ITEMS = ("GPUs", "hidden", "VRAM / carve-out", "GTT (driver)", "GTT limit", "RAM")
+
+
+@dataclass(frozen=True)
+class Difference:
+    group: str
+    item: str
+    a: str | None  # None: absent on that machine
+    b: str | None
+
+
+def differences(a: Machine, b: Machine) -> list[Difference]:
+    """Facts that differ, grouped in display order; a fact on one machine only counts."""
+    fa = {(f.group, f.item): f for f in facts(a)}
+    fb = {(f.group, f.item): f for f in facts(b)}
+    order = list(dict.fromkeys([*fa, *fb]))
+    groups = list(dict.fromkeys(group for group, _ in order))
+
+    def rank(key: tuple[str, str]) -> tuple[int, int, int]:
+        fixed = FIXED_ITEMS.index(key[1]) if key[1] in FIXED_ITEMS else len(FIXED_ITEMS)
+        return groups.index(key[0]), fixed, order.index(key)
+
+    found = []
+    for group, item in sorted(order, key=rank):
+        x, y = fa.get((group, item)), fb.get((group, item))
+        if x is None or y is None or x.value != y.value:
+            found.append(Difference(group, item, x.shown if x else None, y.shown if y else None))
+    return found
+
+
+def diff_lines(a: Machine, b: Machine, found: list[Difference]) -> list[str]:
+    lines = [f"A: {printable(a.name)}", f"B: {printable(b.name)}"]
+    if not found:
+        return [*lines, "A and B match in everything compared"]
+    group = None
+    for d in found:
+        if d.group != group:
+            group = d.group
+            lines.append(group)
+        shown = [printable(v) if v is not None else "(absent)" for v in (d.a, d.b)]
+        lines.append(f"  {printable(d.item)}: {shown[0]}  vs  {shown[1]}")
+    lines.append(f"{len(found)} difference(s)")
+    return lines
+
+
+# --- fleet -------------------------------------------------------------------------------------
+
+COLUMNS = ("target", "CU", "VRAM / carve-out", "usable GTT", "kernel", "ROCm", "worst diagnostic")
+
+
+def fleet_row(machine: Machine) -> dict[str, str]:
+    """One machine as a fleet row: display text for each of :data:`COLUMNS`."""
+    env, versions = machine.env, machine.versions
+    gpus = env.visible_gpus
+    figures = [memory_figures(env, g) for g in gpus]
+    worst = machine.diagnostics[0] if machine.diagnostics else None
+    return {
+        "target": _counted([g.gfx_target or "unknown" for g in gpus]) or "none",
+        "CU": "/".join(dict.fromkeys(str(g.compute_units or "?") for g in gpus)) or "-",
+        "VRAM / carve-out": "/".join(dict.fromkeys(fmt_bytes(f.vram_bytes) for f in figures))
+        or "-",
+        "usable GTT": "/".join(dict.fromkeys(fmt_bytes(f.usable_gtt_bytes) for f in figures))
+        or "-",
+        "kernel": versions.kernel or "unknown",
+        "ROCm": versions.rocm or "none found",
+        "worst diagnostic": f"{worst.severity}[{worst.code}]" if worst else "none",
+    }
+
+
+def outliers(rows: Sequence[dict[str, str]]) -> list[list[str]]:
+    """For each row, the columns whose value differs from the majority's.
+
+    A column where no value is held by more than half of the machines has no
+    majority, so nothing in it is marked.
+    """
+    marked: list[list[str]] = [[] for _ in rows]
+    for column in COLUMNS:
+        counts = Counter(row[column] for row in rows)
+        if len(counts) < 2:
+            continue
+        value, n = counts.most_common(1)[0]
+        if n * 2 <= len(rows):
+            continue
+        for marks, row in zip(marked, rows, strict=True):
+            if row[column] != value:
+                marks.append(column)
+    return marked
+
+
+def discover(paths: Sequence[str], depth: int = 3) -> list[tuple[str, str]]:
+    """``(name, path)`` of each machine: a snapshot (directory or archive) is one; a
+    directory of them is searched ``depth`` levels down. A machine is named after
+    its path (``runner-3.tar.gz`` is ``runner-3``; in a directory, the path below it)."""
+    found: list[tuple[str, str]] = []
+
+    def stem(text: str) -> str:
+        for suffix in ARCHIVES:
+            text = text.removesuffix(suffix)
+        return text
+
+    def is_snapshot(directory: Path) -> bool:
+        return any((directory / m).is_dir() for m in SNAPSHOT_MARKERS)
+
+    def walk(directory: Path, top: Path, level: int) -> None:
+        try:
+            entries = sorted(directory.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_symlink():
+                continue
+            if entry.is_file() and entry.name.endswith(ARCHIVES):
+                found.append((stem(str(entry.relative_to(top))), str(entry)))
+            elif entry.is_dir() and is_snapshot(entry):
+                found.append((str(entry.relative_to(top)), str(entry)))
+            elif entry.is_dir() and level < depth:
+                walk(entry, top, level + 1)
+
+    for path in paths:
+        p = Path(path)
+        if p.is_dir() and not is_snapshot(p):
+            walk(p, p, 1)
+        else:
+            found.append((stem(p.name) or str(p), path))
+    names = Counter(name for name, _ in found)
+    return [(name if names[name] == 1 else f"{name} ({path})", path) for name, path in found]
+
+
+def fleet_table(names: Sequence[str], rows: Sequence[dict[str, str]]) -> list[str]:
+    marked = outliers(rows)
+    header = ["machine", *COLUMNS]
+    cells = [
+        [printable(name)] + [printable(row[c]) + (" *" if c in marks else "") for c in COLUMNS]
+        for name, row, marks in zip(names, rows, marked, strict=True)
+    ]
+    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+    lines = [
+        "  ".join(text.ljust(w) for text, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *cells]
+    ]
+    if any(marked):
+        lines.append("* differs from most machines")
+    return lines
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def add_commands(sub: Any) -> None:
+    """The ``diff`` and ``fleet`` subcommands of ``pytest-therock``."""
+    diff = sub.add_parser(
+        "diff",
+        help="compare two machines (this one, snapshots): what differs that matters",
+        description="Compare two machines, each `/` (this one), a snapshot directory or a "
+        ".tar.gz: one line per difference, grouped. Exit status 0 when they match, "
+        "1 when they differ, 2 on usage errors.",
+    )
+    diff.add_argument("a", help="the first machine: /, a snapshot directory or .tar.gz")
+    diff.add_argument("b", help="the second machine")
+    diff.add_argument("--json", action="store_true", help="print the differences as JSON")
+    diff.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
+    )
+    diff.set_defaults(handler=diff_command)
+    fleet = sub.add_parser(
+        "fleet",
+        help="one row per machine from many snapshots, marking where one differs",
+        description="Read snapshots (directories, .tar.gz, or directories holding them) "
+        "and print one row per machine, marking values that differ from most machines.",
+    )
+    fleet.add_argument("paths", nargs="+", metavar="PATH", help="snapshots or directories")
+    output = fleet.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the rows as JSON")
+    output.add_argument("--csv", action="store_true", help="print the rows as CSV")
+    fleet.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
+    )
+    fleet.set_defaults(handler=fleet_command)
+
+
+def _error(message: str) -> None:
+    print(f"pytest-therock: {printable(message)}", file=sys.stderr)
+
+
+def diff_command(args: argparse.Namespace) -> int:
+    try:
+        a = load(args.a, args.a, args.timeout)
+        b = load(args.b, args.b, args.timeout)
+    except MachineError as exc:
+        _error(str(exc))
+        return 2
+    found = differences(a, b)
+    if args.json:
+        data = {
+            "a": a.name,
+            "b": b.name,
+            "match": not found,
+            "differences": [d.__dict__ for d in found],
+        }
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(diff_lines(a, b, found)))
+    return 1 if found else 0
+
+
+def fleet_command(args: argparse.Namespace) -> int:
+    machines: list[Machine] = []
+    status = 0
+    for name, path in discover(args.paths):
+        try:
+            machines.append(load(path, name, args.timeout))
+        except MachineError as exc:
+            _error(str(exc))
+            status = 2
+    if not machines:
+        _error("no snapshot found in " + ", ".join(args.paths))
+        return 2
+    rows = [fleet_row(m) for m in machines]
+    marked = outliers(rows)
+    if args.json:
+        data = [
+            {"machine": m.name, **row, "differs": marks}
+            for m, row, marks in zip(machines, rows, marked, strict=True)
+        ]
+        print(json.dumps(data, indent=2))
+    elif args.csv:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["machine", *COLUMNS, "differs"])
+        for m, row, marks in zip(machines, rows, marked, strict=True):
+            values = [printable(m.name), *(printable(row[c]) for c in COLUMNS)]
+            writer.writerow([*values, " ".join(marks)])
+        print(out.getvalue(), end="")
+    else:
+        print("\n".join(fleet_table([m.name for m in machines], rows)))
+    return status

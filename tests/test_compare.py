@@ -1,0 +1,210 @@
+"""``pytest-therock diff`` and ``fleet`` over the example roots and real snapshots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES
+
+from pytest_therock.cli import main
+from pytest_therock.compare import COLUMNS, outliers, printable
+from pytest_therock.snapshot import take
+from pytest_therock.sysroot import Root
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def with_pages_limit(source: Path, dest: Path, pages: str) -> Path:
+    """A copy of an example root whose TTM module reports ``pages`` as its limit."""
+    shutil.copytree(source, dest)
+    param = dest / "sys/module/ttm/parameters/pages_limit"
+    param.parent.mkdir(parents=True, exist_ok=True)
+    param.write_text(f"{pages}\n")
+    return dest
+
+
+def test_roots_that_differ_only_in_pages_limit_differ_in_exactly_that_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = with_pages_limit(EXAMPLES / "mi210-8x", tmp_path / "a", "25165824")
+    b = with_pages_limit(EXAMPLES / "mi210-8x", tmp_path / "b", "31457280")
+    code, out, _ = cli(capsys, "diff", str(a), str(b))
+    assert code == 1
+    changed = [line for line in out.splitlines() if line.startswith("  ")]
+    assert changed == [
+        "  GTT limit: 96 GiB (ttm.pages_limit=25165824)  vs  120 GiB (ttm.pages_limit=31457280)"
+    ]
+    assert out.splitlines()[-1] == "1 difference(s)"
+
+
+def test_a_machine_matches_itself_and_its_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = EXAMPLES / "strix-halo-gtt-raised"
+    take(tmp_path / "snap.tar.gz", {}, timeout=5, source=Root(source))
+    code, out, _ = cli(capsys, "diff", str(source), str(tmp_path / "snap.tar.gz"))
+    assert code == 0
+    assert out.splitlines()[-1] == "A and B match in everything compared"
+
+
+def test_this_machine_matches_a_snapshot_of_it(tmp_path: Path) -> None:
+    """A real snapshot of the machine running the tests, through the console script."""
+    script = [sys.executable, "-m", "pytest_therock.cli"]
+    snapshot = tmp_path / "here.tar.gz"
+    taken = subprocess.run([*script, "snapshot", str(snapshot), "--timeout", "10"], check=False)
+    assert taken.returncode == 0
+    result = subprocess.run(
+        [*script, "diff", "/", str(snapshot), "--timeout", "10"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout
+    assert "match in everything compared" in result.stdout
+
+
+def test_a_failing_runner_against_a_good_one_is_grouped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = cli(
+        capsys, "diff", str(EXAMPLES / "strix-halo"), str(EXAMPLES / "strix-halo-gtt-raised")
+    )
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[2:6] == [
+        "memory",
+        "  VRAM / carve-out: unknown  vs  4 GiB",
+        "  GTT (driver): 62.5 GiB  vs  96 GiB",
+        "  GTT limit: 62.5 GiB (default: 50% of RAM)  vs  96 GiB (ttm.pages_limit=25165824)",
+    ]
+    assert "diagnostics" in lines
+    assert any(
+        line.startswith("  gtt-default: info: ") and line.endswith("vs  (absent)") for line in lines
+    )
+
+
+def test_diff_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(
+        capsys, "diff", str(EXAMPLES / "mi210-8x"), str(EXAMPLES / "no-gpu"), "--json"
+    )
+    data = json.loads(out)
+    assert code == 1 and data["match"] is False
+    found = {(d["group"], d["item"]): (d["a"], d["b"]) for d in data["differences"]}
+    assert found[("GPUs", "GPUs")] == ("gfx90a, 104 CU, discrete, device 0x740f x8", "none")
+    assert found[("access", "/dev/kfd")] == ("rw", "missing")
+    assert found[("diagnostics", "kfd-missing")][0] is None
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda p: p / "nowhere", "not a directory or a .tar.gz snapshot"),
+        (lambda p: p / "bad.tar.gz", "not a readable snapshot archive"),
+    ],
+)
+def test_diff_usage_errors_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: object, says: str
+) -> None:
+    (tmp_path / "bad.tar.gz").write_bytes(b"\x1f\x8b\x08\x00truncated")
+    path = make(tmp_path)  # type: ignore[operator]
+    code, _, err = cli(capsys, "diff", str(EXAMPLES / "strix-halo"), str(path))
+    assert code == 2
+    assert err.count("\n") == 1 and says in err and "Traceback" not in err
+
+
+def fleet_dir(tmp_path: Path) -> Path:
+    """Four Strix Halo runners as CI uploads them: three alike, one at the default GTT."""
+    fleet = tmp_path / "artifacts"
+    fleet.mkdir()
+    for k in (1, 2):
+        take(
+            fleet / f"runner-{k}.tar.gz",
+            {},
+            timeout=5,
+            source=Root(EXAMPLES / "strix-halo-gtt-raised"),
+        )
+    shutil.copytree(EXAMPLES / "strix-halo-gtt-raised", fleet / "nested" / "runner-3")
+    take(fleet / "runner-4.tar.gz", {}, timeout=5, source=Root(EXAMPLES / "strix-halo"))
+    return fleet
+
+
+def test_fleet_marks_the_machine_that_differs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, "fleet", str(fleet_dir(tmp_path)))
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:-1]}
+    assert sorted(rows) == ["nested/runner-3", "runner-1", "runner-2", "runner-4"]
+    assert "*" not in rows["runner-1"] + rows["runner-2"] + rows["nested/runner-3"]
+    assert "62.5 GiB *" in rows["runner-4"] and "info[gtt-default] *" in rows["runner-4"]
+    assert out.splitlines()[-1] == "* differs from most machines"
+
+
+def test_fleet_csv_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fleet = fleet_dir(tmp_path)
+    _, out, _ = cli(capsys, "fleet", str(fleet), "--csv")
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert [r["machine"] for r in table] == ["nested/runner-3", "runner-1", "runner-2", "runner-4"]
+    assert table[3]["usable GTT"] == "62.5 GiB"
+    assert table[3]["differs"] == "VRAM / carve-out usable GTT worst diagnostic"
+    _, out, _ = cli(capsys, "fleet", str(fleet), "--json")
+    data = json.loads(out)
+    assert data[0]["target"] == "gfx1151" and data[0]["CU"] == "40"
+    assert data[3]["differs"] == ["VRAM / carve-out", "usable GTT", "worst diagnostic"]
+
+
+def test_fleet_over_the_example_roots_has_one_row_per_machine(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = cli(capsys, "fleet", str(EXAMPLES), "--json")
+    data = json.loads(out)
+    assert code == 0
+    by_name = {row["machine"]: row for row in data}
+    assert sorted(by_name) == sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+    assert by_name["mi210-8x"]["target"] == "gfx90a x8"
+    assert by_name["no-gpu"]["worst diagnostic"] == "error[kfd-missing]"
+    assert by_name["strix-halo-gtt-raised"]["usable GTT"] == "96 GiB"
+    assert all(row["differs"] == [] for row in data)  # six different machines: no majority
+
+
+def test_fleet_shows_what_it_can_read_and_names_what_it_cannot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = fleet_dir(tmp_path)
+    (fleet / "runner-5.tar.gz").write_bytes(b"not an archive")
+    code, out, err = cli(capsys, "fleet", str(fleet))
+    assert code == 2
+    assert len(out.splitlines()) == 6  # header, four machines, legend
+    assert err.startswith("pytest-therock: ") and "runner-5.tar.gz" in err
+    assert err.count("\n") == 1
+
+
+def test_text_from_a_machine_cannot_drive_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = shutil.copytree(EXAMPLES / "strix-halo", tmp_path / "hostile")
+    (root / "proc/sys/kernel").mkdir(parents=True)
+    (root / "proc/sys/kernel/osrelease").write_text("6.18\x1b]0;owned\x07\n")
+    _, out, _ = cli(capsys, "fleet", str(root), str(EXAMPLES / "strix-halo"))
+    assert "\x1b" not in out and "\\x1b]0;owned\\x07" in out
+    _, out, _ = cli(capsys, "diff", str(root), str(EXAMPLES / "strix-halo"))
+    assert "\x1b" not in out
+    assert printable("Radeon™ 8060S") == "Radeon™ 8060S"
+
+
+def test_no_majority_marks_nothing() -> None:
+    rows = [dict.fromkeys(COLUMNS, "x"), dict.fromkeys(COLUMNS, "y")]
+    assert outliers(rows) == [[], []]
+    rows.append(dict.fromkeys(COLUMNS, "x"))
+    assert outliers(rows) == [[], list(COLUMNS), []]

@@ -1,0 +1,259 @@
+"""--therock-expect means usable; --therock-expect-runtime asks the ROCm runtime itself.
+
+Sessions over roots built from real KFD topologies, and fake ``rocminfo`` programs
+whose output is a real recorded one (``cat`` of a file in realdata/rocminfo/).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, REALDATA, RootBuilder, run
+
+ROCMINFO = REALDATA / "rocminfo"
+MI210_4X = ROCMINFO / "gfx90a-4x-mi210-2x-epyc7763-rocm5.7.1.txt"
+DENIED = ROCMINFO / "error-kfd-permission-denied-not-member-of-render-rocm5.x.txt"
+
+TESTS = """
+import pytest
+
+@pytest.mark.requires_gfx90a
+def test_mi210():
+    pass
+
+@pytest.mark.requires_gpus(2)
+def test_two():
+    pass
+
+def test_plain():
+    pass
+"""
+
+STOPPED = pytest.ExitCode.INTERRUPTED  # 2
+
+
+def mi210(root: RootBuilder, access: str) -> Path:
+    """The real 8x MI210 KFD topology, with /dev/kfd as ``access`` says."""
+    root.topology("topo-mi210-xgmi-pcie").kfd(access)
+    return root.path
+
+
+def output(result: pytest.RunResult) -> str:
+    return result.stdout.str() + result.stderr.str()
+
+
+def fake_rocminfo(tmp_path: Path, body: str, name: str = "rocminfo") -> Path:
+    """An executable that logs each run to ``runs.log`` and then does ``body``."""
+    tool = tmp_path / "bin" / name
+    tool.parent.mkdir(exist_ok=True)
+    tool.write_text(f"#!/bin/sh\necho run >> {tmp_path / 'runs.log'}\n{body}\n")
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    return tool
+
+
+def runs(tmp_path: Path) -> int:
+    log = tmp_path / "runs.log"
+    return len(log.read_text().split()) if log.exists() else 0
+
+
+@pytest.mark.parametrize(
+    ("access", "found", "fix"),
+    [
+        (
+            "missing",
+            "/dev/kfd is missing although the KFD topology lists 8 GPU(s)",
+            "inside a container, pass --device /dev/kfd --device /dev/dri",
+        ),
+        (
+            "r",
+            "/dev/kfd is not readable and writable by this user",
+            "`sudo usermod -aG render,video $USER`, then log in again",
+        ),
+    ],
+)
+def test_expect_stops_when_the_gpu_is_present_but_dev_kfd_is_unusable(
+    pytester: pytest.Pytester, root: RootBuilder, access: str, found: str, fix: str
+) -> None:
+    pytester.makepyfile(TESTS)
+    result = run(pytester, f"--therock-root={mi210(root, access)}", "--therock-expect", "gfx90a")
+    assert result.ret == STOPPED
+    result.assert_outcomes()
+    assert (
+        "pytest-therock: expected a usable gfx90a GPU (--therock-expect), found gfx90a x8, "
+        f"but {found}; fix: {fix}; no test was run"
+    ) in output(result)
+
+
+def test_expect_stops_when_the_gpu_is_hidden_by_the_visibility_variables(
+    pytester: pytest.Pytester, root: RootBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROCR_VISIBLE_DEVICES", "")
+    pytester.makepyfile(TESTS)
+    result = run(pytester, f"--therock-root={mi210(root, 'rw')}", "--therock-expect", "gfx90a")
+    assert result.ret == STOPPED
+    result.assert_outcomes()
+    assert (
+        "expected a gfx90a GPU (--therock-expect), found gfx90a x8 (GPU 0,1,2,3,4,5,6,7) "
+        "hidden by ROCR_VISIBLE_DEVICES=''; fix: include GPU 0,1,2,3,4,5,6,7 in the variable, "
+        "or unset it; no test was run"
+    ) in output(result)
+
+
+def test_expect_without_amdgpu_says_to_load_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TESTS)
+    result = run(pytester, f"--therock-root={EXAMPLES / 'no-gpu'}", "--therock-expect", "gfx1151")
+    assert result.ret == STOPPED
+    assert "fix: `sudo modprobe amdgpu`, then check `dmesg | grep amdgpu`" in output(result)
+
+
+def test_expect_passes_on_a_usable_gpu(pytester: pytest.Pytester, root: RootBuilder) -> None:
+    pytester.makepyfile(TESTS)
+    result = run(pytester, f"--therock-root={mi210(root, 'rw')}", "--therock-expect", "gfx90a")
+    result.assert_outcomes(passed=3)
+
+
+def test_under_xdist_expect_stops_before_any_worker_starts(
+    pytester: pytest.Pytester, root: RootBuilder
+) -> None:
+    pytester.makepyfile(TESTS)
+    path = mi210(root, "missing")
+    result = run(
+        pytester, "-n", "2", f"--therock-root={path}", "--therock-expect=gfx90a", xdist=True
+    )
+    assert result.ret == STOPPED
+    text = output(result)
+    assert "/dev/kfd is missing although the KFD topology lists 8 GPU(s)" in text
+    assert "therock: error[kfd-missing]" in text  # the header is shown first
+    assert "created:" not in text and "[gw" not in text  # no worker was started
+
+
+def test_strict_requirements_treat_an_unusable_gpu_as_absent(
+    pytester: pytest.Pytester, root: RootBuilder
+) -> None:
+    pytester.makepyfile(TESTS)
+    path = mi210(root, "missing")
+    lenient = run(pytester, f"--therock-root={path}")
+    lenient.assert_outcomes(passed=3)  # without --therock-strict, nothing changes
+    result = run(pytester, f"--therock-root={path}", "--therock-strict")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*requires_gfx90a: found gfx90a x8, but it cannot be used: /dev/kfd is missing "
+            "although the KFD topology lists 8 GPU(s) (fix: inside a container, pass "
+            "--device /dev/kfd --device /dev/dri) [[]--therock-strict[]]*"
+        ]
+    )
+
+
+# --- the runtime proof -------------------------------------------------------------------------
+
+
+def test_runtime_proof_replays_a_snapshot_and_is_reported(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    pytester.makepyfile("def test_a(): pass")
+    report = tmp_path / "junit.xml"
+    result = run(
+        pytester,
+        f"--therock-root={EXAMPLES / 'strix-halo'}",
+        "--therock-expect=gfx1151",
+        "--therock-expect-runtime",
+        f"--junitxml={report}",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["therock: runtime: rocminfo lists gfx1151"])
+    props = {p.get("name"): p.get("value") for p in ET.parse(report).iter("property")}
+    assert props["therock_runtime"] == "ok: rocminfo lists gfx1151"
+
+
+def test_runtime_proof_fails_when_rocminfo_lists_fewer_gpus_than_the_kernel(
+    pytester: pytest.Pytester, root: RootBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 MI210 in the KFD topology, 4 in the runtime's recorded listing; a filter fixes it."""
+    mi210(root, "rw")
+    root.write(".therock/rocminfo.txt", MI210_4X.read_text())
+    pytester.makepyfile(TESTS)
+    args = (f"--therock-root={root.path}", "--therock-expect=gfx90a", "--therock-expect-runtime")
+    result = run(pytester, *args)
+    assert result.ret == STOPPED
+    assert (
+        "pytest-therock: runtime proof (--therock-expect-runtime): rocminfo lists 4 gfx90a "
+        "GPU(s), the KFD topology 8; no test was run"
+    ) in output(result)
+    monkeypatch.setenv("ROCR_VISIBLE_DEVICES", "0,1,2,3")
+    run(pytester, *args).assert_outcomes(passed=3)
+
+
+def test_runtime_proof_fails_when_rocminfo_fails(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    tool = fake_rocminfo(tmp_path, f"cat {DENIED}\nexit 1")
+    pytester.makepyfile("def test_a(): pass")
+    result = run(pytester, "--therock-expect-runtime", f"--therock-rocminfo={tool}")
+    assert result.ret == STOPPED
+    text = output(result)
+    assert "runtime proof (--therock-expect-runtime): " in text
+    assert "render" in text.split("runtime proof", 1)[1]  # the tool's reason and its fix
+    assert runs(tmp_path) == 1
+
+
+def test_runtime_proof_kills_a_hung_rocminfo(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    tool = fake_rocminfo(tmp_path, "exec sleep 60")
+    pytester.makepyfile("def test_a(): pass")
+    result = run(
+        pytester,
+        "--therock-expect-runtime",
+        f"--therock-rocminfo={tool}",
+        "--therock-timeout=1",
+    )
+    assert result.ret == STOPPED
+    assert f"runtime proof (--therock-expect-runtime): {tool} did not finish within 1 s" in output(
+        result
+    )
+
+
+def test_runtime_proof_finds_rocminfo_on_path_and_names_a_different_target(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if Path("/opt/rocm/bin/rocminfo").exists():
+        pytest.skip("/opt/rocm/bin/rocminfo comes before PATH")
+    tool = fake_rocminfo(tmp_path, f"cat {MI210_4X}")
+    monkeypatch.delenv("ROCM_PATH", raising=False)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
+    pytester.makepyfile("def test_a(): pass")
+    result = run(pytester, "--therock-expect=gfx1151", "--therock-expect-runtime")
+    assert result.ret == STOPPED
+    assert (
+        "runtime proof (--therock-expect-runtime): rocminfo lists GPU agents gfx90a x4, "
+        "expected gfx1151"
+    ) in output(result)
+
+
+def test_rocminfo_runs_once_under_xdist_and_only_when_asked(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    tool = fake_rocminfo(tmp_path, f"cat {MI210_4X}")
+    pytester.makepyfile("def test_a(): pass")
+    run(pytester, "-n", "2", f"--therock-rocminfo={tool}", xdist=True).assert_outcomes(passed=1)
+    assert runs(tmp_path) == 0  # not asked: never run
+    result = run(
+        pytester, "-n", "2", f"--therock-rocminfo={tool}", "--therock-expect-runtime", xdist=True
+    )
+    assert result.ret == STOPPED  # this machine's kernel shows no GPU to prove
+    assert "no GPU to prove: the kernel shows none, rocminfo lists GPU agents gfx90a x4" in output(
+        result
+    )
+    assert runs(tmp_path) == 1
+
+
+def test_expect_runtime_from_the_environment_is_validated(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_THEROCK_EXPECT_RUNTIME", "perhaps")
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*PYTEST_THEROCK_EXPECT_RUNTIME: expected true or false, got 'perhaps'"]
+    )
