@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .environment import Environment, Gpu, fmt_bytes
+from .snapshot import ARCHIVE_SUFFIXES as ARCHIVES
 
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic
     from .versions import Versions
 
-ARCHIVES = (".tar.gz", ".tgz")
 #: What makes a directory a snapshot (or ``/``) rather than a directory of snapshots.
 SNAPSHOT_MARKERS = (".therock", "sys", "proc")
 
@@ -89,17 +89,13 @@ def opened(path: str) -> Iterator[Path]:
     ``.tar.gz`` (removed afterwards). Raises :class:`MachineError`."""
     candidate = Path(path)
     if path.endswith(ARCHIVES) and candidate.is_file():
-        import tarfile
-        import zlib
-
-        from .cli import _extract  # the safe extraction doctor uses
+        from .snapshot import SnapshotError, extract  # the safe extraction doctor uses
 
         with tempfile.TemporaryDirectory(prefix="pytest-therock-") as tmp:
             try:
-                _extract(candidate, Path(tmp))
-            except (OSError, tarfile.TarError, ValueError, EOFError, zlib.error) as exc:
-                why = (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(":")
-                raise MachineError(f"{path}: not a readable snapshot archive ({why})") from None
+                extract(candidate, Path(tmp))
+            except SnapshotError as exc:
+                raise MachineError(f"{path}: {exc}") from None
             yield Path(tmp)
         return
     if not candidate.is_dir():

@@ -374,14 +374,15 @@ def kfd_access(root: Root, problems: list[Problem] | None = None) -> KfdAccess:
     A snapshot's record that is not one of its tokens is a problem (added to
     ``problems``) and leaves the access unknown: never guessed from its letters."""
     recorded = f"{RECORD_DIR}/kfd-access"
-    if not root.is_live and root.exists(recorded):
+    if not root.is_live:
         try:
             return KfdAccess(*parse_kfd_access(root.read_text(recorded)))
         except (SourceError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, SourceError) else str(exc)
-            if problems is not None:
-                problems.append(Problem(recorded, reason))
-            return KfdAccess(root.exists("dev/kfd"), False, False, known=False)
+            if reason != "missing":
+                if problems is not None:
+                    problems.append(Problem(recorded, reason))
+                return KfdAccess(root.exists("dev/kfd"), False, False, known=False)
     if not root.exists("dev/kfd"):
         return KfdAccess(False, False, False)
     readable, writable = root.access("dev/kfd", os.R_OK), root.access("dev/kfd", os.W_OK)

@@ -110,7 +110,7 @@ def test_diff_json(capsys: pytest.CaptureFixture[str]) -> None:
     ("make", "says"),
     [
         (lambda p: p / "nowhere", "not a directory or a .tar.gz snapshot"),
-        (lambda p: p / "bad.tar.gz", "not a readable snapshot archive"),
+        (lambda p: p / "bad.tar.gz", "truncated"),
     ],
 )
 def test_diff_usage_errors_are_one_line_and_exit_2(
