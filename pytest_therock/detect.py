@@ -265,7 +265,7 @@ def _gpu(node: int, props: dict[str, int], bank: int | None) -> Gpu:
 def card_slots(root: Root, problems: list[Problem]) -> dict[str, str]:
     """Each DRM ``cardN`` and its PCI slot, from its ``uevent`` or its ``device`` link."""
     slots = {}
-    for card in root.listdir(DRM):
+    for card in _entries(root, DRM, problems):
         if not (card.startswith("card") and card[4:].isdigit()):
             continue
         try:

@@ -138,6 +138,15 @@ def _settings(config: pytest.Config) -> Settings:
             check_codes(settings.ignore, source, others=bool(hook.get_hookimpls()))
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-therock: {exc}") from None
+    if settings.expect:
+        from .targets import parse_target_pattern
+
+        for target in settings.expect:
+            try:
+                parse_target_pattern(target)
+            except ValueError as exc:
+                source = settings.sources.get("expect", "--therock-expect")
+                raise pytest.UsageError(f"{source}: {exc}") from None
     return settings
 
 
@@ -168,14 +177,6 @@ def pytest_configure(config: pytest.Config) -> None:
             _assign_gpus(state, len(config.option.tx))
     config.stash[STATE] = state
     config.pluginmanager.register(HardwareSummary(state), "therock-summary")
-    if settings.expect:
-        from .targets import parse_target_pattern
-
-        for target in settings.expect:
-            try:
-                parse_target_pattern(target)
-            except ValueError as exc:
-                raise pytest.UsageError(f"--therock-expect: {exc}") from None
 
 
 def _assign_gpus(state: TheRock, workers: int) -> None:

@@ -615,3 +615,25 @@ def test_a_valid_glob_still_matches(pytester: pytest.Pytester) -> None:
         "import pytest\n@pytest.mark.requires_gfx('gfx11[05]*')\ndef test_gpu(): pass\n"
     )
     run(pytester, f"--therock-root={EXAMPLES / 'strix-halo'}").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        ("PYTEST_THEROCK_EXPECT", "gfx["),
+        ("PYTEST_THEROCK_ROOT", "/no/such/dir"),
+        ("PYTEST_THEROCK_STRICT", "maybe"),
+        ("PYTEST_THEROCK_IGNORE", "no-such-code"),
+    ],
+)
+def test_help_prints_whatever_any_variable_says(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variable: tuple[str, str]
+) -> None:
+    monkeypatch.setenv(*variable)
+    helped = run(pytester, "--help")
+    assert helped.ret == pytest.ExitCode.OK
+    helped.stdout.fnmatch_lines(["*--therock-timeout=SECONDS*"])
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    [said] = errors_in(result)
+    assert variable[0] in said
