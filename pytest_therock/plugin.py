@@ -219,8 +219,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         )
         lines.append(f"therock: xdist: {state.settings.gpus_per_worker} GPU(s) per worker: {shown}")
     for extra in config.hook.pytest_therock_report_header(env=env, config=config):
-        # A str is one line, as pytest's own pytest_report_header allows.
-        extra = [extra] if isinstance(extra, str) else extra or []
+        # A str (or any single value) is one line, as in pytest's own pytest_report_header.
+        extra = extra if isinstance(extra, list | tuple) else [extra]
         lines += [f"therock: {line}" for line in extra]
     from .printable import printable
 
