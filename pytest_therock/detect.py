@@ -20,6 +20,7 @@ from .parsing import (
     BANK_BOUNDS,
     MAX_MEMORY_BYTES,
     NODE_BOUNDS,
+    decimal,
     gfx_target_name,
     implausible,
     parse_cmdline,
@@ -181,7 +182,9 @@ def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
     """GPU nodes of the KFD topology. A node whose properties no kernel would print
     (:data:`~pytest_therock.parsing.NODE_BOUNDS`) is a problem, not a GPU."""
     gpus = []
-    nodes = [n for n in _entries(root, KFD_NODES, problems) if n.isascii() and n.isdigit()]
+    nodes = [
+        n for n in _entries(root, KFD_NODES, problems) if decimal(n) is not None and n[0] != "-"
+    ]
     for node in sorted(nodes, key=int):
         rel = f"{KFD_NODES}/{node}/properties"
         try:
@@ -271,7 +274,7 @@ def _gpu(node: int, props: dict[str, int], bank: int | None) -> Gpu:
 def card_slots(root: Root, problems: list[Problem]) -> dict[str, str]:
     """Each DRM ``cardN`` and its PCI slot, from its ``uevent`` or its ``device`` link."""
     slots = {}
-    for card in root.listdir(DRM):
+    for card in _entries(root, DRM, problems):
         if not (card.startswith("card") and card[4:].isdigit()):
             continue
         try:

@@ -7,6 +7,7 @@ when the test is set up (unmet: skip, or fail in strict mode).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ def _memory(
             why = hint(env, gpu) if best is not None else _unknown(env, gpu, kind)
             return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} on {on} ({why})"
 
-        return Requirement(shown, check, int(gib * GIB) if kind == "GTT" else None)
+        return Requirement(shown, check, math.ceil(gib * GIB) if kind == "GTT" else None)
 
     return parse
 

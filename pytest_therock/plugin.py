@@ -155,6 +155,15 @@ def _settings(config: pytest.Config) -> Settings:
             check_codes(settings.ignore, source, others=bool(hook.get_hookimpls()))
     except ValueError as exc:
         raise pytest.UsageError(f"pytest-therock: {exc}") from None
+    if settings.expect:
+        from .targets import parse_target_pattern
+
+        for target in settings.expect:
+            try:
+                parse_target_pattern(target)
+            except ValueError as exc:
+                source = settings.sources.get("expect", "--therock-expect")
+                raise pytest.UsageError(f"{source}: {exc}") from None
     return settings
 
 
@@ -187,14 +196,6 @@ def pytest_configure(config: pytest.Config) -> None:
             _assign_gpus(state, tx)
     config.stash[STATE] = state
     config.pluginmanager.register(HardwareSummary(state), "therock-summary")
-    if settings.expect:
-        from .targets import parse_target_pattern
-
-        for target in settings.expect:
-            try:
-                parse_target_pattern(target)
-            except ValueError as exc:
-                raise pytest.UsageError(f"--therock-expect: {exc}") from None
 
 
 def _assign_gpus(state: TheRock, tx: list[str]) -> None:
@@ -275,8 +276,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         verdict = "runtime" if state.runtime.ok else "runtime proof failed"
         lines.append(f"therock: {verdict}: {state.runtime.message}")
     for extra in config.hook.pytest_therock_report_header(env=env, config=config):
-        # A str is one line, as pytest's own pytest_report_header allows.
-        extra = [extra] if isinstance(extra, str) else extra or []
+        # A str (or any single value) is one line, as in pytest's own pytest_report_header.
+        extra = extra if isinstance(extra, list | tuple) else [extra]
         lines += [f"therock: {line}" for line in extra]
     from .printable import printable
 

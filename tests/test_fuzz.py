@@ -25,7 +25,13 @@ from pytest_therock.detect import MODULE_PARAMS, detect
 from pytest_therock.diagnostics import run_checks
 from pytest_therock.environment import Environment
 from pytest_therock.kernel_log import scan_kernel_log
-from pytest_therock.parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
+from pytest_therock.parsing import (
+    MAX_MEMORY_BYTES,
+    gfx_target_name,
+    parse_cmdline,
+    parse_int,
+    parse_properties,
+)
 from pytest_therock.report import summary_lines
 from pytest_therock.rocminfo import RocminfoError, parse_rocminfo
 from pytest_therock.sysroot import Root
@@ -458,11 +464,11 @@ def is_utf8(data: bytes) -> bool:
 
 
 def parses_as_int(data: bytes) -> bool:
+    """A number sysfs could print, and a memory size a machine could have."""
     try:
-        parse_int(data.decode())
+        return parse_int(data.decode()) <= MAX_MEMORY_BYTES
     except (UnicodeDecodeError, ValueError):
         return False
-    return True
 
 
 @FUZZ

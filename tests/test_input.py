@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from pytest_therock.cli import main as cli_main
 from pytest_therock.detect import detect
+from pytest_therock.markers import MarkerError, parse_marker
 from pytest_therock.parsing import (
     GIB_SIZE,
     GPU_COUNT,
@@ -117,6 +118,21 @@ def test_a_number_is_in_range_or_one_line_naming_its_source(value: object, rule:
     assert not checked.whole or number.is_integer()
     if isinstance(value, str):  # only ASCII decimal text passes
         assert value.strip().isascii() and not {"_", "x", "n", "i"} & set(value.lower())
+
+
+@PROPERTY_TESTS
+@given(value=NUMBER_VALUES, name=st.sampled_from(["requires_gtt_gb", "requires_vram_gb"]))
+def test_a_marker_size_is_a_requirement_in_range_or_one_line_naming_the_marker(
+    value: object, name: str
+) -> None:
+    try:
+        req = parse_marker(name, (value,), {})
+    except MarkerError as exc:
+        message = str(exc)
+        assert message.startswith(f"{name}(") and "\n" not in message and len(message) < 400
+        return
+    assert req is not None
+    assert req.gtt_bytes is None or 0 < req.gtt_bytes <= 2**52
 
 
 @pytest.mark.parametrize("text", ["30", "0.5", " 2 ", "1e3", "86400"])
@@ -372,14 +388,20 @@ def test_a_report_header_hook_may_return_a_list_or_nothing(pytester: pytest.Pyte
             def pytest_therock_report_header(self, env, config):
                 return None
 
+        class Number:
+            def pytest_therock_report_header(self, env, config):
+                return 3
+
         def pytest_configure(config):
             config.pluginmanager.register(Quiet())
+            config.pluginmanager.register(Number())
         """
     )
     pytester.makepyfile("def test_ok(): pass")
     result = run(pytester, f"--therock-root={EXAMPLES / 'strix-halo'}")
     lines = [ln for ln in result.stdout.lines if ln in ("therock: one", "therock: two")]
     assert lines == ["therock: one", "therock: two"]
+    assert "therock: 3" in result.stdout.lines
     result.assert_outcomes(passed=1)
 
 
@@ -615,3 +637,25 @@ def test_a_valid_glob_still_matches(pytester: pytest.Pytester) -> None:
         "import pytest\n@pytest.mark.requires_gfx('gfx11[05]*')\ndef test_gpu(): pass\n"
     )
     run(pytester, f"--therock-root={EXAMPLES / 'strix-halo'}").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        ("PYTEST_THEROCK_EXPECT", "gfx["),
+        ("PYTEST_THEROCK_ROOT", "/no/such/dir"),
+        ("PYTEST_THEROCK_STRICT", "maybe"),
+        ("PYTEST_THEROCK_IGNORE", "no-such-code"),
+    ],
+)
+def test_help_prints_whatever_any_variable_says(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variable: tuple[str, str]
+) -> None:
+    monkeypatch.setenv(*variable)
+    helped = run(pytester, "--help")
+    assert helped.ret == pytest.ExitCode.OK
+    helped.stdout.fnmatch_lines(["*--therock-timeout=SECONDS*"])
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    [said] = errors_in(result)
+    assert variable[0] in said
