@@ -200,6 +200,7 @@ def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT)
     import subprocess  # only tools need it: not imported at start-up
 
     args = tuple(argv)
+    timeout = timeout if timeout > 0 else 0.0  # NaN and negatives: no time at all
     token = secrets.token_hex(8)
     with _terminate_raises():
         try:
