@@ -99,6 +99,18 @@ def detect(
     root = root or Root()
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
+    closed = None if root.is_live else _closed(root)
+    if closed is not None:  # one line, not one for each file that cannot be read
+        problems.append(Problem(str(root.path), closed))
+        return Environment(
+            root=str(root.path),
+            gpus=(),
+            system_memory_bytes=None,
+            page_size=4096,
+            kernel_params=(),
+            kfd=KfdAccess(False, False, False),
+            problems=tuple(problems),
+        )
     gpus = _kfd_gpus(root, problems)
     wsl = root.exists("dev/dxg")
     status = None
@@ -135,6 +147,19 @@ def detect(
         smi=smi,
         versions=_versions(root, environ) if run_tools or not root.is_live else None,
     )
+
+
+def _closed(root: Root) -> str | None:
+    """Why a snapshot root cannot be read at all (missing, not a directory, not
+    enterable by this user), or None."""
+    try:
+        if not os.path.isdir(root.path):
+            return "not a directory" if os.path.lexists(root.path) else "missing"
+    except OSError as exc:
+        return os_reason(exc)
+    if not os.access(root.path, os.R_OK | os.X_OK):
+        return "permission denied (cannot list or enter it)"
+    return None
 
 
 def _versions(root: Root, environ: Mapping[str, str]) -> Versions:

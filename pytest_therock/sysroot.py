@@ -212,6 +212,7 @@ def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT)
     import subprocess  # only tools need it: not imported at start-up
 
     args = tuple(argv)
+    timeout = timeout if timeout > 0 else 0.0  # NaN and negatives: no time at all
     token = secrets.token_hex(8)
     with _terminate_raises():
         try:
@@ -306,9 +307,10 @@ def _stat_fields(pid: int | str) -> list[bytes] | None:
     return fields if len(fields) > 19 else None
 
 
-def _tool_processes(pid: int, token: str, started: int) -> set[int]:
-    """Live processes the tool ``pid`` started: its group, its session, its descendants,
-    and those carrying its marker, found through /proc."""
+def _tool_processes(pid: int, token: str, started: int, unreaped: bool) -> set[int]:
+    """Live processes the tool ``pid`` started: its group, its session, those carrying
+    its marker, and their descendants, found through /proc. The tool's own children
+    count only while it is ``unreaped``: a reaped tool's pid may belong to another."""
     marker = f"{TOOL_MARKER}={token}".encode()
     found: set[int] = set()
     children: dict[int, list[int]] = {}
@@ -327,7 +329,7 @@ def _tool_processes(pid: int, token: str, started: int) -> set[int]:
         children.setdefault(ppid, []).append(other)
         if pid in (group, session) or (int(fields[19]) >= started and _has_marker(other, marker)):
             found.add(other)
-    todo = [pid, *found]
+    todo = [pid, *found] if unreaped else list(found)
     while todo:  # descendants, whatever group or session they moved to
         for child in children.get(todo.pop(), []):
             if child not in found:
@@ -352,7 +354,8 @@ def _kill_tool(proc: subprocess.Popen[bytes], token: str, started: int) -> None:
     with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
     for _ in range(20):  # a fork bomb may start more while we kill: look again
-        pids = _tool_processes(proc.pid, token, started) if started else set()
+        unreaped = proc.returncode is None
+        pids = _tool_processes(proc.pid, token, started, unreaped) if started else set()
         if not pids:
             break
         for pid in pids:
