@@ -278,3 +278,18 @@ def test_the_pci_table_knows_the_targets_of_the_real_samples() -> None:
         assert native in chip_targets(gpu.chip_id), sample
     assert chip_targets(0x15BF) == {"gfx1103"}  # the 780M of the overridden sample
     assert chip_targets(0) == chip_targets(None) == chip_targets(0xFFFF) == frozenset()
+
+
+def test_without_a_chip_id_the_pci_id_of_the_drm_card_is_used(root: RootBuilder) -> None:
+    # The 780M output with its Chip ID line gone; the DRM card at its BDFID (50176:
+    # 0000:c4:00.0) says what the chip is, in the kernel's uevent format.
+    text = re.sub(r"(?m)^ *Chip ID: +5567\(0x15bf\) *\n", "", real(OVERRIDDEN_780M))
+    assert parse_rocminfo(text).gpus[0].chip_id is None
+    path = snapshot(root, text)
+    assert "hsa-override" not in found(detect(path, {}))  # nothing to check against
+    root.write(
+        "sys/class/drm/card0/device/uevent",
+        "DRIVER=amdgpu\nPCI_CLASS=30000\nPCI_ID=1002:15BF\nPCI_SLOT_NAME=0000:c4:00.0\n",
+    )
+    (diag,) = found(detect(path, {}))["hsa-override"]
+    assert "rocminfo lists gfx1102, but its chip (PCI device 0x15bf) is a gfx1103" in diag.message
