@@ -23,7 +23,13 @@ def run_rocminfo(
         known = _reported_failure(result.output)  # e.g. an assertion in the WSL thunk
         if known is not None:
             return None, known
-        why = f"{result.error}: the ROCm runtime crashed; check `dmesg | grep -i amdgpu`"
+        if "WSL environment detected" in result.output:  # no amdgpu module: no dmesg
+            why = (
+                f"{result.error}: the ROCm runtime crashed under WSL; check that the Windows "
+                "driver (Adrenalin) is the one AMD lists for this ROCm for WSL release"
+            )
+        else:
+            why = f"{result.error}: the ROCm runtime crashed; check `dmesg | grep -i amdgpu`"
         return None, ToolStatus(False, "crashed", why)
     if result.error is not None and not result.output.strip():
         code = "timeout" if "did not finish" in result.error else "not-run"

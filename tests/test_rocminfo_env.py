@@ -175,6 +175,16 @@ def test_a_live_rocminfo_aborting_in_the_wsl_thunk(tmp_path: Path) -> None:
     assert "QueryAdapterInfo" in status.message and "SIGABRT" not in status.message
 
 
+def test_a_live_rocminfo_dying_silently_under_wsl_gets_no_dmesg_advice(tmp_path: Path) -> None:
+    script = tmp_path / "rocminfo"
+    script.write_text("#!/bin/sh\necho 'WSL environment detected.'\nkill -SEGV $$\n")
+    script.chmod(0o755)
+    report, status = run_rocminfo(Root(Path("/")), {}, 10.0, explicit=str(script))
+    assert report is None and status.code == "crashed"
+    assert "SIGSEGV" in status.message and "Adrenalin" in status.message
+    assert "dmesg" not in status.message
+
+
 # --------------------------------------------------------------------------- overrides
 
 
