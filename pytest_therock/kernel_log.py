@@ -94,7 +94,7 @@ _RECORD = re.compile(
 )
 _ELISION = re.compile(r"[\s.…]*|\[?\s*\.\.\.\s*\]?|\(?\s*snip\w*\s*\)?", re.IGNORECASE)
 _GPU_SETTING = re.compile(r"(?:amdgpu|amdttm|ttm|amdkfd|amdxcp)\.[\w-]+=")
-_CUT_NAME = re.compile(r"[^=]*[._-]")  # "amdttm.", "amdttm.pages_": a name cut short
+_CUT_NAME = re.compile(r"[^=]*[A-Za-z0-9][._-]")  # "amdttm.", "amdttm.pages_": a name cut short
 
 
 @dataclass(frozen=True)

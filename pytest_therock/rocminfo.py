@@ -282,19 +282,49 @@ class _Draft:
 
 
 def _excerpt(lines: list[str], last: bool) -> str:
-    shown = [line for line in lines if any(c.isalnum() for c in line)]  # skip "====="
-    text = " | ".join(shown[-3:] if last else shown[:3])[:200]
+    ordered = reversed(lines) if last else iter(lines)
+    shown = list(itertools.islice((ln for ln in ordered if any(map(str.isalnum, ln))), 3))
+    text = " | ".join(reversed(shown) if last else shown)[:200]  # "=====" rules skipped
     return repr(text) if text else "no output"
 
 
+#: Every pattern of _FAILURES needs one of these: text with none is no failure output.
+_FAILURE_WORDS = (
+    "ROCk module is NOT",
+    "Unable to open /dev/kfd",
+    "unrecognized id",
+    "HSA_STATUS_ERROR",
+    "Call returned",
+    "hsa api call failure",
+    "Segmentation fault",
+    "Bus error",
+    "Illegal instruction",
+    "Assertion",
+    "(core dumped)",
+    "Aborted",
+    "thunk_proxy",
+    "QueryAdapterInfo",
+    "/wsl/",
+    "EngineId",
+)
+
+
 def _check_failure(lines: list[str]) -> None:
+    # One search per pattern over the whole text (patterns never cross a line): the
+    # first pattern that matches wins, and its first matching line is quoted.
+    text = "\n".join(lines)
+    if not any(word in text for word in _FAILURE_WORDS):
+        return
     for code, pattern, advice in _FAILURES:
-        for line in lines:
-            if pattern.search(line):
-                group = next((m[1] for m in map(_GROUP.search, lines) if m), "render")
-                said = line if len(line) <= 300 else line[:300] + "..."
-                advice = advice.replace("{group}", group)
-                raise RocminfoError(code, f"rocminfo failed: {advice}. rocminfo said: {said!r}")
+        found = re.search(pattern.pattern, text, re.MULTILINE)
+        if found:
+            start = text.rfind("\n", 0, found.start()) + 1
+            end = text.find("\n", found.end())
+            line = text[start : end if end >= 0 else len(text)]
+            group = next((m[1] for m in map(_GROUP.search, lines) if m), "render")
+            said = line if len(line) <= 300 else line[:300] + "..."
+            advice = advice.replace("{group}", group)
+            raise RocminfoError(code, f"rocminfo failed: {advice}. rocminfo said: {said!r}")
 
 
 def parse_rocminfo(text: str) -> RocminfoReport:

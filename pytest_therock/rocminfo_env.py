@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from . import tools
 from .environment import Gpu, Problem, ToolStatus
 from .rocminfo import Agent, RocminfoError, RocminfoReport, parse_rocminfo
-from .sysroot import Root
+from .sysroot import Root, SourceError
 
 ROCMINFO = ("rocminfo",)
 
@@ -23,7 +23,13 @@ def run_rocminfo(
         known = _reported_failure(result.output)  # e.g. an assertion in the WSL thunk
         if known is not None:
             return None, known
-        why = f"{result.error}: the ROCm runtime crashed; check `dmesg | grep -i amdgpu`"
+        if "WSL environment detected" in result.output:  # no amdgpu module: no dmesg
+            why = (
+                f"{result.error}: the ROCm runtime crashed under WSL; check that the Windows "
+                "driver (Adrenalin) is the one AMD lists for this ROCm for WSL release"
+            )
+        else:
+            why = f"{result.error}: the ROCm runtime crashed; check `dmesg | grep -i amdgpu`"
         return None, ToolStatus(False, "crashed", why)
     if result.error is not None and not result.output.strip():
         code = "timeout" if "did not finish" in result.error else "not-run"
@@ -109,7 +115,7 @@ def consult_rocminfo(
     # The CPU agents' pools are the system RAM; a cut output may lack some of them.
     ram = (sum(p for p in cpu_pools if p) or None) if report.complete else None
     if not kfd_gpus:
-        problems.extend(_chip_overrides(agents))
+        problems.extend(_chip_overrides(agents, root))
         if not report.complete:  # a cut output cannot say how many GPUs there are
             return [], status, None
         return [gpu_from_agent(a, i) for i, a in enumerate(agents)], status, ram
@@ -151,24 +157,48 @@ def _kfd_override(gpu: Gpu, agent: Agent) -> Problem:
     )
 
 
-def _chip_overrides(agents: tuple[Agent, ...]) -> list[Problem]:
-    """GPU agents whose target is not one AMD lists for their ``Chip ID`` (PCI device id)."""
+def _chip_overrides(agents: tuple[Agent, ...], root: Root) -> list[Problem]:
+    """GPU agents whose target is not one AMD lists for their PCI device id: rocminfo's
+    ``Chip ID``, else ``PCI_ID`` in the uevent of the DRM card at the agent's BDFID."""
     from .pci_targets import chip_targets
 
     found = []
     for index, agent in enumerate(agents):
-        native = chip_targets(agent.chip_id)
+        chip = agent.chip_id or _uevent_device_id(root, agent)
+        native = chip_targets(chip)
         if native and agent.gfx_target and agent.gfx_target not in native:
             name = f" ({agent.marketing_name})" if agent.marketing_name else ""
             found.append(
                 Problem(
                     "hsa-override",
                     f"GPU {index}{name}: rocminfo lists {agent.gfx_target}, but its chip (PCI "
-                    f"device 0x{agent.chip_id or 0:04x}) is a {' or '.join(sorted(native))}: "
+                    f"device 0x{chip or 0:04x}) is a {' or '.join(sorted(native))}: "
                     f"{_OVERRIDE}",
                 )
             )
     return found
+
+
+def _uevent_device_id(root: Root, agent: Agent) -> int | None:
+    """``PCI_ID=1002:15BF`` of the DRM card at the agent's PCI slot (the kernel's
+    ``pci_uevent()`` in drivers/pci/pci-driver.c writes ``PCI_ID=%04X:%04X``)."""
+    slot = gpu_from_agent(agent, 0).pci_slot
+    if slot is None:
+        return None
+    for card in root.listdir("sys/class/drm"):
+        if not (card.startswith("card") and card[4:].isdigit()):
+            continue
+        try:
+            uevent = dict(
+                line.partition("=")[::2]
+                for line in root.read_text(f"sys/class/drm/{card}/device/uevent").splitlines()
+            )
+        except SourceError:
+            continue
+        vendor, _, device = uevent.get("PCI_ID", "").partition(":")
+        if uevent.get("PCI_SLOT_NAME") == slot and vendor.upper() == "1002":
+            return int(device, 16) if _is_hex(device) and len(device) <= 4 else None
+    return None
 
 
 def _count(targets: Counter[str | None]) -> str:

@@ -778,7 +778,8 @@ def _concise_header(lines: list[str]) -> int | None:
             continue
         words = line.split()
         header = words[:1] in (["GPU"], ["Device"])
-        if banner and header and len(_CONCISE_COLUMNS.intersection(words)) >= 2:
+        known = len(_CONCISE_COLUMNS.intersection(words))
+        if header and known >= (2 if banner else 4):  # a paste of the table alone
             return i
     return None
 

@@ -436,3 +436,22 @@ def test_doctor_over_a_wrapped_log_reads_the_right_parameters(name: str, tmp_pat
     assert not any(n.endswith((".", "_")) for n in names)
     fixes = {d.fix for d in run_checks(env) if d.code == "kernel-param-ignored"}
     assert fixes == {"set ttm.pages_limit too", "set ttm.page_pool_size too"}
+
+
+def test_a_cut_parameter_is_reported_where_the_log_gives_the_command_line(tmp_path: Path) -> None:
+    from pytest_therock.detect import detect
+    from pytest_therock.diagnostics import run_checks
+    from pytest_therock.sysroot import Root
+
+    # `dmesg -t` of the Ubuntu log (no prefix to tell a wrap from a record), cut where
+    # the paste cut it: after "amdttm.".
+    name = "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-amdttm-only-gtt-62816M.txt"
+    records = [r.split("] ", 1)[1] for r in _unwrapped(_read(DMESG / name)) if r.startswith("[")]
+    logged = next(r for r in records if r.startswith("Command line: "))
+    cut = logged.index("amdttm.page_pool_size") + len("amdttm.")
+    (tmp_path / ".therock").mkdir()
+    (tmp_path / ".therock/dmesg.txt").write_text("\n".join([logged[:cut], logged[cut:]]))
+    env = detect(Root(tmp_path), {})
+    assert {p.name for p in env.kernel_params} == {"amdttm.pages_limit"}
+    messages = [d.message for d in run_checks(env) if d.code == "source-unreadable"]
+    assert "kernel log: Command line: 'amdttm.' is cut short (a wrapped paste?)" in messages

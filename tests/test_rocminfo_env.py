@@ -19,10 +19,10 @@ from conftest import REALDATA, RootBuilder, real, run
 from pytest_therock.cli import main as cli_main
 from pytest_therock.detect import detect
 from pytest_therock.diagnostics import Diagnostic, run_checks
-from pytest_therock.environment import Environment
+from pytest_therock.environment import Environment, Problem
 from pytest_therock.pci_targets import chip_targets
 from pytest_therock.rocminfo import parse_rocminfo
-from pytest_therock.rocminfo_env import run_rocminfo
+from pytest_therock.rocminfo_env import consult_rocminfo, run_rocminfo
 from pytest_therock.sysroot import Root
 
 MI300A = "rocminfo/gfx942-mi300a-4socket-apu-rocm6.3.1.txt"  # 4 GPU agents
@@ -98,20 +98,21 @@ def test_a_paste_starting_mid_output_is_incomplete(root: RootBuilder) -> None:
 def test_every_line_cut_of_a_multi_gpu_output_counts_all_gpus_or_none(
     root: RootBuilder,
 ) -> None:
-    # Every line boundary, from either side: the GPU count is 4 (the whole output, or
-    # only padding lost) or nothing, with a diagnostic saying why; never 1, 2 or 3.
+    # Every line boundary, from either side, through the replay of a snapshot: the GPU
+    # count is 4 (the whole output, or only padding lost) or nothing, with a status
+    # saying why; never 1, 2 or 3.
     lines = real(MI300A).splitlines(keepends=True)
     path = snapshot(root, "")
     for cut in range(len(lines) + 1):
         for part in ("".join(lines[:cut]), "".join(lines[cut:])):
             (root.path / ".therock/rocminfo.txt").write_text(part)
-            env = detect(path, {})
-            if len(env.gpus) == 4:
-                assert env.rocminfo is not None and env.rocminfo.ok
+            problems: list[Problem] = []
+            gpus, status, _ = consult_rocminfo(path, [], problems, {}, 1.0)
+            if len(gpus) == 4:
+                assert status.ok, cut
                 continue
-            assert env.gpus == (), cut
-            assert env.rocminfo is not None and not env.rocminfo.ok
-            assert {"rocminfo-incomplete", "rocminfo-failed"} & set(found(env)), cut
+            assert gpus == [] and not status.ok, cut
+            assert status.code in ("incomplete", "truncated", "no-agents", "unrecognised"), cut
 
 
 def test_the_pytest_header_and_fixture_say_the_output_is_cut(
@@ -172,6 +173,16 @@ def test_a_live_rocminfo_aborting_in_the_wsl_thunk(tmp_path: Path) -> None:
     report, status = run_rocminfo(Root(Path("/")), {}, 10.0, explicit=str(wrapper))
     assert report is None and status.code == "wsl-driver-mismatch"
     assert "QueryAdapterInfo" in status.message and "SIGABRT" not in status.message
+
+
+def test_a_live_rocminfo_dying_silently_under_wsl_gets_no_dmesg_advice(tmp_path: Path) -> None:
+    script = tmp_path / "rocminfo"
+    script.write_text("#!/bin/sh\necho 'WSL environment detected.'\nkill -SEGV $$\n")
+    script.chmod(0o755)
+    report, status = run_rocminfo(Root(Path("/")), {}, 10.0, explicit=str(script))
+    assert report is None and status.code == "crashed"
+    assert "SIGSEGV" in status.message and "Adrenalin" in status.message
+    assert "dmesg" not in status.message
 
 
 # --------------------------------------------------------------------------- overrides
@@ -278,3 +289,18 @@ def test_the_pci_table_knows_the_targets_of_the_real_samples() -> None:
         assert native in chip_targets(gpu.chip_id), sample
     assert chip_targets(0x15BF) == {"gfx1103"}  # the 780M of the overridden sample
     assert chip_targets(0) == chip_targets(None) == chip_targets(0xFFFF) == frozenset()
+
+
+def test_without_a_chip_id_the_pci_id_of_the_drm_card_is_used(root: RootBuilder) -> None:
+    # The 780M output with its Chip ID line gone; the DRM card at its BDFID (50176:
+    # 0000:c4:00.0) says what the chip is, in the kernel's uevent format.
+    text = re.sub(r"(?m)^ *Chip ID: +5567\(0x15bf\) *\n", "", real(OVERRIDDEN_780M))
+    assert parse_rocminfo(text).gpus[0].chip_id is None
+    path = snapshot(root, text)
+    assert "hsa-override" not in found(detect(path, {}))  # nothing to check against
+    root.write(
+        "sys/class/drm/card0/device/uevent",
+        "DRIVER=amdgpu\nPCI_CLASS=30000\nPCI_ID=1002:15BF\nPCI_SLOT_NAME=0000:c4:00.0\n",
+    )
+    (diag,) = found(detect(path, {}))["hsa-override"]
+    assert "rocminfo lists gfx1102, but its chip (PCI device 0x15bf) is a gfx1103" in diag.message

@@ -285,6 +285,12 @@ def test_old_concise_table_in_other_column_widths(seed: int) -> None:
     assert [gpu.index for gpu in parse_rocmsmi_gpus(variant)] == [0, 1]
 
 
+def test_old_concise_table_pasted_without_its_banners() -> None:
+    text = read("rocmsmi/rocm-smi-concise-raphael-igpu-plus-rx7900xt-rocm5.x-2023.txt")
+    table = "\n".join(line for line in text.splitlines() if not line.startswith("="))
+    assert [gpu.index for gpu in parse_rocmsmi_gpus(table)] == [0, 1]
+
+
 @pytest.mark.parametrize("gpus", [1, 3, 8])
 def test_old_concise_table_with_other_gpu_counts(gpus: int) -> None:
     text = read("rocmsmi/rocm-smi-concise-raphael-igpu-plus-rx7900xt-rocm5.x-2023.txt")
