@@ -240,8 +240,9 @@ class XdistHooks:
             state.gpu_slices.release(str(node.workerinput["workerid"]))
 
 
-def pytest_plugin_registered(plugin: object, plugin_name: str, manager: Any) -> None:
-    if plugin_name == "xdist" and not manager.has_plugin("therock-xdist"):
+def pytest_plugin_registered(plugin: object, manager: Any) -> None:
+    # (pytest 8.1 added a plugin_name argument; pytest 7.4 has only these two.)
+    if manager.get_name(plugin) == "xdist" and not manager.has_plugin("therock-xdist"):
         manager.register(XdistHooks(), "therock-xdist")
 
 
