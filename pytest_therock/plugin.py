@@ -95,8 +95,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add(
         "expect_runtime",
         "bool",
-        "with --therock-expect: also run rocminfo once at session start and stop unless "
-        "the ROCm runtime lists the expected GPUs (env PYTEST_THEROCK_EXPECT_RUNTIME)",
+        "run rocminfo once at session start and stop unless the ROCm runtime lists the "
+        "expected GPUs (--therock-expect's, else the KFD topology's) "
+        "(env PYTEST_THEROCK_EXPECT_RUNTIME)",
         action="store_true",
         default=None,
     )
@@ -291,7 +292,8 @@ def _stop(reasons: list[str]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
-    """``--therock-expect``: stop before collecting, after the header is shown."""
+    """``--therock-expect``, ``--therock-expect-runtime``: stop before collecting, after
+    the header (and, with ``--junitxml``, the report) shows what was found."""
     if _proofs_asked(session.config):
         reasons = state_of(session.config).prove()
         if reasons:
