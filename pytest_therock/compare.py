@@ -415,7 +415,8 @@ def fleet_command(args: argparse.Namespace) -> int:
             _error(str(exc))
             status = 2
     if not machines:
-        _error("no snapshot found in " + ", ".join(args.paths))
+        if not status:  # else each path already said what was wrong with it
+            _error("no snapshot found in " + ", ".join(args.paths))
         return 2
     rows = [fleet_row(m) for m in machines]
     marked = outliers(rows)

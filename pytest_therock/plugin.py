@@ -95,8 +95,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add(
         "expect_runtime",
         "bool",
-        "with --therock-expect: also run rocminfo once at session start and stop unless "
-        "the ROCm runtime lists the expected GPUs (env PYTEST_THEROCK_EXPECT_RUNTIME)",
+        "run rocminfo once at session start and stop unless the ROCm runtime lists the "
+        "expected GPUs (--therock-expect's, else the KFD topology's) "
+        "(env PYTEST_THEROCK_EXPECT_RUNTIME)",
         action="store_true",
         default=None,
     )
@@ -254,8 +255,9 @@ class XdistHooks:
             state.gpu_slices.release(str(node.workerinput["workerid"]))
 
 
-def pytest_plugin_registered(plugin: object, plugin_name: str, manager: Any) -> None:
-    if plugin_name == "xdist" and not manager.has_plugin("therock-xdist"):
+def pytest_plugin_registered(plugin: object, manager: Any) -> None:
+    # (pytest 8.1 added a plugin_name argument; pytest 7.4 has only these two.)
+    if manager.get_name(plugin) == "xdist" and not manager.has_plugin("therock-xdist"):
         manager.register(XdistHooks(), "therock-xdist")
 
 
@@ -310,7 +312,8 @@ def _stop(reasons: list[str]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
-    """``--therock-expect``: stop before collecting, after the header is shown."""
+    """``--therock-expect``, ``--therock-expect-runtime``: stop before collecting, after
+    the header (and, with ``--junitxml``, the report) shows what was found."""
     if _proofs_asked(session.config):
         reasons = state_of(session.config).prove()
         if reasons:

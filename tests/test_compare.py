@@ -190,6 +190,14 @@ def test_fleet_shows_what_it_can_read_and_names_what_it_cannot(
     assert err.count("\n") == 1
 
 
+def test_fleet_of_nothing_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for path in (tmp_path, tmp_path / "nowhere"):
+        code, out, err = cli(capsys, "fleet", str(path))
+        assert (code, out, err.count("\n")) == (2, "", 1), err
+
+
 def test_text_from_a_machine_cannot_drive_the_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

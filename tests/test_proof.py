@@ -178,12 +178,16 @@ def test_runtime_proof_fails_when_rocminfo_lists_fewer_gpus_than_the_kernel(
     root.write(".therock/rocminfo.txt", MI210_4X.read_text())
     pytester.makepyfile(TESTS)
     args = (f"--therock-root={root.path}", "--therock-expect=gfx90a", "--therock-expect-runtime")
-    result = run(pytester, *args)
+    report = root.path.parent / "junit.xml"
+    result = run(pytester, *args, f"--junitxml={report}")
     assert result.ret == STOPPED
     assert (
         "pytest-therock: runtime proof (--therock-expect-runtime): rocminfo lists 4 gfx90a "
         "GPU(s), the KFD topology 8; no test was run"
     ) in output(result)
+    result.stdout.fnmatch_lines(["therock: runtime proof failed: rocminfo lists 4 gfx90a *"])
+    props = {p.get("name"): p.get("value") for p in ET.parse(report).iter("property")}
+    assert props["therock_runtime"] == "failed: rocminfo lists 4 gfx90a GPU(s), the KFD topology 8"
     monkeypatch.setenv("ROCR_VISIBLE_DEVICES", "0,1,2,3")
     run(pytester, *args).assert_outcomes(passed=3)
 
