@@ -356,7 +356,7 @@ def parse_rocminfo(text: str) -> RocminfoReport:
         elif numbered and numbered.group(1) == "Agent":
             drafts.append(_Draft())
             section = "agent"
-            numbers.append(int(line.split()[1]))
+            numbers.append(int(line.split()[1][:18]))  # int() refuses 4300+ digits
         elif numbered and numbered.group(1) == "ISA" and drafts:
             isa_pending, section = True, "isa"
         elif not colon or not label or numbered:
