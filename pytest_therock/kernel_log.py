@@ -246,5 +246,6 @@ def _without_cut(command_line: str) -> tuple[str, tuple[str, ...]]:
     last = next((w for w in reversed(words) if w), "")
     if "=" not in last and last.partition(".")[0] in _GPU_MODULES and last not in cut:
         cut.append(last)  # "amdttm.pa": a GPU module's parameter ending the line, no value
-    kept = " ".join(w for w in words if w not in cut)
-    return " ".join(kept.split()) if cut else command_line.strip(), tuple(cut)
+    dropped = set(cut)
+    kept = " ".join(w for w in words if w not in dropped)
+    return " ".join(kept.split()) if cut else command_line.strip(), tuple(dict.fromkeys(cut))[:20]

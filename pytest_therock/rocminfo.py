@@ -40,8 +40,11 @@ _KFD = re.compile(r"ROCk module version (\S+) is loaded")
 _NUMBERED = re.compile(r"(Agent|ISA|Pool) [0-9]+")
 _GROUP = re.compile(r'is not member of "([^"]+)" group')
 
-#: AMD's Radeon compatibility matrices, with the WSL driver/ROCm pairs.
-_WSL_MATRIX = "https://rocm.docs.amd.com/projects/radeon/en/latest/docs/compatibility.html"
+#: AMD's "Compatibility matrices" for Radeon list the Adrenalin driver of each ROCm for WSL
+#: release (https://rocm.docs.amd.com/projects/radeon/en/docs-6.2/docs/compatibility.html,
+#: one page per ROCm version). The thunk_proxy assertion of ROCm/ROCm#4584 and #4460 was
+#: such a mismatch: the 6.4 WSL release fixed it.
+_WSL_MATRIX = "rocm.docs.amd.com, Radeon: Compatibility matrices, for your ROCm version"
 _SEE_DMESG = "check `sudo dmesg | grep -i -e amdgpu -e kfd` for driver errors"
 _OOR_HINT = (
     "HIP runtime initialisation failed (HSA_STATUS_ERROR_OUT_OF_RESOURCES): the runtime found "
@@ -356,7 +359,7 @@ def parse_rocminfo(text: str) -> RocminfoReport:
         elif numbered and numbered.group(1) == "Agent":
             drafts.append(_Draft())
             section = "agent"
-            numbers.append(int(line.split()[1]))
+            numbers.append(int(line.split()[1][:18]))  # int() refuses 4300+ digits
         elif numbered and numbered.group(1) == "ISA" and drafts:
             isa_pending, section = True, "isa"
         elif not colon or not label or numbered:

@@ -455,3 +455,13 @@ def test_a_cut_parameter_is_reported_where_the_log_gives_the_command_line(tmp_pa
     assert {p.name for p in env.kernel_params} == {"amdttm.pages_limit"}
     messages = [d.message for d in run_checks(env) if d.code == "source-unreadable"]
     assert "kernel log: Command line: 'amdttm.' is cut short (a wrapped paste?)" in messages
+
+
+def test_a_command_line_of_many_cut_words_stays_bounded() -> None:
+    import time
+
+    words = " ".join(f"amdttm.p{i}." for i in range(100_000))
+    start = time.perf_counter()
+    facts = scan_kernel_log(f"[    0.000000] Command line: ro {words}\n")
+    assert time.perf_counter() - start < 5
+    assert facts.command_line == "ro" and len(facts.cut_parameters) == 20

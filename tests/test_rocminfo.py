@@ -683,3 +683,10 @@ def test_a_paste_starting_at_the_agents_banner_is_whole() -> None:
     start = lines.index(next(line for line in lines if line.strip() == "HSA Agents"))
     report = parse_rocminfo("\n".join(lines[start:]))
     assert report.complete and len(report.gpus) == 4 and report.runtime_version is None
+
+
+def test_an_agent_number_too_long_for_int_is_no_traceback() -> None:
+    lines = read(MULTI_GPU).splitlines()
+    lines[lines.index(next(ln for ln in lines if ln.strip() == "Agent 2"))] = "Agent " + "9" * 5000
+    report = parse_rocminfo("\n".join(lines))
+    assert not report.complete and len(report.missing) <= 4
