@@ -71,7 +71,7 @@ def pids_in(directory: Path) -> list[int]:
     return [int(p.read_text()) for p in sorted(directory.glob("*.pid")) if p.read_text().strip()]
 
 
-def wait_for(condition: Callable[[], bool], within: float = 15.0) -> None:
+def wait_for(condition: Callable[[], bool], within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -331,7 +331,7 @@ def test_work_is_linear_in_nodes_and_command_line_length(root: RootBuilder) -> N
 
     def fastest(func: Callable[[], object]) -> float:
         times = []
-        for _ in range(2):
+        for _ in range(3):
             start = time.perf_counter()
             func()
             times.append(time.perf_counter() - start)
@@ -349,7 +349,7 @@ def test_work_is_linear_in_nodes_and_command_line_length(root: RootBuilder) -> N
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ROCR_VISIBLE_DEVICES", ",".join(map(str, range(480))))
         ratio = fastest(doctor_json(large)) / fastest(doctor_json(small))
-    assert ratio < 7, f"4x the nodes took {ratio:.1f}x the time"
+    assert ratio < 10, f"4x the nodes took {ratio:.1f}x the time"  # quadratic: 16x
 
     one = many_nodes(root.path / "one", 1)
     for words in ("x" * (1 << 20), '"' * (1 << 20), "a=b " * (1 << 18)):
@@ -358,7 +358,7 @@ def test_work_is_linear_in_nodes_and_command_line_length(root: RootBuilder) -> N
         )
         start = time.perf_counter()
         env = detect(Root(one), {})
-        assert time.perf_counter() - start < 1.5, words[:8]
+        assert time.perf_counter() - start < 5, words[:8]  # quadratic: 31 s
         assert [p.value for p in env.kernel_params if p.name == "amdgpu.gttsize"] in (["1"], [])
 
 
