@@ -199,6 +199,17 @@ def facts(machine: Machine) -> list[Fact]:
     return found
 
 
+#: The groups of facts, in display order.
+GROUPS = (
+    "GPUs",
+    "memory",
+    "kernel parameters",
+    "versions",
+    "access",
+    "runtime",
+    "diagnostics",
+    "kernel log",
+)
 #: Items every machine may have, in display order (the others follow in the order found).
 FIXED_ITEMS = ("GPUs", "hidden", "VRAM / carve-out", "GTT (driver)", "GTT limit", "RAM")
 
@@ -216,11 +227,10 @@ def differences(a: Machine, b: Machine) -> list[Difference]:
     fa = {(f.group, f.item): f for f in facts(a)}
     fb = {(f.group, f.item): f for f in facts(b)}
     order = list(dict.fromkeys([*fa, *fb]))
-    groups = list(dict.fromkeys(group for group, _ in order))
 
     def rank(key: tuple[str, str]) -> tuple[int, int, int]:
         fixed = FIXED_ITEMS.index(key[1]) if key[1] in FIXED_ITEMS else len(FIXED_ITEMS)
-        return groups.index(key[0]), fixed, order.index(key)
+        return GROUPS.index(key[0]), fixed, order.index(key)
 
     found = []
     for group, item in sorted(order, key=rank):

@@ -256,8 +256,11 @@ class XdistHooks:
 
 
 def pytest_plugin_registered(plugin: object, manager: Any) -> None:
+    # xdist's plugin module, however it was loaded (entry point "xdist", -p xdist.plugin).
     # (pytest 8.1 added a plugin_name argument; pytest 7.4 has only these two.)
-    if manager.get_name(plugin) == "xdist" and not manager.has_plugin("therock-xdist"):
+    if getattr(plugin, "__name__", None) == "xdist.plugin" and not manager.has_plugin(
+        "therock-xdist"
+    ):
         manager.register(XdistHooks(), "therock-xdist")
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, REALDATA
 
 from pytest_therock.cli import main
 from pytest_therock.compare import COLUMNS, outliers, printable
@@ -92,6 +92,25 @@ def test_a_failing_runner_against_a_good_one_is_grouped(
     assert any(
         line.startswith("  gtt-default: info: ") and line.endswith("vs  (absent)") for line in lines
     )
+
+
+def test_kernel_log_events_and_their_settings_are_grouped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = EXAMPLES / "strix-halo-gtt-raised"
+    bad = shutil.copytree(good, tmp_path / "bad")
+    (bad / ".therock/dmesg.txt").write_text(
+        (
+            REALDATA
+            / "dmesg/gfx1151-strix-halo-debian13-dkms-gttsize-mismatch-pagefaults-gpf-noise.txt"
+        ).read_text()
+    )
+    code, out, _ = cli(capsys, "diff", str(good), str(bad))
+    assert code == 1
+    groups = [line for line in out.splitlines()[2:-1] if not line.startswith("  ")]
+    assert groups == ["kernel parameters", "diagnostics", "kernel log"]
+    assert "  ttm.pages_limit (cmdline): (absent)  vs  25000000" in out
+    assert "  page-fault: (absent)  vs  7: " in out
 
 
 def test_diff_json(capsys: pytest.CaptureFixture[str]) -> None:
