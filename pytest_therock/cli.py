@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--ignore", action="append", default=[], metavar="CODE", help="silence a code"
     )
+    doctor.add_argument(
+        "--need",
+        type=_gib,
+        metavar="GIB",
+        help="GiB (2**30 bytes) of GPU memory you need: print the one change that reaches it",
+    )
     doctor.add_argument("-v", "--verbose", action="count", default=0, help="show details")
     doctor.add_argument(
         "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
@@ -52,24 +58,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _gib(text: str) -> int:
+    """``--need 96`` (GiB) as bytes; a clear usage error otherwise."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of GiB, e.g. 96") from None
+    if not math.isfinite(value) or value <= 0 or value > 1 << 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a size in GiB above 0, e.g. 96")
+    return int(value * (1 << 30))
+
+
 def environment_json(
-    root: str, ignore: frozenset[str] = frozenset(), timeout: float = 30.0
+    root: str,
+    ignore: frozenset[str] = frozenset(),
+    timeout: float = 30.0,
+    need: int | None = None,
 ) -> dict[str, object]:
-    """The doctor's JSON: the environment, each GPU's GTT, and the diagnostics."""
+    """The doctor's JSON: the environment, each GPU's memory model, the plan, the diagnostics."""
+    import dataclasses
+
     from .detect import detect
-    from .diagnostics import run_checks
+    from .diagnostics import memory_below_need, run_checks
     from .environment import to_dict
-    from .gtt import gtt_info
+    from .memory import gpu_memory, machine_plan
     from .sysroot import Root
 
     env = detect(Root(Path(root)), run_tools=True, timeout=timeout)
     data: dict[str, object] = to_dict(env)
     data["visible_gpus"] = [env.gpus.index(g) for g in env.visible_gpus]
-    data["gtt"] = [
-        {**to_dict(info), "usable_bytes": info.usable_bytes, "is_default": info.is_default}
-        for info in (gtt_info(env, g) for g in env.gpus)
+    data["memory"] = [
+        {**to_dict(m), "usable_bytes": m.usable_bytes, "is_default": m.is_default}
+        for m in (gpu_memory(env, g) for g in env.gpus)
     ]
-    data["diagnostics"] = [to_dict(d) for d in run_checks(env, ignore)]
+    plan = machine_plan(env, need)
+    data["plan"] = {**dataclasses.asdict(plan), "change": plan.change} if plan is not None else None
+    diagnostics = run_checks(env, ignore, need)
+    below = memory_below_need(env, need) if need else None
+    if below is not None and below.code not in ignore:
+        diagnostics.append(below)
+    data["diagnostics"] = [to_dict(d) for d in diagnostics]
     data["usable"] = env.usable
     return data
 
@@ -120,12 +150,24 @@ def doctor(args: argparse.Namespace) -> int:
         return 2
     ignore = frozenset(args.ignore)
     if args.json:
-        data = environment_json(args.root, ignore, args.timeout)
+        data = environment_json(args.root, ignore, args.timeout, args.need)
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0 if data["usable"] else 1
     env = detect(Root(Path(args.root)), run_tools=True, timeout=args.timeout)
-    for line in summary_lines(env, run_checks(env, ignore), verbose=1 + args.verbose):
+    diagnostics = run_checks(env, ignore, args.need)
+    if args.need:
+        from .diagnostics import memory_below_need
+
+        below = memory_below_need(env, args.need)
+        if below is not None and below.code not in ignore:
+            diagnostics.insert(0, below)
+    for line in summary_lines(env, diagnostics, verbose=1 + args.verbose):
         print(line)
+    if args.need:
+        from .memory import machine_plan
+
+        plan = machine_plan(env, args.need)
+        print(plan.line() if plan is not None else "plan: no visible AMD GPU")
     return 0 if env.usable else 1
 
 

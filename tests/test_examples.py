@@ -104,7 +104,7 @@ def test_custom_diagnostic_is_in_the_header(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "therock: warning[[]lab-gtt[]]: gfx1151: 62.5 GiB of GTT, the eval suite needs 96",
-            "therock: info[[]gtt-default[]]: *",
+            "therock: info[[]gpu-memory[]]: *",
             "therock: lab: eval suite needs 96 GiB of GTT",
         ]
     )
