@@ -401,18 +401,10 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
     found = m.allocatable_bytes if kind == "gpu" else m.usable_bytes
 
     def make(possible: bool, steps: tuple[str, ...], action: str, why: str, **kw: Any) -> Plan:
+        if any(step.startswith("upgrade") for step in steps):
+            kw.setdefault("kernel", f"{LARGER_POOL[0]}.{LARGER_POOL[1]}")
         return Plan(
-            m.gfx_target,
-            kind,
-            need,
-            found,
-            False,
-            possible,
-            steps,
-            action,
-            why,
-            m.ttm_param,
-            **kw,
+            m.gfx_target, kind, need, found, False, possible, steps, action, why, m.ttm_param, **kw
         )
 
     if found is not None and found >= need:
@@ -424,7 +416,9 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
     version = _version((m.driver or " ").partition(" ")[2])
     upgrade = _upgrade(m, version)
     vram, ram = m.vram_total_bytes, m.system_memory_bytes
-    hides = version is not None and GTT_ALWAYS <= version < LARGER_POOL
+    # From 6.15 the carve-out is used when it is at least the driver's GTT size.
+    hides = version is not None and GTT_ALWAYS <= version < LARGER_POOL and upgrade is not None
+    hides = hides and vram is not None and vram >= (m.total_bytes or 0)
     if kind == "gpu" and upgrade and hides and vram is not None and vram >= need:
         why = f"{m.driver} allocates from GTT and hides the {fmt_bytes(vram)} carve-out"
         return make(True, (upgrade,), upgrade, why, kernel="6.15", reaches_bytes=vram)

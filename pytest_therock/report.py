@@ -66,7 +66,7 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
     if env.system_memory_bytes is not None or visible:
         gtt = gpu_memory(env, visible[0]) if visible else None
         ram = f"RAM {fmt_bytes(env.system_memory_bytes)}"
-        if gtt is not None and gtt.is_apu:
+        if gtt is not None and gtt.is_apu and env.system_memory_bytes is not None:
             ram += f" (OS), installed {fmt_bytes(gtt.installed_ram_bytes)}"
         if gtt is not None and not env.wsl:
             ram += f"; TTM limit {fmt_bytes(gtt.limit_bytes)} ({gtt.limit_why})"

@@ -9,8 +9,8 @@ from conftest import REALDATA, RootBuilder, real
 
 from pytest_therock.detect import detect
 from pytest_therock.environment import GIB, Environment, KernelParam
-from pytest_therock.memory import DEFAULT_SOURCE, gtt_info
 from pytest_therock.markers import MarkerError, parse_marker, requirements
+from pytest_therock.memory import DEFAULT_SOURCE, gtt_info
 from pytest_therock.sysroot import Root
 
 
