@@ -240,6 +240,9 @@ SYSFS_SAMPLES = {
     "gfx1151-strix-halo-128G-ttm96G-card1-mem_info_gtt_total.txt": (None, 96 << 30),
     "gfx1151-strix-halo-128G-uma512M-card1-mem_info_vram_total.txt": (None, 4 << 30),
     "ttm-parameters-pages_limit-default-superm1.txt": (None, 3052026),
+    "gfx1151-strix-halo-beelink-gtr9-card-mem_info_gtt_total.txt": (None, 128 << 30),
+    "gfx1151-strix-halo-beelink-gtr9-card-mem_info_vram_total.txt": (None, 512 << 20),
+    "gfx1151-strix-halo-framework-96G-carveout-card-mem_info_vram_total.txt": (None, 96 << 30),
 }
 
 

@@ -56,6 +56,24 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "events": {},
         "gtt_ready_bytes": 63968 * MIB,
     },
+    "gfx1151-strix-halo-ds4-bios-uma-96G-gtt-15860M.txt": {
+        "events": {},
+        "gtt_ready_bytes": 15860 * MIB,
+    },
+    "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-amdttm-only-gtt-62816M.txt": {
+        "events": {},
+        "vram_ready_bytes": 512 * MIB,
+        "gtt_ready_bytes": 62816 * MIB,
+        "command_line_has": "amdttm.pages_limit=32768000",
+    },
+    "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-gttsize128000-amdttm-gtt-ttm-unusual.txt": {
+        "events": {"gttsize-deprecated": 1, "gtt-ttm-mismatch": 1},
+        "vram_ready_bytes": 512 * MIB,
+        "gtt_ready_bytes": 128000 * MIB,
+        "gtt_size_bytes": 134217728000,
+        "ttm_size_bytes": 65867993088,
+        "command_line_has": "amdgpu.gttsize=128000",
+    },
 }
 
 
@@ -127,7 +145,9 @@ def test_first_command_line_wins() -> None:
 
 # The same real log in the other shapes a kernel log arrives in.
 def _strip_timestamps(text: str) -> str:
-    return "\n".join(line.split("] ", 1)[1] for line in text.splitlines())
+    """Lines without their ``[ seconds]`` stamp; a pasted log's wrapped continuation lines
+    and its "..." carry none and stay as they are."""
+    return "\n".join(line.split("] ", 1)[-1] for line in text.splitlines())
 
 
 def _as_kmsg(text: str) -> str:

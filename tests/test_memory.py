@@ -100,7 +100,7 @@ KERNEL_616 = ("6.16.3+deb13-amd64", "debian-6.16.3")
 
 
 def framework(root: RootBuilder, kernel: tuple[str, str], bank: bool = True) -> RootBuilder:
-    sample = f"rocminfo/gfx1151-strix-halo-framework-96G-carveout-{kernel[1]}-pool-sizes-grep.txt"
+    sample = f"reports/gfx1151-strix-halo-framework-96G-carveout-{kernel[1]}-pool-sizes-grep.txt"
     ram, pool = pool_sizes(sample)
     return strix_halo(
         root, kernel[0], ram, pool if bank else None, mem_info_vram_total=FRAMEWORK_VRAM
@@ -114,7 +114,7 @@ def test_large_carve_out_on_6_12_is_hidden_and_the_plan_is_a_kernel_upgrade(
     16323184 KB, TTM's default, and the 96 GiB carve-out is out of reach."""
     env = detect(Root(framework(root, KERNEL_612).path), {})
     ram, pool = pool_sizes(
-        "rocminfo/gfx1151-strix-halo-framework-96G-carveout-debian-6.12.48-pool-sizes-grep.txt"
+        "reports/gfx1151-strix-halo-framework-96G-carveout-debian-6.12.48-pool-sizes-grep.txt"
     )
     memory = gpu_memory(env, env.gpus[0])
     assert (memory.pool, memory.allocatable_bytes) == ("GTT", pool)
@@ -182,7 +182,7 @@ def test_without_kfd_the_kernel_version_decides(
 
 def test_rocminfo_pool_larger_than_the_os_ram_is_the_carve_out(root: RootBuilder) -> None:
     """Without DRM sysfs, a GPU pool three times the OS's RAM cannot be GTT."""
-    sample = "rocminfo/gfx1151-strix-halo-framework-96G-carveout-debian-6.16.3-pool-sizes-grep.txt"
+    sample = "reports/gfx1151-strix-halo-framework-96G-carveout-debian-6.16.3-pool-sizes-grep.txt"
     ram, pool = pool_sizes(sample)
     env = detect(Root(strix_halo(root, None, ram, pool).path), {})
     memory = gpu_memory(env, env.gpus[0])
