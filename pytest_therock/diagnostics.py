@@ -511,7 +511,7 @@ def _memory_config(env: Environment, need: int | None) -> Found:
     message = "; ".join(problems) + f": {found} from {model.pool}"
     fix = plan.change or plan.why if plan is not None else None
     if model.gttsize_bytes is not None and (plan is None or plan.met):
-        fix = f"remove amdgpu.gttsize and keep {name} alone" + (f" ({plan.why})" if plan else "")
+        fix = "remove amdgpu.gttsize" + (f" ({plan.why})" if plan else f" and set {name}")
     yield message, fix
 
 

@@ -324,6 +324,8 @@ def _kernel_rule(
     """The pool a driver version forces whatever the sizes; None where the sizes decide."""
     if version is None or oem or version >= LARGER_POOL:
         return None
+    if (m.gfx_target or "").startswith("gfx94"):
+        return None  # MI300A: KFD reports TTM's limit since 6.7 (f4bff6e0b9e1); sizes decide
     if version < GTT_ALWAYS:
         return "VRAM", f"{m.driver}: before 6.10 KFD uses the carve-out"
     return "GTT", f"{m.driver}: from 6.10 to 6.14 KFD uses GTT"

@@ -109,11 +109,14 @@ def junit_properties(
 ) -> list[tuple[str, str]]:
     """Test-suite properties: what the run ran on, for CI dashboards."""
     gpus = env.visible_gpus
+    memory = [gpu_memory(env, g) for g in gpus]
     props = [
         ("therock_gpus", ",".join(g.gfx_target or "unknown" for g in gpus) or "none"),
         ("therock_gpu_names", ",".join(g.marketing_name or "" for g in gpus)),
         ("therock_vram_bytes", ",".join(str(g.vram_total_bytes or "") for g in gpus)),
-        ("therock_gtt_bytes", ",".join(str(gpu_memory(env, g).usable_bytes or "") for g in gpus)),
+        ("therock_gtt_bytes", ",".join(str(m.usable_bytes or "") for m in memory)),
+        ("therock_gpu_memory_bytes", ",".join(str(m.allocatable_bytes or "") for m in memory)),
+        ("therock_memory_pool", ",".join(m.pool for m in memory)),
         ("therock_system_memory_bytes", str(env.system_memory_bytes or "")),
         ("therock_rocm_version", versions.rocm or ""),
         ("therock_torch_version", versions.torch or ""),

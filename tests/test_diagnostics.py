@@ -118,9 +118,7 @@ def test_gttsize_on_the_command_line_is_deprecated(root: RootBuilder) -> None:
     (diag,) = found(detect(Root(root.path), {}))["memory-config"]
     assert diag.message.startswith("amdgpu.gttsize=24576 (MiB, cmdline) is deprecated")
     # That user also set ttm.pages_limit=6291456, the same 24 GiB: nothing else to change.
-    assert diag.fix == (
-        "remove amdgpu.gttsize and keep ttm.pages_limit alone (24 GiB allocatable from GTT)"
-    )
+    assert diag.fix == "remove amdgpu.gttsize (24 GiB allocatable from GTT)"
 
 
 def test_dkms_ttm_needs_amdttm_parameters(root: RootBuilder) -> None:

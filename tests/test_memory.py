@@ -332,6 +332,43 @@ def test_amdgpu_dkms_version_counts_not_the_kernel(root: RootBuilder) -> None:
     )
 
 
+def test_dkms_on_6_12_uses_the_carve_out_and_ignores_ttm_settings(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ROCm/ROCm#6143 (ThomasKorimort): GMKtec EVO-X2, 96 GB carve-out, Debian kernel
+    6.12.74 with amdgpu-dkms 6.16.13; `amdgpu.gttsize=98304 ttm.pages_limit=25000000`,
+    and the log's "TTM size has been set as 16638816256": amdttm's default, half of the
+    RAM the OS sees, since the DKMS driver does not read ttm.pages_limit."""
+    ttm = 16638816256
+    strix_halo(root, "6.12.74+deb13+1-amd64", ram=2 * ttm)
+    sample = "gfx1151-strix-halo-debian13-dkms-gttsize-mismatch-pagefaults-gpf-noise.txt"
+    root.write(".therock/dmesg.txt", real(f"dmesg/{sample}"))
+    root.write("sys/module/amdgpu/version", "6.16.13\n")  # "version: 6.16.13" in the report
+    (root.path / "sys/module/amdttm/parameters").mkdir(parents=True)
+    env = detect(Root(root.path), {})
+    memory = gpu_memory(env, env.gpus[0])
+    assert (memory.driver, memory.ttm_param) == ("amdgpu-dkms 6.16.13", "amdttm.pages_limit")
+    # The driver's rule (6.15+): the 96 GiB carve-out is not smaller than the 96 GiB GTT size.
+    assert (memory.pool, memory.allocatable_bytes) == ("VRAM", 96 * GIB)
+    assert memory.limit_bytes == ttm
+    # Judged by the kernel's version alone, the carve-out would look hidden.
+    kernel_only = dataclasses.replace(
+        env, versions=dataclasses.replace(env.versions or Versions(None, None), amdgpu=None)
+    )
+    assert gpu_memory(kernel_only, kernel_only.gpus[0]).pool == "GTT"
+    out = doctor(capsys, root)
+    (line,) = [ln for ln in out.splitlines() if "[memory-config]" in ln]
+    assert (
+        "ttm.pages_limit=25000000 is set but the amdgpu-dkms driver reads amdttm.pages_limit"
+        in (line)
+    )
+    assert line.endswith("Fix: remove amdgpu.gttsize (96 GiB allocatable from VRAM)")
+    out = doctor(capsys, root, "--need", "100")
+    assert "set the carve-out (UMA frame buffer) to 512 MiB in the BIOS; then set " in out
+    pages = assert_one_pages_limit_that_fits(out, memory.installed_ram_bytes or 0)
+    assert f"set amdttm.pages_limit={pages} (100 GiB)" in out
+
+
 def test_json_has_the_model_and_the_plan(
     root: RootBuilder, capsys: pytest.CaptureFixture[str]
 ) -> None:
