@@ -483,7 +483,8 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
 
 def _now(m: GpuMemory, kind: str, found: int | None) -> str:
     if kind == "gtt" or m.pool == "GTT":
-        return f"GTT {fmt_bytes(found)} now (TTM limit: {m.limit_source})"
+        limit = "TTM's default, 50% of RAM" if m.is_default else f"TTM limit: {m.limit_why}"
+        return f"GTT {fmt_bytes(found)} now ({limit})"
     return f"{m.pool} {fmt_bytes(found)} now"
 
 
