@@ -156,11 +156,12 @@ def doctor(args: argparse.Namespace) -> int:
     env = detect(Root(Path(args.root)), run_tools=True, timeout=args.timeout)
     diagnostics = run_checks(env, ignore, args.need)
     if args.need:
-        from .diagnostics import memory_below_need
+        from .diagnostics import SEVERITIES, memory_below_need
 
         below = memory_below_need(env, args.need)
         if below is not None and below.code not in ignore:
-            diagnostics.insert(0, below)
+            diagnostics.append(below)
+            diagnostics.sort(key=lambda d: SEVERITIES.index(d.severity))
     for line in summary_lines(env, diagnostics, verbose=1 + args.verbose):
         print(line)
     if args.need:
