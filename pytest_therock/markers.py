@@ -323,7 +323,7 @@ _PARSERS: dict[str, Callable[[str, Sequence[Any]], Requirement]] = {
         "requires_gpu_memory_gb(64)",
     ),
     "requires_vram_gb": _memory(
-        "VRAM", lambda env, g: g.vram_total_bytes, _vram_hint, "requires_vram_gb(16)"
+        "VRAM", lambda env, g: _model(env, g).vram_total_bytes, _vram_hint, "requires_vram_gb(16)"
     ),
     "requires_gpus": _gpus,
     "requires_apu": _apu,
