@@ -427,8 +427,9 @@ the driver: the carve-out before Linux 6.10; GTT from 6.10; from 6.15 the carve-
 when it is at least the GTT size (FAQ: "if your VRAM is larger than GTT, applications
 will use VRAM"), else GTT. GTT stops at TTM's pages_limit, half of RAM by default.
 This line says which pool applies, how much a process can allocate from it, and
-the installed RAM (what the OS sees plus the carve-out). `pytest-therock doctor
---need GIB` gives the one change that reaches a size.
+the installed RAM (what the OS sees plus the carve-out). HIP's hipMemGetInfo may
+report a smaller total than it then allocates (ROCm/ROCm#5444): this follows KFD.
+`pytest-therock doctor --need GIB` gives the one change that reaches a size.
 """,
 )
 def _gpu_memory(env: Environment, need: int | None) -> Found:

@@ -36,6 +36,9 @@ why, never a number that only looks measured. The rules, with their sources:
   (``amdgpu_amdkfd_gpuvm_init_mem_limits()`` in ``amdgpu_amdkfd_gpuvm.c``, since
   9b37d45d797e "drm/amdgpu: Rework KFD memory max limits", 6.7).
 - **Installed RAM** on an APU is the RAM the OS sees plus the carve-out.
+- **Not HIP's total**: ``hipMemGetInfo`` can report a total smaller than what it then
+  allocates (a 96 GiB carve-out on 6.18: total 15.49 GiB, free 95.84 GiB,
+  ROCm/ROCm#5444; pytorch/pytorch#107605), so the model follows KFD, not HIP.
 - **The plan's ceiling**: ``pages_limit`` is never planned above 90% of the RAM the OS will
   see (AMD's ``amd-ttm`` refuses more: ``MAX_MEMORY_PERCENTAGE = 90`` in
   superm1/amd-debug-tools ``amd_debug/ttm.py``) nor above KFD's ``max_system_mem_limit``.
@@ -233,7 +236,9 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
     name = ttm_param(env)
     bank = gpu.kfd_memory_bytes
 
-    vram, vram_source = gpu.vram_total_bytes, "mem_info_vram_total" if gpu.card else "amd-smi"
+    vram, vram_source = gpu.vram_total_bytes, "mem_info_vram_total"
+    if vram is not None and not gpu.card:
+        vram_source = "KFD memory bank" if vram == bank else "amd-smi"
     if vram is None and one_gpu and log is not None and log.vram_ready_bytes is not None:
         vram, vram_source = log.vram_ready_bytes, "kernel log"
     if vram is None and not gpu.is_apu and bank is not None:
@@ -254,6 +259,7 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
 
     gttsize = gttsize_bytes(env)
     gtt, gtt_source = gpu.gtt_total_bytes, "mem_info_gtt_total" if gpu.card else "amd-smi"
+    # (detection fills a GTT size without a DRM card only from amd-smi or rocm-smi)
     if gtt is None and one_gpu and log is not None and log.gtt_ready_bytes is not None:
         gtt, gtt_source = log.gtt_ready_bytes, "kernel log"
     if gtt is None and gttsize is not None:
