@@ -440,9 +440,9 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
 
     pages = -(-need // PAGE)
     raise_it = f"raise {m.ttm_param}"
-    if ram is None:
-        why = "the RAM the OS sees is unknown: check the value is below 90% of it"
-        return make(True, (*before, ttm(pages)), raise_it, why, pages_limit=pages)
+    if ram is None:  # no pages_limit that cannot be checked against the RAM behind it
+        why = "the RAM the OS sees is unknown, so no pages_limit can be checked against it"
+        return make(False, before, before[0] if before else "RAM unknown", why)
     if need <= safe_limit(ram):
         why = f"{_now(m, kind, found)}; at most {fmt_bytes(safe_limit(ram))}, 90% of RAM"
         steps = (*before, ttm(pages))

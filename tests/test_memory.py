@@ -173,11 +173,16 @@ def test_large_carve_out_on_6_16_is_the_pool(
     ],
 )
 def test_without_kfd_the_kernel_version_decides(
-    root: RootBuilder, kernel: tuple[str, str], pool: str, allocatable: int
+    root: RootBuilder,
+    capsys: pytest.CaptureFixture[str],
+    kernel: tuple[str, str],
+    pool: str,
+    allocatable: int,
 ) -> None:
     env = detect(Root(framework(root, kernel, bank=False).path), {})
     memory = gpu_memory(env, env.gpus[0])
     assert (memory.pool, memory.allocatable_bytes) == (pool, allocatable)
+    assert not pages_printed(doctor(capsys, root))  # no size asked for: none invented
 
 
 def test_rocminfo_pool_larger_than_the_os_ram_is_the_carve_out(root: RootBuilder) -> None:
@@ -224,8 +229,11 @@ def test_carve_out_with_ram_and_kernel_unknown(
             "allocatable 96 GiB from VRAM",
             "therock: RAM unknown; TTM limit unknown (RAM unknown)",
             "*requires 8 GiB GTT, found unknown on gfx1151 (TTM limit unknown: RAM unknown)",
+            "warning[[]memory-below-need[]]: 8 GiB of GTT needed; gfx1151 can allocate unknown. "
+            "Fix: the RAM the OS sees is unknown, so no pages_limit can be checked against it",
         ]
     )
+    assert not pages_printed(result.stdout.str())  # nothing that only looks measured
 
 
 def beelink(root: RootBuilder) -> RootBuilder:
