@@ -243,8 +243,14 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
         vram, vram_source = log.vram_ready_bytes, "kernel log"
     if vram is None and not gpu.is_apu and bank is not None:
         vram, vram_source = bank, "KFD memory bank"
-    if vram is None and gpu.is_apu and bank is not None and ram is not None and bank > ram:
-        vram, vram_source = bank, "KFD memory bank, larger than the OS's RAM: the carve-out"
+    driver, version, oem = _driver(env)
+    early = version is not None and version < GTT_ALWAYS and not oem
+    early = early and not (gpu.gfx_target or "").startswith("gfx94")
+    if vram is None and gpu.is_apu and bank is not None:
+        if ram is not None and bank > ram:
+            vram, vram_source = bank, "KFD memory bank, larger than the OS's RAM: the carve-out"
+        elif early:
+            vram, vram_source = bank, f"KFD memory bank: the carve-out before 6.10 ({driver})"
     if vram is None:
         vram_source = "unknown: no mem_info_vram_total"
 
@@ -272,7 +278,6 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
     installed = ram
     if gpu.is_apu:
         installed = ram + vram if ram is not None and vram is not None else None
-    driver, version, oem = _driver(env)
     model = GpuMemory(
         gfx_target=gpu.gfx_target,
         label=gpu.label,
@@ -433,6 +438,10 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
     early = version is not None and version < GTT_ALWAYS and upgrade is not None
     before = (upgrade,) if kind == "gpu" and early and upgrade else ()
     drop = " and remove amdgpu.gttsize" if m.gttsize_bytes is not None else ""
+    gtt_now = m.usable_bytes
+    if before and gtt_now is not None and gtt_now >= need and (vram or 0) < (m.total_bytes or 0):
+        why = f"{m.driver} allocates from the carve-out; GTT has {fmt_bytes(gtt_now)}"
+        return make(True, before, before[0], why, reaches_bytes=gtt_now)
 
     def ttm(pages: int) -> str:
         size = fmt_bytes(pages * PAGE)

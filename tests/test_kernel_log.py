@@ -56,6 +56,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "events": {},
         "gtt_ready_bytes": 63968 * MIB,
     },
+    "gfx1103-780m-32G-ram-8G-carveout-vram-gtt-memory-ready.txt": {
+        "events": {},
+        "vram_ready_bytes": 8192 * MIB,
+        "gtt_ready_bytes": 11867 * MIB,
+    },
     "gfx1151-strix-halo-ds4-bios-uma-96G-gtt-15860M.txt": {
         "events": {},
         "gtt_ready_bytes": 15860 * MIB,

@@ -195,6 +195,30 @@ def test_rocminfo_pool_larger_than_the_os_ram_is_the_carve_out(root: RootBuilder
     assert memory.installed_ram_bytes == ram + pool
 
 
+def test_a_small_carve_out_on_6_11_and_the_rule_before_6_10(root: RootBuilder) -> None:
+    """ollama/ollama#5471 (godmar): Radeon 780M (gfx1103, 12 CU), 32 GB RAM, an 8 GB
+    carve-out, kernel 6.11.0: "8192M of VRAM memory ready", "11867M of GTT memory ready",
+    and ollama using GTT, not the carve-out. The RAM the OS sees is twice that GTT size
+    (TTM's default, half of RAM). Before 6.10 the same machine would use the carve-out."""
+    node = "cpu_cores_count 0\nsimd_count 24\nsimd_per_cu 2\ngfx_target_version 110003\n"
+    root.kfd().write(f"{KFD}/1/properties", node + "vendor_id 4098\n")
+    root.write(f"{KFD}/0/properties", CPU_NODE)
+    root.write(f"{KFD}/0/mem_banks/0/properties", f"heap_type 0\nsize_in_bytes {2 * 11867 * MIB}\n")
+    sample = "gfx1103-780m-32G-ram-8G-carveout-vram-gtt-memory-ready.txt"
+    root.write(".therock/dmesg.txt", real(f"dmesg/{sample}"))
+    root.write("proc/sys/kernel/osrelease", "6.11.0\n")
+    env = detect(Root(root.path), {})
+    memory = gpu_memory(env, env.gpus[0])
+    assert (memory.vram_total_bytes, memory.total_bytes) == (8192 * MIB, 11867 * MIB)
+    assert (memory.pool, memory.allocatable_bytes) == ("GTT", 11867 * MIB)
+    assert memory.installed_ram_bytes == 2 * 11867 * MIB + 8192 * MIB
+    older = dataclasses.replace(env, versions=Versions(None, None, kernel="6.8.0-50-generic"))
+    before = gpu_memory(older, older.gpus[0])
+    assert (before.pool, before.allocatable_bytes) == ("VRAM", 8192 * MIB)
+    steps = plan(before, 10 * GIB)
+    assert steps.steps == ("upgrade the kernel to 6.15 or later",)  # GTT's 11.6 GiB is enough
+
+
 def test_carve_out_with_ram_and_kernel_unknown(
     root: RootBuilder, pytester: pytest.Pytester
 ) -> None:
