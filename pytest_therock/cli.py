@@ -93,10 +93,10 @@ def environment_json(
         {**to_dict(m), "usable_bytes": m.usable_bytes, "is_default": m.is_default}
         for m in (gpu_memory(env, g) for g in env.gpus)
     ]
-    plan = machine_plan(env, need)
+    plan = machine_plan(env, need, exact=True)
     data["plan"] = {**dataclasses.asdict(plan), "change": plan.change} if plan is not None else None
     diagnostics = run_checks(env, ignore, need)
-    below = memory_below_need(env, need) if need else None
+    below = memory_below_need(env, need, exact=True) if need else None
     if below is not None and below.code not in ignore:
         diagnostics.append(below)
     data["diagnostics"] = [to_dict(d) for d in diagnostics]
@@ -158,7 +158,7 @@ def doctor(args: argparse.Namespace) -> int:
     if args.need:
         from .diagnostics import SEVERITIES, memory_below_need
 
-        below = memory_below_need(env, args.need)
+        below = memory_below_need(env, args.need, exact=True)
         if below is not None and below.code not in ignore:
             diagnostics.append(below)
             diagnostics.sort(key=lambda d: SEVERITIES.index(d.severity))
@@ -167,7 +167,7 @@ def doctor(args: argparse.Namespace) -> int:
     if args.need:
         from .memory import machine_plan
 
-        plan = machine_plan(env, args.need)
+        plan = machine_plan(env, args.need, exact=True)
         print(plan.line() if plan is not None else "plan: no visible AMD GPU")
     return 0 if env.usable else 1
 

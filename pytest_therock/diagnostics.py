@@ -507,7 +507,10 @@ def _memory_config(env: Environment, need: int | None) -> Found:
     if not problems:
         return
     kind = "gpu" if model.is_apu else "gtt"
-    plan = machine_plan(env, need if need else (carve if hidden else None), kind)
+    if need:  # asked for (doctor --need): every line aims at that size
+        plan = machine_plan(env, need, kind, exact=True)
+    else:
+        plan = machine_plan(env, carve if hidden else None, kind)
     found = f"{model.gfx_target or model.label} can allocate {fmt_bytes(model.allocatable_bytes)}"
     message = "; ".join(problems) + f": {found} from {model.pool}"
     fix = plan.change or plan.why if plan is not None else None
@@ -532,14 +535,17 @@ kernel upgrade where the kernel hides the larger pool), or why none can.
 CHECKS[MEMORY_BELOW_NEED.code] = MEMORY_BELOW_NEED
 
 
-def memory_below_need(env: Environment, need: int, kind: str = "gpu") -> Diagnostic | None:
+def memory_below_need(
+    env: Environment, need: int, kind: str = "gpu", exact: bool = False
+) -> Diagnostic | None:
     """What a session's tests (or the user) need, against what the GPUs allow, with the plan.
 
-    ``kind``: ``"gpu"`` (from whichever pool applies) or ``"gtt"``. None when met.
+    ``kind``: ``"gpu"`` (from whichever pool applies) or ``"gtt"``; ``exact``: plan for
+    ``need`` itself, not the larger size the settings ask for. None when met.
     """
     models = [gpu_memory(env, g) for g in env.visible_gpus]
     sizes = [(m.allocatable_bytes if kind == "gpu" else m.usable_bytes) for m in models]
-    plan = machine_plan(env, need, kind)
+    plan = machine_plan(env, need, kind, exact)
     if plan is None or any(s is not None and s >= need for s in sizes):
         return None
     best = max(zip(sizes, models, strict=True), key=lambda sm: sm[0] or -1)

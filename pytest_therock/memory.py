@@ -514,9 +514,13 @@ def _upgrade(m: GpuMemory, version: tuple[int, int] | None) -> str | None:
     return "upgrade the kernel to 6.15 or later"
 
 
-def machine_plan(env: Environment, need: int | None, kind: str = "gpu") -> Plan | None:
-    """The plan for :func:`target_bytes` on the visible GPU that gets closest to it."""
-    target = target_bytes(env, need)
+def machine_plan(
+    env: Environment, need: int | None, kind: str = "gpu", exact: bool = False
+) -> Plan | None:
+    """The plan for :func:`target_bytes` on the visible GPU that gets closest to it;
+    ``exact``: for ``need`` itself (``pytest-therock doctor --need``, where every line
+    is computed for that need, so they agree without the settings' size)."""
+    target = need if exact and need else target_bytes(env, need)
     if target is None or not env.visible_gpus:
         return None
     plans = [plan(gpu_memory(env, g), target, kind) for g in env.visible_gpus]
