@@ -516,7 +516,20 @@ def _memory_config(env: Environment, need: int | None) -> Found:
     fix = plan.change or plan.why if plan is not None else None
     if model.gttsize_bytes is not None and (plan is None or plan.met):
         fix = "remove amdgpu.gttsize" + (f" ({plan.why})" if plan else f" and set {name}")
+    elif (
+        plan is not None and plan.pages_limit is None and _pages(on_cmdline.get(other)) and not need
+    ):
+        # The RAM is unknown, so no value of ours: the one the user chose, where it is read.
+        pages = _pages(on_cmdline.get(other)) or 0
+        drop = " and remove amdgpu.gttsize" if model.gttsize_bytes is not None else ""
+        size = fmt_bytes(pages * PAGE)
+        fix = f"set {name}={pages} ({size}), the value given to {other}{drop}"
     yield message, fix
+
+
+def _pages(value: str | None) -> int | None:
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 16 else None
 
 
 MEMORY_BELOW_NEED = Check(
