@@ -200,6 +200,8 @@ def _plan_hint(env: Environment, gpu: Gpu, gib: float, kind: str) -> str:
     steps = plan(model, int(gib * GIB), kind)
     if not steps.possible and not steps.steps:
         return steps.why
+    if steps.steps and steps.steps[0].startswith("upgrade"):
+        return f"{steps.why}; {steps.action}"
     if kind == "gpu" and model.pool == "VRAM" and model.is_apu:
         why = "allocations come from the carve-out"
     elif model.is_default:

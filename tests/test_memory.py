@@ -108,7 +108,7 @@ def framework(root: RootBuilder, kernel: tuple[str, str], bank: bool = True) -> 
 
 
 def test_large_carve_out_on_6_12_is_hidden_and_the_plan_is_a_kernel_upgrade(
-    root: RootBuilder, capsys: pytest.CaptureFixture[str]
+    root: RootBuilder, capsys: pytest.CaptureFixture[str], pytester: pytest.Pytester
 ) -> None:
     """Kernel 6.12 sends every APU allocation to GTT (eb853413d02c, 6.10): KFD reports
     16323184 KB, TTM's default, and the 96 GiB carve-out is out of reach."""
@@ -125,6 +125,26 @@ def test_large_carve_out_on_6_12_is_hidden_and_the_plan_is_a_kernel_upgrade(
     assert "warning[memory-config]: the 96 GiB carve-out is larger than GTT, but kernel " in out
     assert "plan for 64 GiB of GPU memory on gfx1151: upgrade the kernel to 6.15 or later" in out
     assert not pages_printed(out)  # no pages_limit for 64 GiB on a machine whose OS has 31
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires_gpu_memory_gb(64)
+        def test_70b(): pass
+        """
+    )
+    result = run(pytester, f"--therock-root={root.path}", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*requires 64 GiB GPU memory, found 15.6 GiB from GTT on gfx1151 "
+            "(kernel 6.12.48+deb13-amd64 allocates from GTT and hides the 96 GiB carve-out; "
+            "upgrade the kernel to 6.15 or later)",
+            "warning[[]memory-below-need[]]: 64 GiB of GPU memory needed; gfx1151 can allocate "
+            "15.6 GiB from GTT. Fix: upgrade the kernel to 6.15 or later",
+        ]
+    )
+    assert not pages_printed(result.stdout.str())
 
 
 def test_large_carve_out_on_6_16_is_the_pool(
