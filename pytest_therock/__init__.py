@@ -16,8 +16,11 @@ _EXPORTS = {
     "KernelParam": "environment",
     "KfdAccess": "environment",
     "Problem": "environment",
-    "GttInfo": "gtt",
-    "gtt_info": "gtt",
+    "GttInfo": "memory",
+    "GpuMemory": "memory",
+    "gtt_info": "memory",
+    "gpu_memory": "memory",
+    "plan": "memory",
     "Diagnostic": "diagnostics",
     "detect_environment": "detect",
     "Root": "sysroot",
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
     from .detect import detect as detect_environment
     from .diagnostics import Diagnostic
     from .environment import Environment, Gpu, KernelParam, KfdAccess, Problem
-    from .gtt import GttInfo, gtt_info
+    from .memory import GpuMemory, GttInfo, gpu_memory, gtt_info, plan
     from .rocminfo import RocminfoError, RocminfoReport, parse_rocminfo
     from .sysroot import Root
     from .targets import parse_target_pattern
@@ -40,6 +43,7 @@ __all__ = [
     "Diagnostic",
     "Environment",
     "Gpu",
+    "GpuMemory",
     "GttInfo",
     "KernelParam",
     "KfdAccess",
@@ -48,9 +52,11 @@ __all__ = [
     "RocminfoReport",
     "Root",
     "detect_environment",
+    "gpu_memory",
     "gtt_info",
     "parse_rocminfo",
     "parse_target_pattern",
+    "plan",
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import stat
@@ -47,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--ignore", action="append", default=[], metavar="CODE", help="silence a code"
     )
+    doctor.add_argument(
+        "--need",
+        type=_gib,
+        metavar="GIB",
+        help="GiB (2**30 bytes) of GPU memory you need: print the one change that reaches it",
+    )
     doctor.add_argument("-v", "--verbose", action="count", default=0, help="show details")
     doctor.add_argument(
         "--timeout",
@@ -76,25 +83,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _gib(text: str) -> int:
+    """``--need 96`` (GiB) as bytes, checked as a ``requires_gpu_memory_gb`` size is."""
+    from .parsing import GIB_SIZE
+
+    try:
+        return math.ceil(parse_number(text, "--need", GIB_SIZE) * (1 << 30))
+    except NumberError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--need: ")) from None
+
+
 def environment_json(
-    root: str, ignore: frozenset[str] = frozenset(), timeout: float = 30.0
+    root: str,
+    ignore: frozenset[str] = frozenset(),
+    timeout: float = 30.0,
+    need: int | None = None,
 ) -> dict[str, object]:
-    """The doctor's JSON: the environment, each GPU's GTT, and the diagnostics."""
+    """The doctor's JSON: the environment, each GPU's memory model, the plan, the diagnostics."""
+    import dataclasses
+
     from .detect import detect
-    from .diagnostics import run_checks
+    from .diagnostics import memory_below_need, run_checks
     from .environment import to_dict
-    from .gtt import gtt_info
+    from .memory import gpu_memory, machine_plan
     from .sysroot import Root
 
     env = detect(Root(Path(root)), run_tools=True, timeout=timeout)
     data: dict[str, object] = to_dict(env)
     position = {id(g): i for i, g in enumerate(env.gpus)}  # not .index(): quadratic
     data["visible_gpus"] = [position[id(g)] for g in env.visible_gpus]
-    data["gtt"] = [
-        {**to_dict(info), "usable_bytes": info.usable_bytes, "is_default": info.is_default}
-        for info in (gtt_info(env, g) for g in env.gpus)
+    data["memory"] = [
+        {**to_dict(m), "usable_bytes": m.usable_bytes, "is_default": m.is_default}
+        for m in (gpu_memory(env, g) for g in env.gpus)
     ]
-    data["diagnostics"] = [to_dict(d) for d in run_checks(env, ignore)]
+    plan = machine_plan(env, need, exact=True)
+    data["plan"] = {**dataclasses.asdict(plan), "change": plan.change} if plan is not None else None
+    diagnostics = run_checks(env, ignore, need)
+    below = memory_below_need(env, need, exact=True) if need else None
+    if below is not None and below.code not in ignore:
+        diagnostics.append(below)
+    data["diagnostics"] = [to_dict(d) for d in diagnostics]
     data["usable"] = env.usable
     return data
 
@@ -173,14 +201,27 @@ def doctor(args: argparse.Namespace) -> int:
         return 2
     ignore = frozenset(args.ignore)
     if args.json:
-        data = environment_json(args.root, ignore, args.timeout)
+        data = environment_json(args.root, ignore, args.timeout, args.need)
         from .printable import printable_tree
 
         print(json.dumps(printable_tree(data), indent=2, sort_keys=True))
         return 0 if data["usable"] else 1
     env = detect(Root(Path(args.root)), run_tools=True, timeout=args.timeout)
-    for line in summary_lines(env, run_checks(env, ignore), verbose=1 + args.verbose):
+    diagnostics = run_checks(env, ignore, args.need)
+    if args.need:
+        from .diagnostics import SEVERITIES, memory_below_need
+
+        below = memory_below_need(env, args.need, exact=True)
+        if below is not None and below.code not in ignore:
+            diagnostics.append(below)
+            diagnostics.sort(key=lambda d: SEVERITIES.index(d.severity))
+    for line in summary_lines(env, diagnostics, verbose=1 + args.verbose):
         print(line)
+    if args.need:
+        from .memory import machine_plan
+
+        plan = machine_plan(env, args.need, exact=True)
+        print(plan.line() if plan is not None else "plan: no visible AMD GPU")
     return 0 if env.usable else 1
 
 

@@ -62,12 +62,13 @@ class MemoryFigures:
 
 
 def memory_figures(env: Environment, gpu: Gpu) -> MemoryFigures:
-    """The one place diff and fleet take memory numbers from (:func:`gtt.gtt_info`)."""
-    from .gtt import gtt_info
+    """The one place diff and fleet take memory numbers from: the memory model
+    (:func:`pytest_therock.memory.gpu_memory`)."""
+    from .memory import gpu_memory
 
-    info = gtt_info(env, gpu)
+    info = gpu_memory(env, gpu)
     return MemoryFigures(
-        vram_bytes=gpu.vram_total_bytes,
+        vram_bytes=info.vram_total_bytes,
         gtt_bytes=info.total_bytes,
         gtt_limit_bytes=info.limit_bytes,
         gtt_limit_source=info.limit_source,

@@ -130,7 +130,9 @@ def detect(
         smi, listed = consult_smi(root, environ, timeout)
         gpus = fill_memory(gpus, listed)
     if gpus:
-        ram = _system_memory(root, problems, quiet=ram is not None) or ram
+        kfd_ram = _kfd_ram(root, problems)
+        quiet = ram is not None or kfd_ram is not None
+        ram = _system_memory(root, problems, quiet=quiet) or ram or kfd_ram
     return Environment(
         root=str(root.path),
         gpus=tuple(gpus),
@@ -239,8 +241,26 @@ def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
     return gpus
 
 
-def _bank_vram(root: Root, node: str, problems: list[Problem]) -> int | None:
-    """VRAM from the node's KFD memory banks (heap types 1 and 2: frame buffer).
+def _kfd_ram(root: Root, problems: list[Problem]) -> int | None:
+    """System RAM from a snapshot's KFD CPU nodes (their memory banks, heap type 0), which
+    is what rocminfo lists as the CPU agents' pools; None on a live machine or without them."""
+    if root.is_live:
+        return None
+    total = None
+    for node in root.listdir(KFD_NODES):
+        try:
+            props = parse_properties(root.read_text(f"{KFD_NODES}/{node}/properties"))
+        except SourceError:
+            continue
+        if props.get("simd_count", 0) == 0 and props.get("cpu_cores_count", 0) > 0:
+            total = (total or 0) + (_bank_vram(root, node, problems, heap_types=(0,)) or 0)
+    return total or None
+
+
+def _bank_vram(
+    root: Root, node: str, problems: list[Problem], heap_types: tuple[int, ...] = (1, 2)
+) -> int | None:
+    """The size of the node's KFD memory banks of ``heap_types`` (1 and 2: frame buffer).
 
     A bank that cannot be read, or whose values no kernel prints, is a problem; its
     size is left out."""
@@ -257,14 +277,14 @@ def _bank_vram(root: Root, node: str, problems: list[Problem]) -> int | None:
         if why is not None:
             problems.append(Problem(rel, why))
             continue
-        if props.get("heap_type") in (1, 2) and "size_in_bytes" in props:
+        if props.get("heap_type") in heap_types and "size_in_bytes" in props:
             total = (total or 0) + props["size_in_bytes"]
     return total
 
 
 def _gpu(node: int, props: dict[str, int], bank: int | None) -> Gpu:
     """A GPU node. ``bank``: its KFD memory banks' size: VRAM on a discrete GPU; on an APU
-    the kernel reports the memory the GPU may map (half of RAM by default), i.e. GTT."""
+    the carve-out or the TTM limit, whichever pool KFD allocates from (memory.py decides)."""
     gtv = props.get("gfx_target_version") or None
     target = gfx_target_name(gtv) if gtv else None
     simd_per_cu = props.get("simd_per_cu")
@@ -292,7 +312,7 @@ def _gpu(node: int, props: dict[str, int], bank: int | None) -> Gpu:
         card=None,
         is_apu=is_apu,
         vram_total_bytes=None if is_apu else bank,
-        gtt_total_bytes=bank if is_apu else None,
+        kfd_memory_bytes=bank,
     )
 
 

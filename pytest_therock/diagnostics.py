@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from .environment import GIB, Environment, fmt_bytes
-from .gtt import gtt_info
+from .environment import Environment, fmt_bytes
+from .memory import PAGE, gpu_memory, machine_plan, target_bytes, ttm_param
 
 SEVERITIES = ("error", "warning", "info")
 FAQ = "https://github.com/ROCm/TheRock/blob/main/docs/faq.md"
@@ -48,25 +48,26 @@ class Check:
     severity: str
     faq: str | None  # the FAQ question this answers
     explanation: str
-    run: Callable[[Environment], Iterator[Diagnostic]]
+    run: Callable[[Environment, int | None], Iterator[Diagnostic]]
 
 
 CHECKS: dict[str, Check] = {}
 
 
+Found = Iterator[tuple[str, str | None]]
+
+
 def check(
     code: str, severity: str, faq: str | None, explanation: str
-) -> Callable[
-    [Callable[[Environment], Iterator[tuple[str, str | None]]]],
-    Callable[[Environment], Iterator[tuple[str, str | None]]],
-]:
-    """Register a check yielding ``(message, fix)`` pairs."""
+) -> Callable[[Callable[..., Found]], Callable[..., Found]]:
+    """Register a check yielding ``(message, fix)`` pairs. A check taking a second
+    argument also gets the size (bytes) the user or the session's tests need, or None."""
 
-    def register(
-        func: Callable[[Environment], Iterator[tuple[str, str | None]]],
-    ) -> Callable[[Environment], Iterator[tuple[str, str | None]]]:
-        def run(env: Environment) -> Iterator[Diagnostic]:
-            for message, fix in func(env):
+    def register(func: Callable[..., Found]) -> Callable[..., Found]:
+        takes_need = func.__code__.co_argcount == 2
+
+        def run(env: Environment, need: int | None = None) -> Iterator[Diagnostic]:
+            for message, fix in func(env, need) if takes_need else func(env):
                 yield Diagnostic(code, severity, message, fix)
 
         CHECKS[code] = Check(code, severity, faq, explanation.strip(), run)
@@ -75,9 +76,12 @@ def check(
     return register
 
 
-def run_checks(env: Environment, ignore: frozenset[str] = frozenset()) -> list[Diagnostic]:
-    """Every diagnostic for ``env``, most severe first."""
-    found = [d for c in CHECKS.values() if c.code not in ignore for d in c.run(env)]
+def run_checks(
+    env: Environment, ignore: frozenset[str] = frozenset(), need: int | None = None
+) -> list[Diagnostic]:
+    """Every diagnostic for ``env``, most severe first; ``need``: bytes of GPU memory the
+    user asked for (``pytest-therock doctor --need``), which memory fixes then aim at."""
+    found = [d for c in CHECKS.values() if c.code not in ignore for d in c.run(env, need)]
     return sorted(found, key=lambda d: SEVERITIES.index(d.severity))
 
 
@@ -176,155 +180,6 @@ def _no_gpu(env: Environment) -> Iterator[tuple[str, str | None]]:
         yield f"all {len(env.gpus)} GPU(s) hidden by {shown}", "unset or fix the variable"
 
 
-@check(
-    "gtt-exceeds-vram",
-    "info",
-    "Why does PyTorch use Graphics Translation Table (GTT) instead of VRAM on gfx1151?",
-    """
-On an APU such as Strix Halo (gfx1151) memory is physically unified: VRAM is a
-small firmware carve-out, and GTT maps system RAM into the GPU's address space
-on demand. When GTT is larger than VRAM, allocations (PyTorch's included) go to
-GTT. This is expected; the performance difference on an APU is minimal.
-""",
-)
-def _gtt_exceeds_vram(env: Environment) -> Iterator[tuple[str, str | None]]:
-    for gpu in env.visible_gpus:
-        info = gtt_info(env, gpu)
-        if gpu.is_apu and info.exceeds_vram:
-            yield (
-                f"{gpu.gfx_target}: GTT {fmt_bytes(info.usable_bytes)} > VRAM "
-                f"{fmt_bytes(info.vram_total_bytes)}, so allocations use GTT (expected on an APU)",
-                None,
-            )
-
-
-@check(
-    "vram-exceeds-gtt",
-    "info",
-    "Can I prioritize VRAM usage over GTT?",
-    """
-If VRAM is larger than GTT, applications use VRAM. To prefer VRAM, raise the
-VRAM carve-out in the BIOS or lower the GTT size below it; to prefer GTT (the
-FAQ's advice for AI workloads on APUs, since a carve-out permanently removes
-memory from the OS), lower the carve-out and raise ttm.pages_limit.
-""",
-)
-def _vram_exceeds_gtt(env: Environment) -> Iterator[tuple[str, str | None]]:
-    for gpu in env.visible_gpus:
-        info = gtt_info(env, gpu)
-        if gpu.is_apu and info.exceeds_vram is False:
-            yield (
-                f"{gpu.gfx_target}: VRAM carve-out {fmt_bytes(gpu.vram_total_bytes)} >= GTT "
-                f"{fmt_bytes(info.usable_bytes)}, so applications use VRAM",
-                "lower the carve-out in the BIOS and raise ttm.pages_limit to prefer GTT",
-            )
-
-
-@check(
-    "gtt-default",
-    "info",
-    "Can I prioritize VRAM usage over GTT?",
-    """
-By default TTM lets the GPU map at most half of system RAM (ttm.pages_limit,
-in pages of 4 KiB). Large models on an APU need more: set ttm.pages_limit (and
-amdttm.pages_limit when the packaged amdgpu-dkms driver is installed) on the
-kernel command line. GiB x 262144 = pages; e.g. 96 GiB = 25165824.
-""",
-)
-def _gtt_default(env: Environment) -> Iterator[tuple[str, str | None]]:
-    for gpu in env.visible_gpus:
-        info = gtt_info(env, gpu)
-        if gpu.is_apu and info.is_default and env.system_memory_bytes:
-            target_gib = int(env.system_memory_bytes * 3 // 4 // GIB)
-            pages = target_gib * GIB // env.page_size
-            param = f"{env.ttm_module}.pages_limit"
-            yield (
-                f"{gpu.gfx_target}: GTT is at the default 50% of RAM "
-                f"({fmt_bytes(info.limit_bytes)} of {fmt_bytes(env.system_memory_bytes)})",
-                f"for {target_gib} GiB add {param}={pages} to the kernel command line",
-            )
-
-
-GTT_BELOW_NEED = Check(
-    "gtt-below-need",
-    "warning",
-    "What should I do if I encounter memory allocation errors?",
-    """
-Tests marked requires_gtt_gb(n) declare how much GTT they need. When the largest
-need is above what the GPU can allocate (the smaller of the driver's GTT size and
-the TTM limit), those tests were skipped; the session summary says by how much
-and gives the ttm.pages_limit that would fit them (GiB x 262144 pages).
-""",
-    lambda env: iter(()),  # reported in the session summary, which knows the need
-)
-CHECKS[GTT_BELOW_NEED.code] = GTT_BELOW_NEED
-
-
-def gtt_below_need(env: Environment, needed: int) -> Diagnostic | None:
-    """The largest GTT the session's tests asked for, against what the GPUs allow."""
-    gpus = env.visible_gpus
-    if not gpus:
-        return None
-    usable = max((gtt_info(env, g).usable_bytes or 0) for g in gpus)
-    if usable >= needed:
-        return None
-    gib = -(-needed // GIB)
-    return Diagnostic(
-        GTT_BELOW_NEED.code,
-        GTT_BELOW_NEED.severity,
-        f"tests need up to {fmt_bytes(needed)} of GTT; the GPU can allocate {fmt_bytes(usable)}",
-        f"add {env.ttm_module}.pages_limit={gib * GIB // env.page_size} to the kernel command "
-        f"line ({gib} GiB)",
-    )
-
-
-@check(
-    "gtt-ttm-mismatch",
-    "warning",
-    "What should I do if I encounter memory allocation errors?",
-    """
-The driver reports GTT as amdgpu.gttsize when it is set, but allocations stop
-at TTM's pages_limit. When the two disagree the kernel logs "GTT size has been
-set as X but TTM size has been set as Y, this is unusual" and the smaller one is
-what a process can use. Drop amdgpu.gttsize and set ttm.pages_limit alone.
-""",
-)
-def _gtt_ttm_mismatch(env: Environment) -> Iterator[tuple[str, str | None]]:
-    for gpu in env.visible_gpus:
-        info = gtt_info(env, gpu)
-        if info.disagrees and info.total_bytes is not None and info.limit_bytes is not None:
-            yield (
-                f"{gpu.gfx_target}: driver reports GTT {fmt_bytes(info.total_bytes)} but "
-                f"the TTM limit is {fmt_bytes(info.limit_bytes)} ({info.limit_source}); "
-                f"usable: {fmt_bytes(info.usable_bytes)}",
-                f"set {env.ttm_module}.pages_limit to the size you want and drop amdgpu.gttsize",
-            )
-
-
-@check(
-    "gttsize-deprecated",
-    "warning",
-    "What should I do if I encounter memory allocation errors?",
-    """
-Current kernels log "Configuring gttsize via module parameter is deprecated,
-please use ttm.pages_limit". amdgpu.gttsize only changes what the driver
-reports; TTM's pages_limit is what allocations obey.
-""",
-)
-def _gttsize_deprecated(env: Environment) -> Iterator[tuple[str, str | None]]:
-    param = env.param("amdgpu.gttsize")
-    if param and param.value.strip() not in ("", "-1"):
-        mib = param.value.strip()
-        from .parsing import decimal
-
-        number = decimal(mib)
-        pages = number * 256 if number is not None and 0 < number < 1 << 32 else None
-        yield (
-            f"amdgpu.gttsize={mib} (MiB) is set ({param.origin}); it is deprecated",
-            f"use {env.ttm_module}.pages_limit={pages}" if pages else "use ttm.pages_limit",
-        )
-
-
 _VALID = {
     "ttm": {"pages_limit", "page_pool_size", "dma32_pages_limit"},
     "amdttm": {"pages_limit", "page_pool_size", "dma32_pages_limit"},
@@ -339,9 +194,8 @@ _VALID = {
     """
 The kernel ignores a misspelled module parameter (it logs "amdgpu: unknown
 parameter 'gtt_size' ignored"), and the setting silently keeps its default.
-With the packaged amdgpu-dkms driver TTM is the `amdttm` module: a `ttm.*`
-setting alone does not reach it. Likewise `amdttm.*` does nothing with the
-in-kernel driver.
+(A `ttm.*` setting the DKMS driver's `amdttm` does not read, or the reverse, is
+reported by `memory-config`.)
 """,
 )
 def _param_ignored(env: Environment) -> Iterator[tuple[str, str | None]]:
@@ -357,18 +211,6 @@ def _param_ignored(env: Environment) -> Iterator[tuple[str, str | None]]:
             yield (
                 f"kernel parameter {p.name} is not a parameter (ignored)",
                 f"use {module}.{close[0]}",
-            )
-    dkms = env.ttm_module == "amdttm"
-    other = "ttm" if dkms else "amdttm"
-    for p in env.kernel_params:
-        if (
-            p.origin == "cmdline"
-            and p.name.startswith(f"{other}.")
-            and not env.param(f"{env.ttm_module}.{p.name.split('.', 1)[1]}")
-        ):
-            yield (
-                f"{p.name} is set but the loaded TTM module is {env.ttm_module}",
-                f"set {env.ttm_module}.{p.name.split('.', 1)[1]} too",
             )
 
 
@@ -549,7 +391,8 @@ _LOG_EVENTS = {
 The FAQ's advice: review `dmesg | grep amdgpu`. The plugin reads the kernel log
 (a snapshot's .therock/dmesg.txt, or `dmesg` in `pytest-therock doctor`) and
 reports GPU page faults, ring timeouts, MES failures, GPU resets, lost VRAM, RAS
-errors and devices KFD refused, with their count and the last occurrence.
+errors and devices KFD refused, with their count and the last occurrence. (A
+GTT size that disagrees with TTM's is reported by `memory-config`.)
 """,
 )
 def _kernel_log(env: Environment) -> Iterator[tuple[str, str | None]]:
@@ -560,12 +403,6 @@ def _kernel_log(env: Environment) -> Iterator[tuple[str, str | None]]:
         label = _LOG_EVENTS.get(event.kind)
         if label:
             yield f"kernel log: {event.count} {label}; last: {event.last_line[:160]}", None
-    if log.gtt_size_bytes and log.ttm_size_bytes and log.gtt_size_bytes != log.ttm_size_bytes:
-        yield (
-            f"kernel log: GTT size {fmt_bytes(log.gtt_size_bytes)} but TTM size "
-            f"{fmt_bytes(log.ttm_size_bytes)}: allocations stop at the TTM size",
-            f"set {env.ttm_module}.pages_limit alone and drop amdgpu.gttsize",
-        )
     for name in log.unknown_parameters:
         yield f"kernel log: unknown parameter {name!r} ignored", "check its spelling"
 
@@ -604,36 +441,6 @@ def _rocminfo_mismatch(env: Environment) -> Iterator[tuple[str, str | None]]:
 
 
 @check(
-    "vram-carve-out",
-    "info",
-    "Why is allocating to GTT beneficial compared to VRAM?",
-    """
-On an APU the "VRAM" is a carve-out of system RAM that the firmware reserves for
-the GPU at boot. A small carve-out (the BIOS minimum, often 512 MiB) leaves the
-RAM to the OS and lets GTT serve the GPU on demand, which the FAQ recommends for
-AI workloads. A large carve-out is lost to the OS even when no GPU program runs.
-""",
-)
-def _vram_carve_out(env: Environment) -> Iterator[tuple[str, str | None]]:
-    ram = env.system_memory_bytes
-    for gpu in env.visible_gpus:
-        vram = gpu.vram_total_bytes
-        if not gpu.is_apu or vram is None:
-            continue
-        if vram <= GIB:
-            yield (
-                f"{gpu.gfx_target}: VRAM carve-out {fmt_bytes(vram)} (small): GPU memory is GTT",
-                None,
-            )
-        elif ram and vram >= ram // 4:
-            yield (
-                f"{gpu.gfx_target}: VRAM carve-out {fmt_bytes(vram)} of {fmt_bytes(ram)} RAM "
-                "is reserved for the GPU and lost to the OS",
-                "set the carve-out to its minimum in the BIOS and raise ttm.pages_limit",
-            )
-
-
-@check(
     "gart-not-gtt",
     "info",
     "What is the difference between Graphics Address Remapping Table (GART) and GTT?",
@@ -649,5 +456,166 @@ def _gart_not_gtt(env: Environment) -> Iterator[tuple[str, str | None]]:
         if p.name == "amdgpu.gartsize" and p.origin == "cmdline":
             yield (
                 f"amdgpu.gartsize={p.value} sizes GART (the driver's own mappings), not GTT",
-                f"to let applications allocate more, set {env.ttm_module}.pages_limit",
+                f"to let applications allocate more, set {ttm_param(env)} "
+                "(`pytest-therock doctor --need GIB` gives the value)",
             )
+
+
+@check(
+    "gpu-memory",
+    "info",
+    "Can I prioritize VRAM usage over GTT?",
+    """
+On an APU the "VRAM" is a carve-out of RAM that the firmware reserves at boot, and
+GTT is RAM the GPU maps on demand. Which one a process allocates from depends on
+the driver: the carve-out before Linux 6.10; GTT from 6.10; from 6.15 the carve-out
+when it is at least the GTT size (FAQ: "if your VRAM is larger than GTT, applications
+will use VRAM"), else GTT. GTT stops at TTM's pages_limit, half of RAM by default.
+This line says which pool applies, how much a process can allocate from it, and
+the installed RAM (what the OS sees plus the carve-out). HIP's hipMemGetInfo may
+report a smaller total than it then allocates (ROCm/ROCm#5444): this follows KFD.
+`pytest-therock doctor --need GIB` gives the one change that reaches a size.
+""",
+)
+def _gpu_memory(env: Environment, need: int | None) -> Found:
+    if not any(g.is_apu for g in env.visible_gpus):
+        return
+    # The plan itself is quoted by memory-config or memory-below-need: one fix per situation.
+    hint = (
+        None
+        if target_bytes(env, need)
+        else "`pytest-therock doctor --need GIB` gives the change for a size"
+    )
+    for gpu in env.visible_gpus:
+        if gpu.is_apu:
+            yield gpu_memory(env, gpu).describe(), hint
+
+
+@check(
+    "memory-config",
+    "warning",
+    "What should I do if I encounter memory allocation errors?",
+    """
+Settings that do not do what they seem: `amdgpu.gttsize` (deprecated since Linux
+6.17; it changes what the driver reports, while allocations stop at TTM's
+pages_limit, so the smaller of the two counts; the kernel logs "GTT size has been
+set as X but TTM size has been set as Y, this is unusual"); a `ttm.pages_limit`
+the packaged amdgpu-dkms driver does not read (it reads `amdttm.pages_limit`), or
+an `amdttm.pages_limit` the in-kernel driver does not read; a large carve-out the
+driver does not allocate from. One diagnostic per machine, whose fix is the same
+plan `pytest-therock doctor --need` prints: the exact pages_limit (4 KiB pages)
+for the size you asked for, never above 90% of the RAM (AMD's amd-ttm refuses
+more), carve-out first where it blocks.
+""",
+)
+def _memory_config(env: Environment, need: int | None) -> Found:
+    gpus = [g for g in env.visible_gpus if g.is_apu] or list(env.visible_gpus)
+    if not gpus:
+        return
+    model = gpu_memory(env, gpus[0])
+    name = model.ttm_param
+    problems = []
+    gttsize = env.param("amdgpu.gttsize")
+    if model.gttsize_bytes is not None and gttsize is not None:
+        problems.append(
+            f"amdgpu.gttsize={gttsize.value.strip()} (MiB, {gttsize.origin}) is deprecated"
+        )
+    other = "ttm.pages_limit" if name.startswith("amdttm") else "amdttm.pages_limit"
+    on_cmdline = {p.name: p.value for p in env.kernel_params if p.origin == "cmdline"}
+    if other in on_cmdline and name not in on_cmdline:
+        driver = "amdgpu-dkms driver" if name.startswith("amdttm") else "in-kernel driver"
+        problems.append(f"{other}={on_cmdline[other]} is set but the {driver} reads {name}")
+    log = env.kernel_log
+    if log is not None and log.gtt_size_bytes and log.ttm_size_bytes:
+        if log.gtt_size_bytes != log.ttm_size_bytes:
+            problems.append(
+                f"the kernel log says GTT size {fmt_bytes(log.gtt_size_bytes)} but TTM size "
+                f"{fmt_bytes(log.ttm_size_bytes)}"
+            )
+    elif model.disagrees:
+        problems.append(
+            f"the driver's GTT size {fmt_bytes(model.total_bytes)} differs from TTM's limit "
+            f"{fmt_bytes(model.limit_bytes)} ({model.limit_source})"
+        )
+    carve = model.vram_total_bytes
+    hidden = model.is_apu and model.pool == "GTT" and carve is not None
+    if (
+        hidden
+        and carve is not None
+        and model.usable_bytes is not None
+        and carve > model.usable_bytes
+    ):
+        by = model.driver or "the driver"
+        problems.append(
+            f"the {fmt_bytes(carve)} carve-out is larger than GTT, but {by} allocates from GTT"
+        )
+    if not problems:
+        return
+    kind = "gpu" if model.is_apu else "gtt"
+    if need:  # asked for (doctor --need): every line aims at that size
+        plan = machine_plan(env, need, kind, exact=True)
+    else:
+        plan = machine_plan(env, carve if hidden else None, kind)
+    found = f"{model.gfx_target or model.label} can allocate {fmt_bytes(model.allocatable_bytes)}"
+    message = "; ".join(problems) + f": {found} from {model.pool}"
+    fix = plan.change or plan.why if plan is not None else None
+    if model.gttsize_bytes is not None and (plan is None or plan.met):
+        fix = "remove amdgpu.gttsize" + (f" ({plan.why})" if plan else f" and set {name}")
+    elif (
+        plan is not None and plan.pages_limit is None and _pages(on_cmdline.get(other)) and not need
+    ):
+        # The RAM is unknown, so no value of ours: the one the user chose, where it is read.
+        pages = _pages(on_cmdline.get(other)) or 0
+        drop = " and remove amdgpu.gttsize" if model.gttsize_bytes is not None else ""
+        size = fmt_bytes(pages * PAGE)
+        fix = f"set {name}={pages} ({size}), the value given to {other}{drop}"
+    yield message, fix
+
+
+def _pages(value: str | None) -> int | None:
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 16 else None
+
+
+MEMORY_BELOW_NEED = Check(
+    "memory-below-need",
+    "warning",
+    "What should I do if I encounter memory allocation errors?",
+    """
+Tests marked requires_gpu_memory_gb(n) or requires_gtt_gb(n), or `pytest-therock
+doctor --need n`, ask for n GiB. When the GPU cannot allocate that much, this says
+how much it can, from which pool, and gives the plan: the single change that
+reaches n (exact pages_limit in 4 KiB pages, carve-out first where it blocks, a
+kernel upgrade where the kernel hides the larger pool), or why none can.
+""",
+    lambda env, need: iter(()),  # reported where the need is known: summary, doctor --need
+)
+CHECKS[MEMORY_BELOW_NEED.code] = MEMORY_BELOW_NEED
+
+
+def memory_below_need(
+    env: Environment, need: int, kind: str = "gpu", exact: bool = False
+) -> Diagnostic | None:
+    """What a session's tests (or the user) need, against what the GPUs allow, with the plan.
+
+    ``kind``: ``"gpu"`` (from whichever pool applies) or ``"gtt"``; ``exact``: plan for
+    ``need`` itself, not the larger size the settings ask for. None when met.
+    """
+    models = [gpu_memory(env, g) for g in env.visible_gpus]
+    sizes = [(m.allocatable_bytes if kind == "gpu" else m.usable_bytes) for m in models]
+    plan = machine_plan(env, need, kind, exact)
+    if plan is None or any(s is not None and s >= need for s in sizes):
+        return None
+    best = max(zip(sizes, models, strict=True), key=lambda sm: sm[0] or -1)
+    what = "GPU memory" if kind == "gpu" else "GTT"
+    pool = f" from {best[1].pool}" if kind == "gpu" else ""
+    return Diagnostic(
+        MEMORY_BELOW_NEED.code,
+        MEMORY_BELOW_NEED.severity,
+        f"{fmt_bytes(need)} of {what} needed; {best[1].gfx_target or best[1].label} can "
+        f"allocate {fmt_bytes(best[0])}{pool}",
+        plan.change or plan.why,
+    )
+
+
+__all__ = ["PAGE", "Diagnostic", "memory_below_need", "run_checks", "target_bytes"]

@@ -54,6 +54,9 @@ class Gpu:
     vis_vram_total_bytes: int | None = None
     gtt_total_bytes: int | None = None
     gtt_used_bytes: int | None = None
+    #: What KFD reports as the GPU's memory (the node's memory banks; rocminfo's GPU pool):
+    #: VRAM on a discrete GPU; on an APU, the carve-out or the TTM limit (see memory.py).
+    kfd_memory_bytes: int | None = None
 
     @property
     def label(self) -> str:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .environment import GIB, Environment, Gpu, fmt_bytes
-from .gtt import gtt_info
 from .parsing import GIB_SIZE, GPU_COUNT, NumberError, NumberRule, parse_number
 from .parsing import shown as show
 from .targets import TargetPattern, parse_target_pattern
 
 if TYPE_CHECKING:
+    from .memory import GpuMemory
     from .versions import Versions
 
 
@@ -36,6 +36,7 @@ class Requirement:
     marker: str  # as written, for messages: "requires_gtt_gb(64)"
     evaluate: Callable[[Environment, Callable[[], Versions]], str | None]
     gtt_bytes: int | None = None  # what requires_gtt_gb asks for
+    gpu_memory_bytes: int | None = None  # what requires_gpu_memory_gb asks for
 
     def check(
         self, env: Environment, versions: Callable[[], Versions] = _no_versions
@@ -133,10 +134,11 @@ def _gfx(shown: str, patterns: list[TargetPattern], kwargs: Mapping[str, Any]) -
 def _memory(
     kind: str,
     size: Callable[[Environment, Gpu], int | None],
-    hint: Callable[[Environment, Gpu], str],
+    hint: Callable[[Environment, Gpu, float], str],
+    example: str,
 ) -> Callable[[str, Sequence[Any]], Requirement]:
     def parse(shown: str, args: Sequence[Any]) -> Requirement:
-        gib = _number(shown, args, f"requires_{kind.lower()}_gb(64)", GIB_SIZE)
+        gib = _number(shown, args, example, GIB_SIZE)
 
         def check(env: Environment, versions: Callable[[], Versions]) -> str | None:
             gpus = env.visible_gpus
@@ -146,18 +148,43 @@ def _memory(
             if any(s is not None and s >= gib * GIB for s, _ in sizes):
                 return None
             best, gpu = max(sizes, key=lambda sg: sg[0] or -1)
-            on = gpu.gfx_target or gpu.label
-            why = hint(env, gpu) if best is not None else _unknown(env, gpu, kind)
-            return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} on {on} ({why})"
+            on = f"on {gpu.gfx_target or gpu.label}"
+            if kind == "GPU memory":
+                on = f"from {_model(env, gpu).pool} {on}"
+            why = hint(env, gpu, gib) if best is not None else _unknown(env, gpu, kind)
+            return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} {on} ({why})"
 
-        return Requirement(shown, check, math.ceil(gib * GIB) if kind == "GTT" else None)
+        need = math.ceil(gib * GIB)
+        return Requirement(
+            shown,
+            check,
+            need if kind == "GTT" else None,
+            need if kind == "GPU memory" else None,
+        )
 
     return parse
 
 
+def _model(env: Environment, gpu: Gpu) -> GpuMemory:
+    from .memory import gpu_memory
+
+    return gpu_memory(env, gpu)
+
+
 def _unknown(env: Environment, gpu: Gpu, kind: str) -> str:
     """Why a GPU's memory size is unknown: the problem with its sysfs file, if one was seen."""
+    if kind == "GPU memory":
+        model = _model(env, gpu)
+        if model.pool == "unknown":
+            return f"pool unknown: {model.pool_reason}"
+        if model.pool == "GTT" and model.limit_bytes is None:
+            return f"TTM limit unknown: {model.limit_why}"
+        kind = model.pool
     name = f"mem_info_{kind.lower()}_total"
+    if kind == "GTT":
+        gtt = _model(env, gpu)
+        if gtt.total_bytes is not None and gtt.limit_bytes is None:
+            return f"TTM limit unknown: {gtt.limit_why}"
     if gpu.card is not None:
         for problem in env.problems:
             if problem.source.endswith(f"/{gpu.card}/device/{name}"):
@@ -166,13 +193,42 @@ def _unknown(env: Environment, gpu: Gpu, kind: str) -> str:
     return f"no DRM card found for this GPU, so no {name}"
 
 
-def _gtt_hint(env: Environment, gpu: Gpu) -> str:
-    return gtt_info(env, gpu).raise_hint()
+def _plan_hint(env: Environment, gpu: Gpu, gib: float, kind: str) -> str:
+    """Why the size is what it is, and the kind of change that raises it. The exact
+    value is left to the session summary and ``pytest-therock doctor --need``, so one
+    machine shows one number."""
+    from .memory import plan
+
+    model = _model(env, gpu)
+    steps = plan(model, int(gib * GIB), kind)
+    if not steps.possible and not steps.steps:
+        return steps.why
+    if steps.steps and steps.steps[0].startswith("upgrade"):
+        return f"{steps.why}; {steps.action}"
+    if kind == "gpu" and model.pool == "VRAM" and model.is_apu:
+        why = "allocations come from the carve-out"
+    elif model.is_default:
+        why = "GTT defaults to 50% of RAM"
+    elif model.gttsize_bytes is not None and model.disagrees:
+        why = f"amdgpu.gttsize and {model.ttm_param} disagree"
+    elif model.pool == "GTT" or kind == "gtt":
+        why = f"TTM limit set by {model.limit_why}"
+    else:
+        why = model.pool_reason
+    return f"{why}; {steps.action}"
 
 
-def _vram_hint(env: Environment, gpu: Gpu) -> str:
+def _gtt_hint(env: Environment, gpu: Gpu, gib: float) -> str:
+    return _plan_hint(env, gpu, gib, "gtt")
+
+
+def _gpu_memory_hint(env: Environment, gpu: Gpu, gib: float) -> str:
+    return _plan_hint(env, gpu, gib, "gpu")
+
+
+def _vram_hint(env: Environment, gpu: Gpu, gib: float) -> str:
     if gpu.is_apu:
-        return "an APU's VRAM is the BIOS carve-out; GTT holds the rest"
+        return "an APU's VRAM is the BIOS carve-out; requires_gpu_memory_gb counts either pool"
     return "discrete GPU"
 
 
@@ -262,8 +318,18 @@ def _torch_rocm(shown: str, args: Sequence[Any]) -> Requirement:
 _PARSERS: dict[str, Callable[[str, Sequence[Any]], Requirement]] = {
     "requires_rocm": _rocm,
     "requires_torch_rocm": _torch_rocm,
-    "requires_gtt_gb": _memory("GTT", lambda env, g: gtt_info(env, g).usable_bytes, _gtt_hint),
-    "requires_vram_gb": _memory("VRAM", lambda env, g: g.vram_total_bytes, _vram_hint),
+    "requires_gtt_gb": _memory(
+        "GTT", lambda env, g: _model(env, g).usable_bytes, _gtt_hint, "requires_gtt_gb(64)"
+    ),
+    "requires_gpu_memory_gb": _memory(
+        "GPU memory",
+        lambda env, g: _model(env, g).allocatable_bytes,
+        _gpu_memory_hint,
+        "requires_gpu_memory_gb(64)",
+    ),
+    "requires_vram_gb": _memory(
+        "VRAM", lambda env, g: _model(env, g).vram_total_bytes, _vram_hint, "requires_vram_gb(16)"
+    ),
     "requires_gpus": _gpus,
     "requires_apu": _apu,
 }

@@ -13,8 +13,8 @@ from .state import TheRock
 
 if TYPE_CHECKING:
     from .environment import Environment
-    from .gtt import GttInfo
     from .markers import Requirement
+    from .memory import GpuMemory
     from .rocminfo import RocminfoReport
 
 STATE = pytest.StashKey[TheRock]()
@@ -39,6 +39,12 @@ MARKERS: dict[str, tuple[str, str]] = {
         "n",
         "run only if a GPU can allocate at least n GiB (2**30 bytes) of GTT: the smaller "
         "of the driver's GTT size and the TTM limit.",
+    ),
+    "requires_gpu_memory_gb": (
+        "n",
+        "run only if a GPU can allocate at least n GiB (2**30 bytes) from the pool its "
+        "allocations come from: VRAM on a discrete GPU; on an APU the carve-out or GTT, "
+        "as the driver decides.",
     ),
     "requires_vram_gb": ("n", "run only if a GPU has at least n GiB (2**30 bytes) of VRAM."),
     "requires_gpus": ("n", "run only if at least n AMD GPUs are visible."),
@@ -354,6 +360,7 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 REQUIRES_PROPERTY = "therock_requires"
 SKIPPED_PROPERTY = "therock_unmet"
 GTT_NEED_PROPERTY = "therock_gtt_needed_bytes"
+GPU_MEMORY_NEED_PROPERTY = "therock_gpu_memory_needed_bytes"
 
 
 def _unmet(config: pytest.Config, reason: str) -> None:
@@ -383,6 +390,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             item.user_properties.append((SKIPPED_PROPERTY, printable(reason)))
             if req.gtt_bytes:
                 item.user_properties.append((GTT_NEED_PROPERTY, req.gtt_bytes))
+            if req.gpu_memory_bytes:
+                item.user_properties.append((GPU_MEMORY_NEED_PROPERTY, req.gpu_memory_bytes))
             _unmet(item.config, reason)
 
 
@@ -399,19 +408,25 @@ class HardwareSummary:
         props = {name: str(value) for name, value in report.user_properties}
         if REQUIRES_PROPERTY in props:
             self.tally.record(props.get(SKIPPED_PROPERTY), report.skipped)
-        if GTT_NEED_PROPERTY in props:
-            from .parsing import decimal
+        for kind, name in (("gtt", GTT_NEED_PROPERTY), ("gpu", GPU_MEMORY_NEED_PROPERTY)):
+            if name in props:
+                from .parsing import decimal
 
-            need = decimal(props[GTT_NEED_PROPERTY])
-            if need is not None:
-                self.tally.gtt_needed = max(self.tally.gtt_needed, need)
+                need = decimal(props[name])
+                needed = self.tally.memory_needed
+                if need is not None:
+                    needed[kind] = max(needed.get(kind, 0), need)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = self.tally.summary()
-        if self.tally.gtt_needed and self.state.detected:
-            from .diagnostics import gtt_below_need
+        needed = self.tally.memory_needed
+        if needed and self.state.detected:
+            from .diagnostics import memory_below_need
 
-            diag = gtt_below_need(self.state.env(), self.tally.gtt_needed)
+            env = self.state.env()
+            found = [(n, memory_below_need(env, n, k)) for k, n in needed.items()]
+            unmet = [(n, d) for n, d in found if d is not None]  # one plan: the largest need
+            diag = max(unmet, key=lambda nd: nd[0])[1] if unmet else None
             if diag is not None and diag.code not in self.state.settings.ignore:
                 lines.append(str(diag))
         if lines:
@@ -486,11 +501,15 @@ def rocminfo(pytestconfig: pytest.Config) -> RocminfoReport:
 
 
 @pytest.fixture(scope="session")
-def gtt_info(pytestconfig: pytest.Config, therock_env: Environment) -> GttInfo:
-    """GTT of the first visible AMD GPU (:class:`pytest_therock.GttInfo`)."""
-    from .gtt import gtt_info as _gtt_info
+def gtt_info(pytestconfig: pytest.Config, therock_env: Environment) -> GpuMemory:
+    """The memory of the first visible AMD GPU (:class:`pytest_therock.GttInfo`), in bytes:
+    ``pool`` ("VRAM", "GTT", "unknown") and ``allocatable_bytes`` (what a process can
+    allocate from it), ``usable_bytes`` (GTT: the smaller of the driver's GTT size
+    ``total_bytes`` and TTM's ``limit_bytes``), ``vram_total_bytes`` (an APU's carve-out),
+    ``system_memory_bytes`` (RAM the OS sees), ``installed_ram_bytes``; None when unknown."""
     from .markers import describe_found
+    from .memory import gpu_memory
 
     if not therock_env.visible_gpus:
         _unmet(pytestconfig, f"gtt_info needs an AMD GPU, found {describe_found(therock_env)}")
-    return _gtt_info(therock_env, therock_env.visible_gpus[0])
+    return gpu_memory(therock_env, therock_env.visible_gpus[0])

@@ -50,7 +50,7 @@ def blocker(env: Environment) -> Blocker | None:
     from .diagnostics import CHECKS
 
     for code in ("kfd-missing", "kfd-denied"):
-        for diag in CHECKS[code].run(env):
+        for diag in CHECKS[code].run(env, None):
             return Blocker(diag.message, diag.fix or "")
     if env.rocminfo is not None and env.rocminfo.ok:  # the runtime opened /dev/kfd itself
         return None

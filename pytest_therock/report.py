@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from .diagnostics import Diagnostic
 from .environment import Environment, Gpu, fmt_bytes
-from .gtt import gtt_info
+from .memory import gpu_memory
 from .printable import printable
 
 if TYPE_CHECKING:
@@ -14,19 +14,20 @@ if TYPE_CHECKING:
 
 
 def gpu_line(env: Environment, gpu: Gpu) -> str:
-    info = gtt_info(env, gpu)
+    info = gpu_memory(env, gpu)
     parts = [gpu.label]
     if gpu.compute_units:
         parts.append(f"{gpu.compute_units} CU")
     parts.append("APU" if gpu.is_apu else "discrete")
-    parts.append(f"VRAM {fmt_bytes(gpu.vram_total_bytes)}")
-    if gpu.gtt_total_bytes is not None and gpu.gtt_used_bytes is not None:
-        parts.append(
-            f"GTT {fmt_bytes(gpu.gtt_used_bytes)} used of {fmt_bytes(gpu.gtt_total_bytes)}"
-        )
+    vram = "carve-out" if gpu.is_apu else "VRAM"
+    parts.append(f"{vram} {fmt_bytes(info.vram_total_bytes)}")
+    if info.total_bytes is not None and info.used_bytes is not None:
+        parts.append(f"GTT {fmt_bytes(info.used_bytes)} used of {fmt_bytes(info.total_bytes)}")
     else:
-        parts.append(f"GTT {fmt_bytes(gpu.gtt_total_bytes)}")
-    if gpu.gtt_total_bytes is not None and info.usable_bytes not in (None, gpu.gtt_total_bytes):
+        parts.append(f"GTT {fmt_bytes(info.total_bytes)}")
+    if gpu.is_apu:
+        parts.append(f"allocatable {fmt_bytes(info.allocatable_bytes)} from {info.pool}")
+    elif info.total_bytes is not None and info.usable_bytes not in (None, info.total_bytes):
         parts.append(f"usable {fmt_bytes(info.usable_bytes)}")
     return ", ".join(parts)
 
@@ -65,11 +66,13 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
     if hidden:
         lines.append(f"hidden: {hidden} GPU(s) by the visibility variables")
     if env.system_memory_bytes is not None or visible:
-        gtt = gtt_info(env, visible[0]) if visible else None
-        limit = ""
-        if gtt is not None and gtt.limit_bytes is not None and not env.wsl:
-            limit = f"; GTT limit {fmt_bytes(gtt.limit_bytes)} ({gtt.limit_source})"
-        lines.append(f"RAM {fmt_bytes(env.system_memory_bytes)}{limit}")
+        gtt = gpu_memory(env, visible[0]) if visible else None
+        ram = f"RAM {fmt_bytes(env.system_memory_bytes)}"
+        if gtt is not None and gtt.is_apu and env.system_memory_bytes is not None:
+            ram += f" (OS), installed {fmt_bytes(gtt.installed_ram_bytes)}"
+        if gtt is not None and not env.wsl:
+            ram += f"; TTM limit {fmt_bytes(gtt.limit_bytes)} ({gtt.limit_why})"
+        lines.append(ram)
     settings = [f"{p.name}={p.value} ({p.origin})" for p in env.kernel_params]
     if settings and (verbose or visible):
         lines.append("settings: " + ", ".join(settings))
@@ -109,11 +112,14 @@ def junit_properties(
 ) -> list[tuple[str, str]]:
     """Test-suite properties: what the run ran on, for CI dashboards."""
     gpus = env.visible_gpus
+    memory = [gpu_memory(env, g) for g in gpus]
     props = [
         ("therock_gpus", ",".join(g.gfx_target or "unknown" for g in gpus) or "none"),
         ("therock_gpu_names", ",".join(g.marketing_name or "" for g in gpus)),
         ("therock_vram_bytes", ",".join(str(g.vram_total_bytes or "") for g in gpus)),
-        ("therock_gtt_bytes", ",".join(str(gtt_info(env, g).usable_bytes or "") for g in gpus)),
+        ("therock_gtt_bytes", ",".join(str(m.usable_bytes or "") for m in memory)),
+        ("therock_gpu_memory_bytes", ",".join(str(m.allocatable_bytes or "") for m in memory)),
+        ("therock_memory_pool", ",".join(m.pool for m in memory)),
         ("therock_system_memory_bytes", str(env.system_memory_bytes or "")),
         ("therock_rocm_version", versions.rocm or ""),
         ("therock_torch_version", versions.torch or ""),

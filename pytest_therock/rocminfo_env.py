@@ -66,7 +66,7 @@ def _reported_failure(output: str) -> ToolStatus | None:
 
 
 def gpu_from_agent(agent: Agent, index: int) -> Gpu:
-    """A GPU as rocminfo describes it; on an APU its memory pool is GTT-backed RAM."""
+    """A GPU as rocminfo describes it; its memory pool is what KFD reports (memory.py)."""
     bus = None
     if agent.bdfid is not None:
         b, devfn = divmod(agent.bdfid, 256)
@@ -91,7 +91,7 @@ def gpu_from_agent(agent: Agent, index: int) -> Gpu:
         marketing_name=agent.marketing_name,
         source="rocminfo",
         vram_total_bytes=None if agent.is_apu else pool,
-        gtt_total_bytes=pool if agent.is_apu else None,
+        kfd_memory_bytes=pool,
     )
 
 

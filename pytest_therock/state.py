@@ -26,7 +26,9 @@ class SkipTally:
         self.marked = 0
         self.unmet: Counter[str] = Counter()
         self.strict_failures = 0
-        self.gtt_needed = 0  # the most GTT an unmet requires_gtt_gb asked for
+        #: The most an unmet marker asked for, in bytes: "gtt" (requires_gtt_gb) and
+        #: "gpu" (requires_gpu_memory_gb).
+        self.memory_needed: dict[str, int] = {}
 
     def record(self, reason: str | None, skipped: bool) -> None:
         self.marked += 1

@@ -32,12 +32,16 @@ def test_json_describes_the_strix_halo(capsys: pytest.CaptureFixture[str]) -> No
     assert gpu["gfx_target"] == "gfx1151"
     assert gpu["marketing_name"] == "Radeon 8060S Graphics"
     assert gpu["is_apu"] is True
-    assert gpu["gtt_total_bytes"] == 65507932 * 1024  # rocminfo's GPU pool on this APU
+    assert gpu["kfd_memory_bytes"] == 65507932 * 1024  # rocminfo's GPU pool on this APU
     assert gpu["vram_total_bytes"] is None
     assert data["system_memory_bytes"] == 131015868 * 1024  # its CPU agent's pool
-    assert data["gtt"][0]["limit_source"] == "default: 50% of RAM"
+    (memory,) = data["memory"]
+    assert memory["limit_source"] == "default: 50% of RAM"  # the pool is half of RAM
+    assert (memory["pool"], memory["allocatable_bytes"]) == ("GTT", 65507932 * 1024)
+    assert memory["installed_ram_bytes"] is None  # the carve-out is unknown
+    assert data["plan"] is None  # no size asked for: nothing invented
     codes = {d["code"]: d["severity"] for d in data["diagnostics"]}
-    assert codes == {"gtt-default": "info"}
+    assert codes == {"gpu-memory": "info"}
     assert set(data["diagnostics"][0]) == {"code", "severity", "message", "fix"}
 
 
@@ -52,22 +56,23 @@ def test_json_without_gpu_exits_1_with_the_reason(capsys: pytest.CaptureFixture[
 def test_text_report_has_every_fix(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = doctor(capsys, "--root", str(EXAMPLES / "strix-halo-gtt-raised"))
     assert code == 0
-    assert "GPU 0: gfx1151 (Radeon 8060S Graphics), 40 CU, APU, VRAM 4 GiB, GTT 96 GiB" in out
-    assert "RAM 124.9 GiB; GTT limit 96 GiB (ttm.pages_limit)" in out
-    assert "info[gtt-exceeds-vram]: gfx1151: GTT 96 GiB > VRAM 4 GiB" in out
+    assert (
+        "GPU 0: gfx1151 (Radeon 8060S Graphics), 40 CU, APU, carve-out 4 GiB, GTT 96 GiB, "
+        "allocatable 96 GiB from GTT"
+    ) in out
+    assert "RAM 124.9 GiB (OS), installed 128.9 GiB; TTM limit 96 GiB (ttm.pages_limit)" in out
+    assert "info[gpu-memory]: gfx1151: allocations come from GTT, 96 GiB allocatable" in out
 
 
 def test_ignore_silences_a_code(capsys: pytest.CaptureFixture[str]) -> None:
-    _, out = doctor(capsys, "--root", str(EXAMPLES / "strix-halo"), "--ignore", "gtt-default")
-    assert "gtt-default" not in out
+    _, out = doctor(capsys, "--root", str(EXAMPLES / "strix-halo"), "--ignore", "gpu-memory")
+    assert "gpu-memory" not in out
 
 
 def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = doctor(capsys, "--explain", "gtt-exceeds-vram")
+    code, out = doctor(capsys, "--explain", "gpu-memory")
     assert code == 0
-    assert out.startswith(
-        "gtt-exceeds-vram (info)\nFAQ: Why does PyTorch use Graphics Translation Table (GTT)"
-    )
+    assert out.startswith("gpu-memory (info)\nFAQ: Can I prioritize VRAM usage over GTT?")
     assert main(["doctor", "--explain", "nope"]) == 2
     assert "unknown code 'nope'" in capsys.readouterr().err
 
@@ -139,7 +144,7 @@ def test_amd_smi_adds_versions_and_the_vram_carve_out(
     code, out = doctor(capsys, "--root", str(root.path))
     assert code == 0
     assert "amd-smi 26.2.1, ROCm 7.2.0, amdgpu 6.17.0-1012-oem" in out
-    assert "GPU 0: gfx1151 (Radeon 8060S Graphics), 40 CU, APU, VRAM 512 MiB, GTT 62.5 GiB" in out
+    assert "GPU 0: gfx1151 (Radeon 8060S Graphics), 40 CU, APU, carve-out 512 MiB, GTT" in out
     data = json.loads(doctor(capsys, "--root", str(root.path), "--json")[1])
     assert data["gpus"][0]["vram_used_bytes"] == 147 << 20
 

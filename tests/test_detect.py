@@ -10,7 +10,7 @@ from conftest import REALDATA, RootBuilder, real
 
 from pytest_therock.detect import detect
 from pytest_therock.environment import Environment, fmt_bytes
-from pytest_therock.gtt import DEFAULT_SOURCE, gtt_info
+from pytest_therock.memory import DEFAULT_SOURCE, gtt_info
 from pytest_therock.parsing import gfx_target_name, parse_cmdline, parse_int, parse_properties
 from pytest_therock.sysroot import Root
 
@@ -100,17 +100,18 @@ def test_real_topologies(capture: str, count: int, target: str | None, cus: int)
 
 
 def test_a_real_apu_topology_and_its_meminfo() -> None:
-    # Krackan Point (gfx1152) laptop: the GPU node's memory bank is what it may map (GTT),
+    # Krackan Point (gfx1152) laptop: the GPU node's memory bank is TTM's limit (GTT),
     # half of the RAM that psutil reads from the capture's /proc/meminfo.
     env = detect(Root(REALDATA / "kfd-topology" / "lenovo-p16s-gfx1152"), {})
     (gpu,) = env.gpus
     assert (gpu.gfx_target, gpu.compute_units, gpu.is_apu) == ("gfx1152", 8, True)
-    assert gpu.gtt_total_bytes == 46206824448
-    assert gpu.vram_total_bytes is None
+    assert gpu.kfd_memory_bytes == 46206824448
+    assert gpu.vram_total_bytes is gpu.gtt_total_bytes is None
     assert gpu.uuid is None  # an APU reports unique_id 0
     assert env.system_memory_bytes == 90247708 * 1024
     info = gtt_info(env, gpu)
     assert info.limit_source == DEFAULT_SOURCE
+    assert (info.pool, info.allocatable_bytes) == ("GTT", 46206824448)
 
 
 def test_vram_from_kfd_memory_banks_when_drm_is_absent() -> None:
@@ -239,6 +240,9 @@ SYSFS_SAMPLES = {
     "gfx1151-strix-halo-128G-ttm96G-card1-mem_info_gtt_total.txt": (None, 96 << 30),
     "gfx1151-strix-halo-128G-uma512M-card1-mem_info_vram_total.txt": (None, 4 << 30),
     "ttm-parameters-pages_limit-default-superm1.txt": (None, 3052026),
+    "gfx1151-strix-halo-beelink-gtr9-card-mem_info_gtt_total.txt": (None, 128 << 30),
+    "gfx1151-strix-halo-beelink-gtr9-card-mem_info_vram_total.txt": (None, 512 << 20),
+    "gfx1151-strix-halo-framework-96G-carveout-card-mem_info_vram_total.txt": (None, 96 << 30),
 }
 
 

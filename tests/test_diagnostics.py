@@ -34,29 +34,37 @@ def test_every_check_is_documented_in_the_readme_and_explained() -> None:
         assert check.explanation and check.severity in ("error", "warning", "info")
 
 
-def test_strix_halo_with_default_gtt_says_how_to_raise_it() -> None:
-    (diag,) = found(example("strix-halo"))["gtt-default"]
+def test_strix_halo_with_default_gtt_says_what_is_allocatable_and_invents_no_target() -> None:
+    (diag,) = found(example("strix-halo"))["gpu-memory"]
     assert diag.severity == "info"
-    assert diag.message == "gfx1151: GTT is at the default 50% of RAM (62.5 GiB of 124.9 GiB)"
-    assert diag.fix == "for 93 GiB add ttm.pages_limit=24379392 to the kernel command line"
-    assert 24379392 * 4096 == 93 << 30
+    assert diag.message == (
+        "gfx1151: allocations come from GTT, 62.5 GiB allocatable (KFD reports the TTM limit); "
+        "carve-out unknown; TTM limit 62.5 GiB (default: 50% of RAM); installed RAM unknown"
+    )
+    assert diag.fix == "`pytest-therock doctor --need GIB` gives the change for a size"
 
 
-def test_raised_gtt_on_an_apu_is_expected_to_exceed_vram() -> None:
+def test_raised_gtt_on_an_apu_is_the_pool() -> None:
     diags = found(example("strix-halo-gtt-raised"))
-    assert "gtt-default" not in diags
-    assert diags["gtt-exceeds-vram"][0].message == (
-        "gfx1151: GTT 96 GiB > VRAM 4 GiB, so allocations use GTT (expected on an APU)"
+    assert "memory-config" not in diags
+    assert diags["gpu-memory"][0].message.startswith(
+        "gfx1151: allocations come from GTT, 96 GiB allocatable"
     )
 
 
 def test_vram_carve_out_at_least_gtt_means_vram_is_used() -> None:
     # The RX 570 driver reported GTT == VRAM (4 GiB); as on an APU with a large carve-out.
+    # Without KFD's bank or a kernel version, the FAQ's rule (kernels 6.15+) decides.
     env = example("strix-halo-gtt-raised")
     size = int(real("sysfs/rx570-polaris-amdgpu21.10-card1-mem_info_gtt_total.txt"))
-    gpu = dataclasses.replace(env.gpus[0], gtt_total_bytes=size, vram_total_bytes=size)
+    gpu = dataclasses.replace(
+        env.gpus[0], gtt_total_bytes=size, vram_total_bytes=size, kfd_memory_bytes=None
+    )
     diags = found(dataclasses.replace(env, gpus=(gpu,), kernel_params=()))
-    assert "so applications use VRAM" in diags["vram-exceeds-gtt"][0].message
+    assert diags["gpu-memory"][0].message.startswith(
+        "gfx1151: allocations come from VRAM, 4 GiB allocatable "
+        "(carve-out >= GTT; kernel unknown, 6.15+ assumed)"
+    )
 
 
 def test_missing_and_denied_kfd(root: RootBuilder) -> None:
@@ -107,9 +115,10 @@ def test_gttsize_on_the_command_line_is_deprecated(root: RootBuilder) -> None:
         "proc/cmdline",
         real("cmdline/gfx1103-780m-arch-xanmod-proc-cmdline-gttsize-ttm-pages-limit.txt"),
     )
-    diag = found(detect(Root(root.path), {}))["gttsize-deprecated"][0]
-    assert diag.message == "amdgpu.gttsize=24576 (MiB) is set (cmdline); it is deprecated"
-    assert diag.fix == "use ttm.pages_limit=6291456"  # the same 24 GiB, as that user also set
+    (diag,) = found(detect(Root(root.path), {}))["memory-config"]
+    assert diag.message.startswith("amdgpu.gttsize=24576 (MiB, cmdline) is deprecated")
+    # That user also set ttm.pages_limit=6291456, the same 24 GiB: nothing else to change.
+    assert diag.fix == "remove amdgpu.gttsize (24 GiB allocatable from GTT)"
 
 
 def test_dkms_ttm_needs_amdttm_parameters(root: RootBuilder) -> None:
@@ -119,8 +128,14 @@ def test_dkms_ttm_needs_amdttm_parameters(root: RootBuilder) -> None:
         real("cmdline/gfx1103-780m-arch-xanmod-proc-cmdline-gttsize-ttm-pages-limit.txt"),
     )
     (root.path / "sys/module/amdttm").mkdir(parents=True)
-    diag = found(detect(Root(root.path), {}))["kernel-param-ignored"][0]
-    assert diag.message == "ttm.pages_limit is set but the loaded TTM module is amdttm"
+    (diag,) = found(detect(Root(root.path), {}))["memory-config"]
+    assert "ttm.pages_limit=6291456 is set but the amdgpu-dkms driver reads amdttm.pages_limit" in (
+        diag.message
+    )
+    # The fix repeats the size the user chose, for the module that reads it.
+    assert diag.fix is not None and diag.fix.startswith("set amdttm.pages_limit=6291456 (24 GiB)")
+    assert "remove amdgpu.gttsize" in diag.fix
+    assert "kernel-param-ignored" not in found(detect(Root(root.path), {}))
 
 
 @pytest.mark.parametrize(
@@ -137,7 +152,7 @@ def test_dkms_ttm_needs_amdttm_parameters(root: RootBuilder) -> None:
         ("navi14-kfd-did-missing-in-supported-devices.txt", ["device(s) KFD does not support"]),
         (
             "gfx1151-strix-halo-unknown-param-gtt_size-gttsize-deprecated-gtt-ttm-mismatch.txt",
-            ["GTT size 120 GiB but TTM size 62.2 GiB", "unknown parameter 'gtt_size' ignored"],
+            ["unknown parameter 'gtt_size' ignored"],
         ),
     ],
 )
@@ -184,18 +199,26 @@ def test_rocminfo_disagreeing_with_the_topology(root: RootBuilder) -> None:
     assert "source-unreadable" not in diags
 
 
+def test_kernel_log_gtt_ttm_mismatch_is_one_memory_config_diagnostic(root: RootBuilder) -> None:
+    root.topology("topo-mi210-xgmi-pcie").kfd()
+    sample = "gfx1151-strix-halo-unknown-param-gtt_size-gttsize-deprecated-gtt-ttm-mismatch.txt"
+    root.write(".therock/dmesg.txt", real(f"dmesg/{sample}"))
+    diags = found(detect(Root(root.path), {}))
+    (diag,) = diags["memory-config"]
+    assert "the kernel log says GTT size 120 GiB but TTM size 62.2 GiB" in diag.message
+    assert not any("GTT size" in d.message for d in diags["kernel-log"])
+
+
 def test_vram_carve_out_small_and_large() -> None:
-    env = example("strix-halo-gtt-raised")  # 4 GiB of VRAM, 125 GiB of RAM: neither
-    assert "vram-carve-out" not in found(env)
+    env = example("strix-halo-gtt-raised")  # 4 GiB of carve-out, 125 GiB of RAM
     small = dataclasses.replace(env.gpus[0], vram_total_bytes=512 << 20)  # the BIOS minimum
-    assert found(dataclasses.replace(env, gpus=(small,)))["vram-carve-out"][0].message == (
-        "gfx1151: VRAM carve-out 512 MiB (small): GPU memory is GTT"
-    )
-    large = dataclasses.replace(env.gpus[0], vram_total_bytes=64 << 30)
-    diag = found(dataclasses.replace(env, gpus=(large,)))["vram-carve-out"][0]
-    assert diag.message == (
-        "gfx1151: VRAM carve-out 64 GiB of 124.9 GiB RAM is reserved for the GPU and lost to the OS"
-    )
+    message = found(dataclasses.replace(env, gpus=(small,)))["gpu-memory"][0].message
+    assert "; carve-out 512 MiB;" in message
+    large = dataclasses.replace(env.gpus[0], vram_total_bytes=128 << 30, gtt_total_bytes=None)
+    diags = found(dataclasses.replace(env, gpus=(large,)))
+    # KFD's bank is not the carve-out, so the driver allocates from GTT (96 GiB here).
+    (diag,) = diags["memory-config"]
+    assert "the 128 GiB carve-out is larger than GTT" in diag.message
 
 
 def test_gart_is_not_gtt(root: RootBuilder) -> None:

@@ -31,7 +31,10 @@ def test_ml_repo_on_default_gtt_skips_the_big_model_and_says_why(pytester: pytes
     result.assert_outcomes(passed=3, skipped=1)
     result.stdout.fnmatch_lines(
         [
-            "*requires 96 GiB GTT, found 62.5 GiB on gfx1151 (GTT defaults to 50% of RAM; raise ttm.pages_limit)"
+            "*requires 96 GiB GPU memory, found 62.5 GiB from GTT on gfx1151 "
+            "(GTT defaults to 50% of RAM; raise ttm.pages_limit)",
+            "warning[[]memory-below-need[]]: 96 GiB of GPU memory needed; gfx1151 can allocate "
+            "62.5 GiB from GTT. Fix: set ttm.pages_limit=25165824 (96 GiB) on the kernel command line",
         ]
     )
 
@@ -143,7 +146,7 @@ def test_custom_diagnostic_is_in_the_header(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "therock: warning[[]lab-gtt[]]: gfx1151: 62.5 GiB of GTT, the eval suite needs 96",
-            "therock: info[[]gtt-default[]]: *",
+            "therock: info[[]gpu-memory[]]: *",
             "therock: lab: eval suite needs 96 GiB of GTT",
         ]
     )

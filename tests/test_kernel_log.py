@@ -61,6 +61,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "vram_ready_bytes": 8192 * MIB,
         "gtt_ready_bytes": 11867 * MIB,
     },
+    "gfx1151-strix-halo-ds4-bios-uma-96G-gtt-15860M.txt": {
+        "events": {},
+        "gtt_ready_bytes": 15860 * MIB,
+    },
     # Pasted from a 184-column terminal: "Linux version" and "Command line:" wrap mid-word.
     "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-amdttm-only-gtt-62816M.txt": {
         "events": {},
@@ -161,7 +165,9 @@ def test_first_command_line_wins() -> None:
 
 # The same real log in the other shapes a kernel log arrives in.
 def _strip_timestamps(text: str) -> str:
-    return "\n".join(line.split("] ", 1)[1] for line in text.splitlines())
+    """Lines without their ``[ seconds]`` stamp; a pasted log's wrapped continuation lines
+    and its "..." carry none and stay as they are."""
+    return "\n".join(line.split("] ", 1)[-1] for line in text.splitlines())
 
 
 def _as_kmsg(text: str) -> str:

@@ -9,8 +9,8 @@ from conftest import REALDATA, RootBuilder, real
 
 from pytest_therock.detect import detect
 from pytest_therock.environment import GIB, Environment, KernelParam
-from pytest_therock.gtt import DEFAULT_SOURCE, gtt_info
 from pytest_therock.markers import MarkerError, parse_marker, requirements
+from pytest_therock.memory import DEFAULT_SOURCE, gtt_info
 from pytest_therock.sysroot import Root
 
 
@@ -113,7 +113,8 @@ def test_usable_gtt_is_the_smaller_of_driver_size_and_ttm_limit() -> None:
     assert info.disagrees
     assert info.usable_bytes == 16313192 * 4096 == 66818834432
     assert check("requires_gtt_gb", env, 100) == (
-        "requires 100 GiB GTT, found 62.2 GiB on gfx1151 (set by ttm.pages_limit; raise it)"
+        "requires 100 GiB GTT, found 62.2 GiB on gfx1151 "
+        "(TTM limit set by ttm.pages_limit; raise ttm.pages_limit)"
     )
 
 
@@ -122,7 +123,7 @@ def test_vram_on_an_apu_explains_the_carve_out() -> None:
     assert check("requires_vram_gb", env, 4) is None
     assert check("requires_vram_gb", env, 16) == (
         "requires 16 GiB VRAM, found 4 GiB on gfx1151 "
-        "(an APU's VRAM is the BIOS carve-out; GTT holds the rest)"
+        "(an APU's VRAM is the BIOS carve-out; requires_gpu_memory_gb counts either pool)"
     )
 
 

@@ -356,7 +356,7 @@ def test_two_requirements_of_one_kind_both_apply(pytester: pytest.Pytester) -> N
     default.stdout.fnmatch_lines(
         [
             "*requires 96 GiB GTT, found 62.5 GiB on gfx1151*",
-            "warning[[]gtt-below-need[]]: tests need up to 96 GiB of GTT; the GPU can allocate 62.5 GiB. "
-            "Fix: add ttm.pages_limit=25165824 to the kernel command line (96 GiB)",
+            "warning[[]memory-below-need[]]: 96 GiB of GTT needed; gfx1151 can allocate 62.5 GiB. "
+            "Fix: set ttm.pages_limit=25165824 (96 GiB) on the kernel command line",
         ]
     )

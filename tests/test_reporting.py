@@ -76,7 +76,9 @@ def test_junit_records_the_environment_and_each_skip_reason(
     props = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
     assert props["therock_gpus"] == "gfx1151"
     assert props["therock_gtt_bytes"] == str(65507932 * 1024)
-    assert props["therock_diagnostics"] == "info:gtt-default"
+    assert props["therock_gpu_memory_bytes"] == str(65507932 * 1024)
+    assert props["therock_memory_pool"] == "GTT"
+    assert props["therock_diagnostics"] == "info:gpu-memory"
     case = next(c for c in suite.iter("testcase") if c.get("name") == "test_big_model")
     case_props = {p.get("name"): p.get("value") for p in case.iter("property")}
     assert case_props["therock_requires"] == "requires_gtt_gb(64)"
@@ -105,7 +107,7 @@ def test_projects_add_diagnostics_and_header_lines(pytester: pytest.Pytester) ->
     result.stdout.fnmatch_lines(
         [
             "therock: warning[lab-ram]: our 405B model needs 256 GiB of RAM",
-            "therock: info[[]gtt-default[]]: *",
+            "therock: info[[]gpu-memory[]]: *",
             "therock: lab runner: 1 GPU(s)",
         ]
     )
@@ -113,10 +115,10 @@ def test_projects_add_diagnostics_and_header_lines(pytester: pytest.Pytester) ->
         pytester,
         f"--therock-root={STRIX}",
         "--therock-ignore=lab-ram",
-        "--therock-ignore=gtt-default",
+        "--therock-ignore=gpu-memory",
     )
     assert "lab-ram" not in quiet.stdout.str()
-    assert "gtt-default" not in quiet.stdout.str()
+    assert "gpu-memory" not in quiet.stdout.str()
 
 
 def test_rocminfo_fixture_replays_a_snapshot(pytester: pytest.Pytester) -> None:

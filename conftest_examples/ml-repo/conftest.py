@@ -3,6 +3,6 @@ import pytest
 
 @pytest.fixture(scope="session")
 def batch_size(gtt_info):
-    """Size the batch to the GTT this GPU can really allocate."""
-    usable_gib = (gtt_info.usable_bytes or 0) / 2**30
+    """Size the batch to what this GPU can really allocate (from the carve-out or GTT)."""
+    usable_gib = (gtt_info.allocatable_bytes or 0) / 2**30
     return 8 if usable_gib >= 96 else 2
