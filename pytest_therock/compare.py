@@ -56,6 +56,7 @@ class MemoryFigures:
 
     vram_bytes: int | None  # on an APU, the BIOS carve-out
     gtt_bytes: int | None  # the driver's GTT size (mem_info_gtt_total)
+    gtt_derived: bool  # not measured: the size the driver takes from TTM's limit
     gtt_limit_bytes: int | None  # where TTM stops allocations
     gtt_limit_source: str  # "ttm.pages_limit", "default: 50% of RAM", ...
     usable_gtt_bytes: int | None  # what a process can allocate
@@ -70,6 +71,7 @@ def memory_figures(env: Environment, gpu: Gpu) -> MemoryFigures:
     return MemoryFigures(
         vram_bytes=info.vram_total_bytes,
         gtt_bytes=info.total_bytes,
+        gtt_derived=info.gtt_source.startswith("="),
         gtt_limit_bytes=info.limit_bytes,
         gtt_limit_source=info.limit_source,
         usable_gtt_bytes=info.usable_bytes,
@@ -166,7 +168,13 @@ def facts(machine: Machine) -> list[Fact]:
     limit_param = env.param(f"{env.ttm_module}.pages_limit")
     if figures:
         add("memory", "VRAM / carve-out", _counted([fmt_bytes(f.vram_bytes) for f in figures]))
-        add("memory", "GTT (driver)", _counted([fmt_bytes(f.gtt_bytes) for f in figures]))
+        # A size the driver takes from TTM's limit compares as that rule, not as a number:
+        # it differs only where the limit does, and the limit has its own line.
+        sizes = [fmt_bytes(f.gtt_bytes) for f in figures]
+        derived = [f.gtt_derived for f in figures]
+        rules = ["= GTT limit" if d else size for d, size in zip(derived, sizes, strict=True)]
+        shown = [f"{s} (= GTT limit)" if d else s for d, s in zip(derived, sizes, strict=True)]
+        add("memory", "GTT (driver)", _counted(rules), _counted(shown))
         first = figures[0]
         source = first.gtt_limit_source
         if limit_param is not None:  # the setting itself, and the rule it was read by

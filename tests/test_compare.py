@@ -85,12 +85,15 @@ def test_a_failing_runner_against_a_good_one_is_grouped(
     assert lines[2:6] == [
         "memory",
         "  VRAM / carve-out: unknown  vs  4 GiB",
-        "  GTT (driver): 62.5 GiB  vs  96 GiB",
+        "  GTT (driver): 62.5 GiB (= GTT limit)  vs  96 GiB",
         "  GTT limit: 62.5 GiB (default: 50% of RAM)  vs  96 GiB (ttm.pages_limit=25165824)",
     ]
-    assert "diagnostics" in lines
+    assert "diagnostics" not in lines  # the same codes on both: their numbers are above
+    code, out, _ = cli(capsys, "diff", str(EXAMPLES / "strix-halo"), str(EXAMPLES / "no-gpu"))
+    lines = out.splitlines()
+    assert code == 1 and lines.index("diagnostics") > lines.index("access")
     assert any(
-        line.startswith("  gtt-default: info: ") and line.endswith("vs  (absent)") for line in lines
+        line.startswith("  kfd-missing: (absent)  vs  error: /dev/kfd is missing") for line in lines
     )
 
 
@@ -166,7 +169,8 @@ def test_fleet_marks_the_machine_that_differs(
     rows = {line.split()[0]: line for line in out.splitlines()[1:-1]}
     assert sorted(rows) == ["nested/runner-3", "runner-1", "runner-2", "runner-4"]
     assert "*" not in rows["runner-1"] + rows["runner-2"] + rows["nested/runner-3"]
-    assert "62.5 GiB *" in rows["runner-4"] and "info[gtt-default] *" in rows["runner-4"]
+    assert "62.5 GiB *" in rows["runner-4"] and "info[gpu-memory]" in rows["runner-4"]
+    assert "info[gpu-memory] *" not in rows["runner-4"]  # the same diagnostic as the others
     assert out.splitlines()[-1] == "* differs from most machines"
 
 
@@ -176,11 +180,11 @@ def test_fleet_csv_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     table = list(csv.DictReader(io.StringIO(out)))
     assert [r["machine"] for r in table] == ["nested/runner-3", "runner-1", "runner-2", "runner-4"]
     assert table[3]["usable GTT"] == "62.5 GiB"
-    assert table[3]["differs"] == "VRAM / carve-out usable GTT worst diagnostic"
+    assert table[3]["differs"] == "VRAM / carve-out usable GTT"
     _, out, _ = cli(capsys, "fleet", str(fleet), "--json")
     data = json.loads(out)
     assert data[0]["target"] == "gfx1151" and data[0]["CU"] == "40"
-    assert data[3]["differs"] == ["VRAM / carve-out", "usable GTT", "worst diagnostic"]
+    assert data[3]["differs"] == ["VRAM / carve-out", "usable GTT"]
 
 
 def test_fleet_over_the_example_roots_has_one_row_per_machine(

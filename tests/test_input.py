@@ -567,7 +567,7 @@ def test_an_empty_root_is_the_live_machine_in_pytest_and_doctor(
     ("where", "typo", "says"),
     [
         ("--therock-ignore", "kfd-mising", "did you mean kfd-missing?"),
-        ("PYTEST_THEROCK_IGNORE", "gtt-defualt", "did you mean gtt-default?"),
+        ("PYTEST_THEROCK_IGNORE", "memory-confg", "did you mean memory-config"),
         ("ini therock_ignore", "no-such-code", "codes: kfd-missing, kfd-denied,"),
     ],
 )
@@ -579,7 +579,7 @@ def test_an_unknown_ignored_code_is_a_usage_error_naming_its_source(
     if where.startswith("--"):
         args.append(f"--therock-ignore={typo}")
     elif where.startswith("PYTEST_"):
-        monkeypatch.setenv("PYTEST_THEROCK_IGNORE", f"gtt-default,{typo}")
+        monkeypatch.setenv("PYTEST_THEROCK_IGNORE", f"gpu-memory,{typo}")
     else:
         pytester.makeini(f"[pytest]\ntherock_ignore = {typo}\n")
     result = run(pytester, *args)

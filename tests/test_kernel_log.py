@@ -440,8 +440,10 @@ def test_doctor_over_a_wrapped_log_reads_the_right_parameters(name: str, tmp_pat
     names = {p.name for p in env.kernel_params}
     assert {"amdttm.pages_limit", "amdttm.page_pool_size"} <= names
     assert not any(n.endswith((".", "_")) for n in names)
-    fixes = {d.fix for d in run_checks(env) if d.code == "kernel-param-ignored"}
-    assert fixes == {"set ttm.pages_limit too", "set ttm.page_pool_size too"}
+    found = run_checks(env)
+    assert not [d for d in found if d.code == "kernel-param-ignored"]  # none misspelled
+    said = " ".join(f"{d.message} {d.fix}" for d in found)
+    assert not any(cut in said for cut in ("ttm. ", "ttm.=", "ttm.pages_ ", "ttm.pa "))
 
 
 def test_a_cut_parameter_is_reported_where_the_log_gives_the_command_line(tmp_path: Path) -> None:

@@ -341,11 +341,11 @@ def ubuntu_6_17(root: RootBuilder, sample: str, ttm_bytes: int) -> RootBuilder:
             "amdttm.pages_limit=32768000 is set but the in-kernel driver reads ttm.pages_limit",
         ),
         (
-            # Its command line is wrapped inside "amdttm.pages_|limit=": only gttsize is read.
+            # Its command line is wrapped inside "amdttm.pages_|limit=" and read rejoined.
             "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-gttsize128000-amdttm-gtt-ttm-unusual.txt",
             65867993088,
             "amdgpu.gttsize=128000 (MiB, cmdline) is deprecated; "
-            "the kernel log says GTT size 125 GiB but TTM size 61.3 GiB",
+            "amdttm.pages_limit=32768000 is set but the in-kernel driver reads ttm.pages_limit",
         ),
     ],
 )
@@ -437,7 +437,15 @@ def test_need_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit) as exc:
         main(["doctor", "--need", "lots"])
     assert exc.value.code == 2
-    assert "'lots' is not a number of GiB" in capsys.readouterr().err
+    assert "argument --need: expected a number of GiB, e.g. 64, got 'lots'" in capsys.readouterr().err
+    for bad in ("nan", "-1", "0", "1e300"):
+        with pytest.raises(SystemExit) as exc:
+            main(["doctor", "--need", bad])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err[0].startswith("usage: ") and err[-1].startswith(
+            "pytest-therock doctor: error: argument --need: "
+        )  # argparse's usage, then one line
 
 
 # The property: any carve-out, RAM, gttsize and pages_limit.

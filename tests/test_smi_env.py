@@ -37,7 +37,7 @@ def test_strix_halo_linuxver_and_the_96_gib_carve_out(
     code, out = doctor(capsys, "--root", str(root.path))
     assert code == 0
     assert "amd-smi 26.2.1, ROCm 7.2.0\n" in out and "Linuxver" not in out
-    assert "VRAM 96 GiB" in out  # 98304 MB: amd-smi's MB is MiB
+    assert "carve-out 96 GiB" in out  # 98304 MB: amd-smi's MB is MiB
     data = json.loads(doctor(capsys, "--root", str(root.path), "--json")[1])
     gpu = data["gpus"][0]
     assert (gpu["vram_total_bytes"], gpu["vram_used_bytes"]) == (96 << 30, 161 * MiB)
@@ -62,9 +62,9 @@ def test_amd_smi_metric_m_fills_vram_and_gtt_where_sysfs_gave_nothing(
     assert (gpu["vram_total_bytes"], gpu["vram_used_bytes"]) == (512 * MiB, 489 * MiB)
     assert (gpu["gtt_total_bytes"], gpu["gtt_used_bytes"]) == (13649 * MiB, 964 * MiB)
     assert gpu["vis_vram_total_bytes"] == 512 * MiB
-    assert data["gtt"][0]["total_bytes"] == 13649 * MiB
+    assert data["memory"][0]["total_bytes"] == 13649 * MiB
     out = doctor(capsys, "--root", str(root.path))[1]
-    assert "APU, VRAM 512 MiB, GTT 964 MiB used of 13.3 GiB" in out
+    assert "APU, carve-out 512 MiB, GTT 964 MiB used of 13.3 GiB" in out
 
 
 def test_the_kfd_memory_banks_keep_their_gtt_and_amd_smi_adds_the_rest(
@@ -77,8 +77,10 @@ def test_the_kfd_memory_banks_keep_their_gtt_and_amd_smi_adds_the_rest(
         real("amdsmi/amd-smi-metric-m-apu-512mb-vram-13649mb-gtt-amdsmi26.1.0-dev.txt"),
     )
     gpu = json.loads(doctor(capsys, "--root", str(root.path), "--json")[1])["gpus"][0]
-    assert gpu["gtt_total_bytes"] == before["gtt_total_bytes"] is not None  # the kernel's
+    assert gpu["kfd_memory_bytes"] == before["kfd_memory_bytes"] is not None  # the kernel's
+    assert before["gtt_total_bytes"] is None  # KFD's bank is what the GPU may map, not GTT
     assert (gpu["vram_total_bytes"], gpu["gtt_used_bytes"]) == (512 * MiB, 964 * MiB)
+    assert gpu["gtt_total_bytes"] == 13649 * MiB
 
 
 def test_sysfs_values_win_over_amd_smi(
