@@ -437,7 +437,9 @@ def test_need_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit) as exc:
         main(["doctor", "--need", "lots"])
     assert exc.value.code == 2
-    assert "argument --need: expected a number of GiB, e.g. 64, got 'lots'" in capsys.readouterr().err
+    assert (
+        "argument --need: expected a number of GiB, e.g. 64, got 'lots'" in capsys.readouterr().err
+    )
     for bad in ("nan", "-1", "0", "1e300"):
         with pytest.raises(SystemExit) as exc:
             main(["doctor", "--need", bad])
