@@ -654,7 +654,8 @@ def as_unprivileged(*commands: list[str]) -> list[tuple[int, str, str]]:
     can read); returns each exit status, stdout and stderr."""
     code = (
         "import contextlib, io, json, os, sys, pkgutil, importlib, gzip, selectors, secrets, "
-        "subprocess, tarfile, tempfile, zlib, psutil, pytest_therock\n"
+        "subprocess, tarfile, tempfile, zlib, difflib, csv, grp, pwd, shlex, math, psutil, "
+        "pytest_therock\n"
         "for m in pkgutil.iter_modules(pytest_therock.__path__):\n"
         "    importlib.import_module('pytest_therock.' + m.name)\n"
         "if os.geteuid() == 0:\n"
