@@ -57,7 +57,7 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-def all_gone(pids: list[int], within: float = 2.0) -> bool:
+def all_gone(pids: list[int], within: float = 10.0) -> bool:
     deadline = time.monotonic() + within
     while not all(gone(p) for p in pids):
         if time.monotonic() > deadline:
