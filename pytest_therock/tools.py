@@ -55,8 +55,11 @@ def replay(root: Root, argv: tuple[str, ...]) -> ToolResult:
         status = root.read_text(f"{RECORD_DIR}/{name}.exit").strip()
     except SourceError:
         status = "0"
-    if status.lstrip("-").isdigit():
-        return ToolResult(argv, int(status), output)
+    from .parsing import decimal
+
+    code = decimal(status)
+    if code is not None and -256 < code < 256:  # an exit status, or minus a signal number
+        return ToolResult(argv, code, output)
     return ToolResult(argv, None, output, f"{argv[0]}: {status}")  # "timeout", "not found", ...
 
 

@@ -304,3 +304,17 @@ def test_without_a_chip_id_the_pci_id_of_the_drm_card_is_used(root: RootBuilder)
     )
     (diag,) = found(detect(path, {}))["hsa-override"]
     assert "rocminfo lists gfx1102, but its chip (PCI device 0x15bf) is a gfx1103" in diag.message
+
+
+@pytest.mark.parametrize("recorded", ["²", "99999999999999999999", "-", "1e3", "0x1"])
+def test_a_recorded_exit_status_that_is_not_one_is_reported_not_raised(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str], recorded: str
+) -> None:
+    """``.therock/rocminfo.exit`` holds what the snapshot says the tool exited with; any
+    other text is shown as what the snapshot recorded, never parsed by int()."""
+    root.write(".therock/rocminfo.txt", real(STRIX)).write(".therock/rocminfo.exit", recorded)
+    assert cli_main(["doctor", "--root", str(root.path)]) in (0, 1)
+    out, err = capsys.readouterr()
+    assert err == "" and f"rocminfo failed: rocminfo: {recorded}" in out.replace(
+        "listed agents but failed", "failed"
+    )
