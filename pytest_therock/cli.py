@@ -12,7 +12,6 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -122,11 +121,11 @@ def doctor(args: argparse.Namespace) -> int:
         print(f"\n{check.explanation}")
         return 0
     if _is_archive(args.root):  # a snapshot attached to a bug report
-        from .snapshot import SnapshotError, extract
+        from .snapshot import SnapshotError, extract, temporary_directory
 
-        with tempfile.TemporaryDirectory(prefix="pytest-therock-") as tmp:
+        with temporary_directory("pytest-therock-") as tmp:
             try:
-                skipped = extract(Path(args.root), Path(tmp))
+                skipped = extract(Path(args.root), tmp)
             except SnapshotError as exc:
                 print(f"pytest-therock: --root {args.root}: {exc}", file=sys.stderr)
                 return 2
@@ -136,7 +135,7 @@ def doctor(args: argparse.Namespace) -> int:
                     "not plain files or directories (links, devices, FIFOs)",
                     file=sys.stderr,
                 )
-            args.root = tmp
+            args.root = str(tmp)
             return doctor(args)
     problem = _root_problem(args.root)
     if problem is not None:

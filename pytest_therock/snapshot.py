@@ -111,10 +111,8 @@ def take(
     """
     archive = destination.name.endswith(ARCHIVE_SUFFIXES)
     _check_destination(destination, archive)
-    work = Path(
-        tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent)
-    )
-    try:
+    partial = f".{destination.name}."
+    with temporary_directory(partial, ".partial", destination.parent) as work:
         tree = work / "root"
         tree.mkdir()
         written = _record(tree, environ, timeout, source or Root())
@@ -125,8 +123,41 @@ def take(
         else:
             os.rename(tree, destination)  # refused if a non-empty directory appeared
         return written
+
+
+@contextlib.contextmanager
+def temporary_directory(
+    prefix: str, suffix: str = "", parent: Path | None = None
+) -> Iterator[Path]:
+    """A new directory, removed on every exit. Unlike ``tempfile.TemporaryDirectory``,
+    Ctrl-C or SIGTERM cannot land between its creation and the cleanup's registration,
+    nor stop the removal half-way: both run with those signals blocked (and delivered
+    right after)."""
+    path = None
+    try:
+        with _signals_blocked():
+            path = Path(tempfile.mkdtemp(suffix, prefix, parent))
+        yield path
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if path is not None:
+            with _signals_blocked():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    import signal
+    import threading
+
+    blockable = hasattr(signal, "pthread_sigmask")
+    if not blockable or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _check_destination(destination: Path, archive: bool) -> None:

@@ -242,7 +242,8 @@ def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
     )
     try:
         if command == "archive":  # while it extracts or reads the archive
-            wait_for(lambda: any(tmp.iterdir()) or proc.poll() is not None)
+            extracting = lambda: any(p.name.startswith("pytest-therock-") for p in tmp.iterdir())  # noqa: E731
+            wait_for(lambda: extracting() or proc.poll() is not None)
         else:  # while the tool and its daemon run
             wait_for(lambda: len(pids_in(tmp_path / "pids")) == 2 or proc.poll() is not None)
         assert proc.poll() is None, proc.communicate()
