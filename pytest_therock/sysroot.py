@@ -70,9 +70,10 @@ class Root:
         return os.path.realpath(self.path)
 
     def _abs(self, rel: str) -> str:
-        # str, not Path: detection joins hundreds. normpath("/" + rel) stops ".." at "/".
-        inside = os.path.normpath("/" + rel)
-        return inside if self.is_live else os.path.join(self.path, inside[1:])
+        # str, not Path: detection joins hundreds.
+        if self.is_live:  # the kernel resolves "..", after symlinks, as it always does
+            return "/" + rel.lstrip("/")
+        return os.path.join(self.path, os.path.normpath("/" + rel)[1:])  # ".." stops at "/"
 
     def _within(self, real: str) -> bool:
         return real == self._real or real.startswith(self._real.rstrip("/") + "/")
