@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        with _terminate_raises(Terminated):
+        with _sigterm_raises(Terminated):
             return doctor(args) if args.command == "doctor" else snapshot(args)
     except BrokenPipeError:  # `pytest-therock doctor | head`
         sys.stderr.close()
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _terminate_raises(exception: type[BaseException]) -> Iterator[None]:
+def _sigterm_raises(exception: type[BaseException]) -> Iterator[None]:
     """SIGTERM raises ``exception`` (in the main thread), so cleanup runs as for Ctrl-C."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -29,6 +29,7 @@ from .sysroot import (
     ToolResult,
     os_reason,
     run_tool,
+    signals_blocked,
 )
 from .versions import THEROCK_DISTRIBUTIONS, python_distributions
 
@@ -135,29 +136,13 @@ def temporary_directory(
     right after)."""
     path = None
     try:
-        with _signals_blocked():
+        with signals_blocked():
             path = Path(tempfile.mkdtemp(suffix, prefix, parent))
         yield path
     finally:
         if path is not None:
-            with _signals_blocked():
+            with signals_blocked():
                 shutil.rmtree(path, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    import signal
-    import threading
-
-    blockable = hasattr(signal, "pthread_sigmask")
-    if not blockable or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _check_destination(destination: Path, archive: bool) -> None:

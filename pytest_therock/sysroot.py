@@ -229,8 +229,11 @@ def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT)
     args = tuple(argv)
     timeout = timeout if timeout > 0 else 0.0  # NaN and negatives: no time at all
     token = secrets.token_hex(8)
+    proc: subprocess.Popen[bytes] | None = None
+    started = 0
     with _terminate_raises():
         try:
+            # Not with signals blocked: the tool would inherit the blocked mask.
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -239,13 +242,14 @@ def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT)
                 start_new_session=True,
                 env={**os.environ, TOOL_MARKER: token},
             )
-        except OSError as exc:
-            return ToolResult(args, None, "", f"cannot run {argv[0]}: {os_reason(exc)}")
-        try:
             started = _start_time(proc.pid)
             out, finished = _collect(proc, timeout, max_output)
+        except OSError as exc:
+            why = f"cannot run {argv[0]}" if proc is None else f"{argv[0]}: output unreadable"
+            return ToolResult(args, None, "", f"{why}: {os_reason(exc)}")
         finally:
-            _kill_tool(proc, token, started)
+            if proc is not None:
+                _kill_tool(proc, token, started)
     if not finished:
         return ToolResult(args, None, "", f"{argv[0]} did not finish within {timeout:g} s")
     text = out.decode(errors="replace")
@@ -382,6 +386,27 @@ def _kill_tool(proc: subprocess.Popen[bytes], token: str, started: int) -> None:
         proc.wait(5)
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+@contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back (main thread) until the block ends, then deliver
+    them: for what must not be cut in two, such as starting a tool and arming its
+    cleanup, or creating and removing a temporary directory."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class Terminated(BaseException):
