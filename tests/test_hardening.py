@@ -413,6 +413,11 @@ def broken(strix: bytes, kind: str) -> bytes:
         return tar_gz([(member("../../therock-escape"), b"x")])
     if kind == "member-declares-4-GiB":
         return huge_member_header()
+    if kind in ("pax-header-declares-1-GiB", "long-name-declares-1-GiB"):
+        # tarfile reads these headers whole: refused before a byte is read
+        typ = tarfile.XHDTYPE if kind.startswith("pax") else tarfile.GNUTYPE_LONGNAME
+        info = member("././@LongLink", typ, size=1 << 30)
+        return gzip.compress(info.tobuf(format=tarfile.USTAR_FORMAT) + bytes(4096))
     raise AssertionError(kind)
 
 
@@ -423,6 +428,8 @@ ARCHIVE_FAULTS = {
     "not-gzip": "corrupt: Not a gzipped file *",
     "dotdot-member": "not a snapshot archive: *",
     "member-declares-4-GiB": "member 'proc/meminfo' holds 4294967296 bytes, more than *",
+    "pax-header-declares-1-GiB": "a header or member of 1073741824 bytes: not a snapshot",
+    "long-name-declares-1-GiB": "a header or member of 1073741824 bytes: not a snapshot",
 }
 
 
