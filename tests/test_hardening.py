@@ -735,6 +735,21 @@ def test_permission_faults_are_one_line_reports_for_an_unprivileged_user(
     assert list(private.iterdir()) == []
 
 
+def test_memory_records_nested_deeper_than_python_recurses_are_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """JSON records nested 200,000 deep (well under the 1 MiB read cap)."""
+    path = tmp_path / "deep"
+    shutil.copytree(EXAMPLES / "strix-halo", path)
+    deep = "[" * 200_000 + "]" * 200_000
+    for name in ("python-versions.json", "amd-smi-version.txt", "amd-smi-static.txt"):
+        (path / ".therock" / name).write_text(deep)
+    for args in ((), ("--json",)):
+        code, out, err = doctor("--root", str(path), *args)
+        assert code in (0, 1) and err == ""
+        assert not any(text in out for text in ERRORS)
+
+
 # --------------------------------------------------------------------------- property
 
 MUTATE = settings(
