@@ -675,7 +675,14 @@ def as_unprivileged(*commands: list[str]) -> list[tuple[int, str, str]]:
         "for argv in json.loads(sys.argv[1]):\n"
         "    out, err = io.StringIO(), io.StringIO()\n"
         "    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):\n"
-        "        status = main(argv)\n"
+        "        if argv[0] == 'detect':  # what a pytest session's header is made from\n"
+        "            from pathlib import Path\n"
+        "            from pytest_therock.detect import detect\n"
+        "            from pytest_therock.sysroot import Root\n"
+        "            env = detect(Root(Path(argv[1])), {})\n"
+        "            status = print(*env.problems, sep='\\n')\n"
+        "        else:\n"
+        "            status = main(argv)\n"
         "    results.append((status, out.getvalue(), err.getvalue()))\n"
         "print(json.dumps(results))\n"
     )
@@ -726,11 +733,13 @@ def test_permission_faults_are_one_line_reports_for_an_unprivileged_user(
         ("doctor", "--root", str(archive)): f"--root {archive}: permission denied",
         ("snapshot", str(private / "snap")): f"{private / 'snap'}: permission denied",
     }
-    results = as_unprivileged(["doctor", "--root", str(readable)], *map(list, cases))
+    first = [["doctor", "--root", str(readable)], ["detect", str(closed)]]
+    results = as_unprivileged(*first, *map(list, cases))
     status, out, err = results[0]
     assert status in (0, 1) and err == "", err
     assert "warning[source-unreadable]: .therock/kfd-access: permission denied" in out
-    for (argv, says), (status, out, err) in zip(cases.items(), results[1:], strict=True):
+    assert results[1][1] == f"{closed}: permission denied (cannot list or enter it)\n"
+    for (argv, says), (status, out, err) in zip(cases.items(), results[2:], strict=True):
         assert (status, out, err) == (2, "", f"pytest-therock: {says}\n"), argv
     assert list(private.iterdir()) == []
 
