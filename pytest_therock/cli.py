@@ -13,12 +13,12 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .parsing import TIMEOUT, NumberError, parse_number
+from .snapshot import is_archive
 
 
 def _seconds(text: str) -> float:
@@ -142,15 +142,6 @@ def _root_problem(root: str) -> str | None:
     return None
 
 
-def _is_archive(root: str) -> bool:
-    from .snapshot import ARCHIVE_SUFFIXES
-
-    try:
-        return root.endswith(ARCHIVE_SUFFIXES) and stat.S_ISREG(os.stat(root).st_mode)
-    except OSError:
-        return False
-
-
 def doctor(args: argparse.Namespace) -> int:
     from .detect import detect
     from .diagnostics import CHECKS, check_codes, run_checks
@@ -178,23 +169,22 @@ def doctor(args: argparse.Namespace) -> int:
             print(f"FAQ: {check.faq}")
         print(f"\n{check.explanation}")
         return 0
-    if _is_archive(args.root):  # a snapshot attached to a bug report
-        from .snapshot import SnapshotError, extract
+    if is_archive(args.root):  # a snapshot attached to a bug report
+        from .snapshot import SnapshotError, opened
 
-        with tempfile.TemporaryDirectory(prefix="pytest-therock-") as tmp:
-            try:
-                skipped = extract(Path(args.root), Path(tmp))
-            except SnapshotError as exc:
-                print(f"pytest-therock: --root {args.root}: {exc}", file=sys.stderr)
-                return 2
-            if skipped:
-                print(
-                    f"pytest-therock: --root {args.root}: skipped {skipped} member(s) that are "
-                    "not plain files or directories (links, devices, FIFOs)",
-                    file=sys.stderr,
-                )
-            args.root = tmp
-            return doctor(args)
+        try:
+            with opened(args.root) as (tmp, skipped):
+                if skipped:
+                    print(
+                        f"pytest-therock: --root {args.root}: skipped {skipped} member(s) that "
+                        "are not plain files or directories (links, devices, FIFOs)",
+                        file=sys.stderr,
+                    )
+                args.root = str(tmp)
+                return doctor(args)
+        except SnapshotError as exc:
+            print(f"pytest-therock: --root {args.root}: {exc}", file=sys.stderr)
+            return 2
     problem = _root_problem(args.root)
     if problem is not None:
         print(f"pytest-therock: --root {args.root}: {problem}", file=sys.stderr)
@@ -250,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        with _terminate_raises(Terminated):
+        with _sigterm_raises(Terminated):
             if hasattr(args, "handler"):  # diff, fleet (pytest_therock/compare.py)
                 return int(args.handler(args))
             return doctor(args) if args.command == "doctor" else snapshot(args)
@@ -266,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _terminate_raises(exception: type[BaseException]) -> Iterator[None]:
+def _sigterm_raises(exception: type[BaseException]) -> Iterator[None]:
     """SIGTERM raises ``exception`` (in the main thread), so cleanup runs as for Ctrl-C."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -20,7 +20,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -90,20 +89,15 @@ class Machine:
 def opened(path: str) -> Iterator[Path]:
     """The root directory of a machine: ``/``, a snapshot directory, or an extracted
     ``.tar.gz`` (removed afterwards). Raises :class:`MachineError`."""
-    candidate = Path(path)
-    if path.endswith(ARCHIVES) and candidate.is_file():
-        from .snapshot import SnapshotError, extract  # the safe extraction doctor uses
+    from .snapshot import SnapshotError, is_archive, opened
 
-        with tempfile.TemporaryDirectory(prefix="pytest-therock-") as tmp:
-            try:
-                extract(candidate, Path(tmp))
-            except SnapshotError as exc:
-                raise MachineError(f"{path}: {exc}") from None
-            yield Path(tmp)
-        return
-    if not candidate.is_dir():
+    if not is_archive(path) and not Path(path).is_dir():
         raise MachineError(f"{path}: not a directory or a .tar.gz snapshot")
-    yield candidate
+    try:
+        with opened(path) as (root, _skipped):  # links, devices: never extracted
+            yield root
+    except SnapshotError as exc:
+        raise MachineError(f"{path}: {exc}") from None
 
 
 def load(path: str, name: str, timeout: float = 30.0) -> Machine:

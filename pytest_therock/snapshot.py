@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, tools
 from .detect import DRM, DRM_MEMORY, KFD_NODES, MODULE_PARAMS
@@ -29,15 +30,21 @@ from .sysroot import (
     ToolResult,
     os_reason,
     run_tool,
+    signals_blocked,
 )
 from .versions import THEROCK_DISTRIBUTIONS, python_distributions
+
+if TYPE_CHECKING:
+    import gzip
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 #: Caps on an archive to replay. A real snapshot holds a few hundred files and a few
 #: MB (a 63-partition MI300X: about 700 files); these leave room and stop a bomb.
 MAX_ARCHIVE_MEMBERS = 100_000
-MAX_ARCHIVE_BYTES = 256 << 20  # the files, uncompressed
+MAX_ARCHIVE_BYTES = 64 << 20  # the files, uncompressed
 MAX_MEMBER_BYTES = MAX_TOOL_OUTPUT  # more than any read accepts is of no use
+#: The whole uncompressed stream: the files, and for each member its headers and padding.
+MAX_STREAM_BYTES = MAX_ARCHIVE_BYTES + 2048 * MAX_ARCHIVE_MEMBERS
 
 
 class SnapshotError(Exception):
@@ -111,10 +118,8 @@ def take(
     """
     archive = destination.name.endswith(ARCHIVE_SUFFIXES)
     _check_destination(destination, archive)
-    work = Path(
-        tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent)
-    )
-    try:
+    partial = f".{destination.name}."
+    with temporary_directory(partial, ".partial", destination.parent) as work:
         tree = work / "root"
         tree.mkdir()
         written = _record(tree, environ, timeout, source or Root())
@@ -125,8 +130,46 @@ def take(
         else:
             os.rename(tree, destination)  # refused if a non-empty directory appeared
         return written
+
+
+@contextlib.contextmanager
+def temporary_directory(
+    prefix: str, suffix: str = "", parent: Path | None = None
+) -> Iterator[Path]:
+    """A new directory, removed on every exit. Unlike ``tempfile.TemporaryDirectory``,
+    Ctrl-C or SIGTERM cannot land between its creation and the cleanup's registration,
+    nor stop the removal half-way: both run with those signals blocked (and delivered
+    right after)."""
+    path = None
+    try:
+        with signals_blocked():
+            path = Path(tempfile.mkdtemp(suffix, prefix, parent))
+        yield path
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if path is not None:
+            with signals_blocked():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def opened(path: str) -> Iterator[tuple[Path, int]]:
+    """A snapshot ``.tar.gz`` extracted into a temporary directory (removed on every
+    exit), or the directory ``path`` itself; with how many archive members were
+    skipped (see :func:`extract`). Raises :class:`SnapshotError` for a broken archive."""
+    if not is_archive(path):
+        yield Path(path), 0
+        return
+    with temporary_directory("pytest-therock-") as tmp:
+        skipped = extract(Path(path), tmp)
+        yield tmp, skipped
+
+
+def is_archive(path: str) -> bool:
+    """``path`` names a regular file ending in ``.tar.gz`` or ``.tgz``."""
+    try:
+        return path.endswith(ARCHIVE_SUFFIXES) and stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _check_destination(destination: Path, archive: bool) -> None:
@@ -226,6 +269,40 @@ def _place_file(packed: Path, destination: Path) -> None:
         os.rename(packed, destination)
 
 
+class _Bounded:
+    """An archive's uncompressed stream that refuses to go past ``limit`` bytes, and
+    refuses outright a read larger than any member may be: tarfile reads a pax or GNU
+    long-name header whole, so a header claiming 4 GiB must fail before it is read."""
+
+    def __init__(self, stream: gzip.GzipFile, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+
+    def _refuse(self, end: int) -> None:
+        if end > self._limit:
+            raise SnapshotError(f"expands to more than {self._limit} bytes")
+
+    def read(self, size: int = -1) -> bytes:
+        here = self._stream.tell()
+        if size < 0:
+            size = self._limit - here + 1
+        elif size > MAX_MEMBER_BYTES + (1 << 20):
+            raise SnapshotError(f"a header or member of {size} bytes: not a snapshot")
+        data = self._stream.read(size)
+        self._refuse(here + len(data))
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        target = offset if whence == 0 else self._stream.tell() + offset
+        if whence not in (0, 1):
+            raise OSError("cannot seek from the end of a compressed stream")
+        self._refuse(target)
+        return self._stream.seek(target)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
 def extract(archive: Path, into: Path) -> int:
     """Unpack a snapshot ``.tar.gz`` into the directory ``into``; returns how many
     members were skipped for not being plain files or directories (links, devices,
@@ -249,30 +326,30 @@ def extract(archive: Path, into: Path) -> int:
     try:
         with (
             open(archive, "rb") as raw,
-            gzip.GzipFile(fileobj=raw) as stream,
-            tarfile.open(fileobj=stream, mode="r|") as tar,
+            gzip.GzipFile(fileobj=raw) as unpacked,
         ):
-            for member in tar:
-                members += 1
-                if members > MAX_ARCHIVE_MEMBERS:
-                    raise SnapshotError(f"more than {MAX_ARCHIVE_MEMBERS} members: not a snapshot")
-                if not (member.isreg() or member.isdir()):
-                    skipped += 1
-                    continue
-                total += member.size
-                if member.size > MAX_MEMBER_BYTES:
-                    raise SnapshotError(
-                        f"member {member.name!r} holds {member.size} bytes, "
-                        f"more than {MAX_MEMBER_BYTES}: not a snapshot"
-                    )
-                if total > MAX_ARCHIVE_BYTES:
-                    raise SnapshotError(f"expands to more than {MAX_ARCHIVE_BYTES} bytes")
-                tar.extract(member, into, filter="data")
-            trailing = 0  # what follows the archive, read so that gzip checks its CRC
-            while chunk := stream.read(1 << 20):
-                trailing += len(chunk)
-                if trailing > MAX_ARCHIVE_BYTES:
-                    raise SnapshotError(f"expands to more than {MAX_ARCHIVE_BYTES} bytes")
+            stream = _Bounded(unpacked, MAX_STREAM_BYTES)
+            with tarfile.open(fileobj=stream, mode="r:") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    members += 1
+                    if members > MAX_ARCHIVE_MEMBERS:
+                        raise SnapshotError(
+                            f"more than {MAX_ARCHIVE_MEMBERS} members: not a snapshot"
+                        )
+                    if not (member.isreg() or member.isdir()):
+                        skipped += 1
+                        continue
+                    total += member.size
+                    if member.size > MAX_MEMBER_BYTES:
+                        raise SnapshotError(
+                            f"member {member.name!r} holds {member.size} bytes, "
+                            f"more than {MAX_MEMBER_BYTES}: not a snapshot"
+                        )
+                    if total > MAX_ARCHIVE_BYTES:
+                        raise SnapshotError(f"expands to more than {MAX_ARCHIVE_BYTES} bytes")
+                    tar.extract(member, into, filter="data")
+            while stream.read(1 << 20):  # to the end, so that gzip checks its CRC
+                pass
     except SnapshotError:
         raise
     except EOFError:

@@ -25,6 +25,7 @@ MAX_FILE_BYTES = 1 << 20
 MAX_TOOL_OUTPUT = 16 << 20
 
 RECORD_DIR = ".therock"
+_O_PATH: int = getattr(os, "O_PATH", 0)
 
 
 class SourceError(Exception):
@@ -69,9 +70,10 @@ class Root:
         return os.path.realpath(self.path)
 
     def _abs(self, rel: str) -> str:
-        # str, not Path: detection joins hundreds. normpath("/" + rel) stops ".." at "/".
-        inside = os.path.normpath("/" + rel)
-        return inside if self.is_live else os.path.join(self.path, inside[1:])
+        # str, not Path: detection joins hundreds.
+        if self.is_live:  # the kernel resolves "..", after symlinks, as it always does
+            return "/" + rel.lstrip("/")
+        return os.path.join(self.path, os.path.normpath("/" + rel)[1:])  # ".." stops at "/"
 
     def _within(self, real: str) -> bool:
         return real == self._real or real.startswith(self._real.rstrip("/") + "/")
@@ -104,6 +106,25 @@ class Root:
         real = os.path.join(real, name)
         return os.path.realpath(real) if os.path.islink(real) else real
 
+    def _open(self, rel: str, flags: int) -> int:
+        """A file descriptor for ``rel``; in a snapshot, only once the file it names is
+        known to lie inside the root. Opened first with ``O_PATH`` (which touches no
+        device) and checked through ``/proc/self/fd``: one path walk, not one ``lstat``
+        a component; without those (not Linux), :meth:`_checked` walks the path."""
+        if self.is_live or not _O_PATH:
+            return os.open(self._checked(rel), flags)
+        handle = os.open(self._abs(rel), _O_PATH)
+        try:
+            try:
+                real = os.readlink(f"/proc/self/fd/{handle}")
+            except OSError:  # no /proc
+                return os.open(self._checked(rel), flags)
+            if not self._within(real):
+                raise SourceError(rel, "a symlink that leads outside the root")
+            return os.open(f"/proc/self/fd/{handle}", flags)
+        finally:
+            os.close(handle)
+
     def read_text(self, rel: str, limit: int | None = None) -> str:
         """The text of ``rel``, at most ``limit`` bytes (default :data:`MAX_FILE_BYTES`).
 
@@ -113,7 +134,7 @@ class Root:
         limit = MAX_FILE_BYTES if limit is None else limit
         try:
             # O_NONBLOCK: a FIFO in a broken root must not hang the session.
-            fd = os.open(self._checked(rel), os.O_RDONLY | os.O_NONBLOCK)
+            fd = self._open(rel, os.O_RDONLY | os.O_NONBLOCK)
             with open(fd, "rb") as f:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     raise SourceError(rel, "not a regular file")
@@ -144,9 +165,15 @@ class Root:
     def listdir(self, rel: str) -> list[str]:
         """Entry names of a directory, or [] when it is missing or unreadable."""
         try:
-            return sorted(os.listdir(self._checked(rel)))
+            fd = self._open(rel, os.O_RDONLY | os.O_DIRECTORY)
         except (OSError, SourceError):
             return []
+        try:
+            return sorted(os.listdir(fd))
+        except OSError:
+            return []
+        finally:
+            os.close(fd)
 
     def entries(self, rel: str) -> list[str]:
         """Entry names of a directory, [] when it is missing; raises :class:`SourceError`
@@ -214,8 +241,11 @@ def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT)
     args = tuple(argv)
     timeout = timeout if timeout > 0 else 0.0  # NaN and negatives: no time at all
     token = secrets.token_hex(8)
+    proc: subprocess.Popen[bytes] | None = None
+    started = 0
     with _terminate_raises():
         try:
+            # Not with signals blocked: the tool would inherit the blocked mask.
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -224,13 +254,14 @@ def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT)
                 start_new_session=True,
                 env={**os.environ, TOOL_MARKER: token},
             )
-        except OSError as exc:
-            return ToolResult(args, None, "", f"cannot run {argv[0]}: {os_reason(exc)}")
-        try:
             started = _start_time(proc.pid)
             out, finished = _collect(proc, timeout, max_output)
+        except OSError as exc:
+            why = f"cannot run {argv[0]}" if proc is None else f"{argv[0]}: output unreadable"
+            return ToolResult(args, None, "", f"{why}: {os_reason(exc)}")
         finally:
-            _kill_tool(proc, token, started)
+            if proc is not None:
+                _kill_tool(proc, token, started)
     if not finished:
         return ToolResult(args, None, "", f"{argv[0]} did not finish within {timeout:g} s")
     text = out.decode(errors="replace")
@@ -367,6 +398,27 @@ def _kill_tool(proc: subprocess.Popen[bytes], token: str, started: int) -> None:
         proc.wait(5)
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+@contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back (main thread) until the block ends, then deliver
+    them: for what must not be cut in two, such as starting a tool and arming its
+    cleanup, or creating and removing a temporary directory."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class Terminated(BaseException):

@@ -63,8 +63,8 @@ def _recorded_packages(root: Root) -> dict[str, str]:
         if data.get("torch"):
             packages["torch"] = str(data["torch"])
         return packages
-    except (SourceError, ValueError, TypeError, AttributeError):
-        return {}
+    except (SourceError, ValueError, TypeError, AttributeError, RecursionError):
+        return {}  # RecursionError: JSON nested 100,000 deep
 
 
 def detect_versions(root: Root, environ: Mapping[str, str]) -> Versions:

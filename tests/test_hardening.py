@@ -413,6 +413,11 @@ def broken(strix: bytes, kind: str) -> bytes:
         return tar_gz([(member("../../therock-escape"), b"x")])
     if kind == "member-declares-4-GiB":
         return huge_member_header()
+    if kind in ("pax-header-declares-1-GiB", "long-name-declares-1-GiB"):
+        # tarfile reads these headers whole: refused before a byte is read
+        typ = tarfile.XHDTYPE if kind.startswith("pax") else tarfile.GNUTYPE_LONGNAME
+        info = member("././@LongLink", typ, size=1 << 30)
+        return gzip.compress(info.tobuf(format=tarfile.USTAR_FORMAT) + bytes(4096))
     raise AssertionError(kind)
 
 
@@ -423,6 +428,8 @@ ARCHIVE_FAULTS = {
     "not-gzip": "corrupt: Not a gzipped file *",
     "dotdot-member": "not a snapshot archive: *",
     "member-declares-4-GiB": "member 'proc/meminfo' holds 4294967296 bytes, more than *",
+    "pax-header-declares-1-GiB": "a header or member of 1073741824 bytes: not a snapshot",
+    "long-name-declares-1-GiB": "a header or member of 1073741824 bytes: not a snapshot",
 }
 
 
@@ -669,7 +676,14 @@ def as_unprivileged(*commands: list[str]) -> list[tuple[int, str, str]]:
         "for argv in json.loads(sys.argv[1]):\n"
         "    out, err = io.StringIO(), io.StringIO()\n"
         "    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):\n"
-        "        status = main(argv)\n"
+        "        if argv[0] == 'detect':  # what a pytest session's header is made from\n"
+        "            from pathlib import Path\n"
+        "            from pytest_therock.detect import detect\n"
+        "            from pytest_therock.sysroot import Root\n"
+        "            env = detect(Root(Path(argv[1])), {})\n"
+        "            status = print(*env.problems, sep='\\n')\n"
+        "        else:\n"
+        "            status = main(argv)\n"
         "    results.append((status, out.getvalue(), err.getvalue()))\n"
         "print(json.dumps(results))\n"
     )
@@ -720,13 +734,30 @@ def test_permission_faults_are_one_line_reports_for_an_unprivileged_user(
         ("doctor", "--root", str(archive)): f"--root {archive}: permission denied",
         ("snapshot", str(private / "snap")): f"{private / 'snap'}: permission denied",
     }
-    results = as_unprivileged(["doctor", "--root", str(readable)], *map(list, cases))
+    first = [["doctor", "--root", str(readable)], ["detect", str(closed)]]
+    results = as_unprivileged(*first, *map(list, cases))
     status, out, err = results[0]
     assert status in (0, 1) and err == "", err
     assert "warning[source-unreadable]: .therock/kfd-access: permission denied" in out
-    for (argv, says), (status, out, err) in zip(cases.items(), results[1:], strict=True):
+    assert results[1][1] == f"{closed}: permission denied (cannot list or enter it)\n"
+    for (argv, says), (status, out, err) in zip(cases.items(), results[2:], strict=True):
         assert (status, out, err) == (2, "", f"pytest-therock: {says}\n"), argv
     assert list(private.iterdir()) == []
+
+
+def test_memory_records_nested_deeper_than_python_recurses_are_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """JSON records nested 200,000 deep (well under the 1 MiB read cap)."""
+    path = tmp_path / "deep"
+    shutil.copytree(EXAMPLES / "strix-halo", path)
+    deep = "[" * 200_000 + "]" * 200_000
+    for name in ("python-versions.json", "amd-smi-version.txt", "amd-smi-static.txt"):
+        (path / ".therock" / name).write_text(deep)
+    for args in ((), ("--json",)):
+        code, out, err = doctor("--root", str(path), *args)
+        assert code in (0, 1) and err == ""
+        assert not any(text in out for text in ERRORS)
 
 
 # --------------------------------------------------------------------------- property
