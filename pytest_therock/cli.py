@@ -16,9 +16,14 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .parsing import TIMEOUT, NumberError, parse_number
 from .snapshot import is_archive
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic
+    from .environment import Environment
 
 
 def _seconds(text: str) -> float:
@@ -98,17 +103,15 @@ def environment_json(
     ignore: frozenset[str] = frozenset(),
     timeout: float = 30.0,
     need: int | None = None,
+    shown: str | None = None,
 ) -> dict[str, object]:
     """The doctor's JSON: the environment, each GPU's memory model, the plan, the diagnostics."""
     import dataclasses
 
-    from .detect import detect
-    from .diagnostics import memory_below_need, run_checks
     from .environment import to_dict
     from .memory import gpu_memory, machine_plan
-    from .sysroot import Root
 
-    env = detect(Root(Path(root)), run_tools=True, timeout=timeout)
+    env = _detect(root, timeout, shown)
     data: dict[str, object] = to_dict(env)
     position = {id(g): i for i, g in enumerate(env.gpus)}  # not .index(): quadratic
     data["visible_gpus"] = [position[id(g)] for g in env.visible_gpus]
@@ -118,11 +121,7 @@ def environment_json(
     ]
     plan = machine_plan(env, need, exact=True)
     data["plan"] = {**dataclasses.asdict(plan), "change": plan.change} if plan is not None else None
-    diagnostics = run_checks(env, ignore, need)
-    below = memory_below_need(env, need, exact=True) if need else None
-    if below is not None and below.code not in ignore:
-        diagnostics.append(below)
-    data["diagnostics"] = [to_dict(d) for d in diagnostics]
+    data["diagnostics"] = [to_dict(d) for d in _diagnose(env, ignore, need)]
     data["usable"] = env.usable
     return data
 
@@ -142,14 +141,36 @@ def _root_problem(root: str) -> str | None:
     return None
 
 
-def doctor(args: argparse.Namespace) -> int:
+def _detect(root: str, timeout: float, shown: str | None = None) -> Environment:
+    """The machine at ``root``, named ``shown`` (a snapshot archive's path, not the
+    temporary directory it was extracted into)."""
+    import dataclasses
+
     from .detect import detect
-    from .diagnostics import CHECKS, check_codes, run_checks
-    from .report import summary_lines
     from .sysroot import Root
+
+    env = detect(Root(Path(root)), run_tools=True, timeout=timeout)
+    return dataclasses.replace(env, root=shown) if shown else env
+
+
+def _diagnose(env: Environment, ignore: frozenset[str], need: int | None) -> list[Diagnostic]:
+    """The checks, and for ``--need`` how far the machine is from it; most severe first."""
+    from .diagnostics import SEVERITIES, memory_below_need, run_checks
+
+    found = run_checks(env, ignore, need)
+    below = memory_below_need(env, need, exact=True) if need else None
+    if below is not None and below.code not in ignore:
+        found.append(below)
+    return sorted(found, key=lambda d: SEVERITIES.index(d.severity))
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from .diagnostics import CHECKS, check_codes
+    from .report import summary_lines
 
     # Empty is unset, as in pytest: --root, then $PYTEST_THEROCK_ROOT, then /.
     args.root = args.root or os.environ.get("PYTEST_THEROCK_ROOT") or "/"
+    args.shown_root = getattr(args, "shown_root", None) or args.root  # an archive's name
     try:
         check_codes(args.ignore, "--ignore")
     except ValueError as exc:
@@ -180,7 +201,7 @@ def doctor(args: argparse.Namespace) -> int:
                         "are not plain files or directories (links, devices, FIFOs)",
                         file=sys.stderr,
                     )
-                args.root = str(tmp)
+                args.shown_root, args.root = args.root, str(tmp)
                 return doctor(args)
         except SnapshotError as exc:
             print(f"pytest-therock: --root {args.root}: {exc}", file=sys.stderr)
@@ -191,20 +212,13 @@ def doctor(args: argparse.Namespace) -> int:
         return 2
     ignore = frozenset(args.ignore)
     if args.json:
-        data = environment_json(args.root, ignore, args.timeout, args.need)
+        data = environment_json(args.root, ignore, args.timeout, args.need, args.shown_root)
         from .printable import printable_tree
 
         print(json.dumps(printable_tree(data), indent=2, sort_keys=True))
         return 0 if data["usable"] else 1
-    env = detect(Root(Path(args.root)), run_tools=True, timeout=args.timeout)
-    diagnostics = run_checks(env, ignore, args.need)
-    if args.need:
-        from .diagnostics import SEVERITIES, memory_below_need
-
-        below = memory_below_need(env, args.need, exact=True)
-        if below is not None and below.code not in ignore:
-            diagnostics.append(below)
-            diagnostics.sort(key=lambda d: SEVERITIES.index(d.severity))
+    env = _detect(args.root, args.timeout, args.shown_root)
+    diagnostics = _diagnose(env, ignore, args.need)
     for line in summary_lines(env, diagnostics, verbose=1 + args.verbose):
         print(line)
     if args.need:

@@ -27,26 +27,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .environment import Environment, Gpu, fmt_bytes
+from .printable import printable
 from .snapshot import ARCHIVE_SUFFIXES as ARCHIVES
+from .snapshot import looks_like_machine
 
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic
     from .versions import Versions
 
-#: What makes a directory a snapshot (or ``/``) rather than a directory of snapshots.
-SNAPSHOT_MARKERS = (".therock", "sys", "proc")
-
 
 class MachineError(ValueError):
     """A path that is not a machine to compare; the message is one line."""
-
-
-def printable(text: str) -> str:
-    """Text from a machine, safe for a terminal or CSV: control characters escaped.
-
-    UTF-8 names ("Radeon™") stay as they are.
-    """
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)
@@ -89,12 +80,15 @@ class Machine:
 def opened(path: str) -> Iterator[Path]:
     """The root directory of a machine: ``/``, a snapshot directory, or an extracted
     ``.tar.gz`` (removed afterwards). Raises :class:`MachineError`."""
-    from .snapshot import SnapshotError, is_archive, opened
+    from .snapshot import MACHINE_DIRS, SnapshotError, is_archive, opened
 
     if not is_archive(path) and not Path(path).is_dir():
         raise MachineError(f"{path}: not a directory or a .tar.gz snapshot")
     try:
         with opened(path) as (root, _skipped):  # links, devices: never extracted
+            if not looks_like_machine(root):
+                dirs = ", ".join(f"{d}/" for d in MACHINE_DIRS)
+                raise MachineError(f"{path}: not a machine (it holds none of {dirs})")
             yield root
     except SnapshotError as exc:
         raise MachineError(f"{path}: {exc}") from None
@@ -313,9 +307,6 @@ def discover(paths: Sequence[str], depth: int = 3) -> list[tuple[str, str]]:
             text = text.removesuffix(suffix)
         return text
 
-    def is_snapshot(directory: Path) -> bool:
-        return any((directory / m).is_dir() for m in SNAPSHOT_MARKERS)
-
     def walk(directory: Path, top: Path, level: int) -> None:
         try:
             entries = sorted(directory.iterdir())
@@ -326,14 +317,14 @@ def discover(paths: Sequence[str], depth: int = 3) -> list[tuple[str, str]]:
                 continue
             if entry.is_file() and entry.name.endswith(ARCHIVES):
                 found.append((stem(str(entry.relative_to(top))), str(entry)))
-            elif entry.is_dir() and is_snapshot(entry):
+            elif entry.is_dir() and looks_like_machine(entry):
                 found.append((str(entry.relative_to(top)), str(entry)))
             elif entry.is_dir() and level < depth:
                 walk(entry, top, level + 1)
 
     for path in paths:
         p = Path(path)
-        if p.is_dir() and not is_snapshot(p):
+        if p.is_dir() and not looks_like_machine(p):
             walk(p, p, 1)
         else:
             found.append((stem(p.name) or str(p), path))

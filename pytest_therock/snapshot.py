@@ -161,7 +161,27 @@ def opened(path: str) -> Iterator[tuple[Path, int]]:
         return
     with temporary_directory("pytest-therock-") as tmp:
         skipped = extract(Path(path), tmp)
-        yield tmp, skipped
+        yield _machine_in(tmp), skipped
+
+
+#: What a machine's root holds (a snapshot, or ``/``): at least one of these.
+MACHINE_DIRS = (RECORD_DIR, "sys", "proc", "dev")
+
+
+def looks_like_machine(directory: Path) -> bool:
+    """``directory`` holds one of :data:`MACHINE_DIRS` (a snapshot, or ``/``)."""
+    return any((directory / name).is_dir() for name in MACHINE_DIRS)
+
+
+def _machine_in(tree: Path) -> Path:
+    """The machine's root in an extracted archive: the tree itself, or its one folder
+    (``tar czf runner.tar.gz runner/`` puts the snapshot one level down)."""
+    if looks_like_machine(tree):
+        return tree
+    entries = list(tree.iterdir())
+    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+        return entries[0]
+    return tree
 
 
 def is_archive(path: str) -> bool:
@@ -214,8 +234,8 @@ def _record(tree: Path, environ: Mapping[str, str], timeout: float, root: Root) 
     (record / "kfd-access").write_text((access or "none") if kfd.present else "missing")
     for argv in tools.RECORDS:  # every tool run a snapshot records
         result = tools.run(root, argv, timeout=timeout, environ=environ)
-        if result.error is None or result.output:
-            _record_tool(record, tools.record_name(argv), result)
+        # Also a tool that hung or is missing: its .exit says why, for whoever replays.
+        _record_tool(record, tools.record_name(argv), result)
     if root.is_live:
         _record_tool(record, "dmesg", run_tool(["dmesg"], timeout))
         versions = {

@@ -14,7 +14,8 @@ import pytest
 from conftest import EXAMPLES, REALDATA
 
 from pytest_therock.cli import main
-from pytest_therock.compare import COLUMNS, outliers, printable
+from pytest_therock.compare import COLUMNS, outliers
+from pytest_therock.printable import printable
 from pytest_therock.snapshot import take
 from pytest_therock.sysroot import Root
 
@@ -128,17 +129,33 @@ def test_diff_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert found[("diagnostics", "kfd-missing")][0] is None
 
 
+def test_an_archive_of_a_runner_folder_is_that_runner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tar czf runner.tar.gz runner/` puts the snapshot one folder down."""
+    runner = shutil.copytree(EXAMPLES / "strix-halo-gtt-raised", tmp_path / "runner")
+    subprocess.run(["tar", "czf", "runner.tar.gz", "runner"], cwd=tmp_path, check=True)
+    code, out, _ = cli(capsys, "diff", str(runner), str(tmp_path / "runner.tar.gz"))
+    assert (code, out.splitlines()[-1]) == (0, "A and B match in everything compared")
+    code, out, _ = cli(capsys, "doctor", "--root", str(tmp_path / "runner.tar.gz"))
+    assert out.splitlines()[0] == f"root: {tmp_path / 'runner.tar.gz'}"  # not the temp dir
+    assert "gfx1151" in out.splitlines()[1]
+
+
 @pytest.mark.parametrize(
     ("make", "says"),
     [
         (lambda p: p / "nowhere", "not a directory or a .tar.gz snapshot"),
         (lambda p: p / "bad.tar.gz", "truncated"),
+        (lambda p: p / "empty", "not a machine (it holds none of .therock/, sys/, proc/, dev/)"),
+        (lambda p: Path(__file__).parent, "not a machine"),
     ],
 )
 def test_diff_usage_errors_are_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], make: object, says: str
 ) -> None:
     (tmp_path / "bad.tar.gz").write_bytes(b"\x1f\x8b\x08\x00truncated")
+    (tmp_path / "empty").mkdir()
     path = make(tmp_path)  # type: ignore[operator]
     code, _, err = cli(capsys, "diff", str(EXAMPLES / "strix-halo"), str(path))
     assert code == 2

@@ -841,3 +841,17 @@ def test_property_doctor_over_mutated_snapshot_archives(
     if code == 2:
         assert len(err.splitlines()) == 1 and err.startswith(f"pytest-therock: --root {mutated}: ")
     assert list(private_tmp.iterdir()) == []
+
+
+def test_a_tool_that_hung_while_recording_is_in_the_snapshot_with_why(
+    tool: Callable[[str, str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A runtime that hangs is a runner's failure too: its replay must say so."""
+    sample = REALDATA / "rocminfo/gfx1151-strix-halo-rocm7.11-nightly-kfd6.16.6.txt"
+    tool("rocminfo", f"cat '{sample}'\nexec sleep 60\n")
+    env = {**os.environ, "ROCM_PATH": str(tmp_path), "PATH": os.defpath}
+    snapshot_module.take(tmp_path / "snap", env, timeout=1.0)
+    exit_record = (tmp_path / "snap/.therock/rocminfo.exit").read_text()
+    assert exit_record.startswith(f"{tmp_path}/bin/rocminfo did not finish within 1 s")
+    assert cli_main(["doctor", "--root", str(tmp_path / "snap")]) in (0, 1)
+    assert "did not finish within 1 s" in capsys.readouterr().out
