@@ -22,6 +22,7 @@ _EXPORTS = {
     "detect_environment": "detect",
     "Root": "sysroot",
     "parse_target_pattern": "targets",
+    "per_target": "targets",
     "parse_rocminfo": "rocminfo",
     "RocminfoError": "rocminfo",
     "RocminfoReport": "rocminfo",
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from .gtt import GttInfo, gtt_info
     from .rocminfo import RocminfoError, RocminfoReport, parse_rocminfo
     from .sysroot import Root
-    from .targets import parse_target_pattern
+    from .targets import parse_target_pattern, per_target
 
 __all__ = [
     "Diagnostic",
@@ -51,6 +52,7 @@ __all__ = [
     "gtt_info",
     "parse_rocminfo",
     "parse_target_pattern",
+    "per_target",
 ]
 
 

@@ -18,6 +18,9 @@ class Settings:
     rocminfo: str | None = None
     ignore: frozenset[str] = frozenset()
     gpus_per_worker: int = 0
+    # requires_gpus, requires_rocm, ...: "auto" (the plugin's unless the project registers
+    # the name; misuse is an error only in modules that use the plugin), "on", "off"
+    generic_markers: str = "auto"
 
 
 def _bool(text: str, name: str) -> bool:
@@ -69,6 +72,7 @@ def resolve(
     rocminfo, _ = pick("rocminfo", "PYTEST_THEROCK_ROCMINFO")
     ignore, _ = pick("ignore", "PYTEST_THEROCK_IGNORE")
     per_worker, per_worker_src = pick("gpus_per_worker", "PYTEST_THEROCK_GPUS_PER_WORKER")
+    generic, generic_src = pick("generic_markers", "PYTEST_THEROCK_GENERIC_MARKERS")
     return Settings(
         root=str(root) if root else "/",
         strict=strict
@@ -83,4 +87,11 @@ def resolve(
         gpus_per_worker=int(_number(str(per_worker), per_worker_src, int))
         if per_worker is not None
         else 0,
+        generic_markers=_generic(generic, generic_src),
     )
+
+
+def _generic(value: object | None, name: str) -> str:
+    if value is None or str(value).strip().lower() == "auto":
+        return "auto"
+    return "on" if _bool(str(value), name) else "off"
