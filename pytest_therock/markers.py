@@ -31,7 +31,9 @@ def _no_versions() -> Versions:
 
 @dataclass(frozen=True)
 class Requirement:
-    marker: str  # as written, for messages: "requires_gtt_gb(64)"
+    marker: (
+        str  # its name and targets: "skip_on_gfx('gfx1151')", for messages: "requires_gtt_gb(64)"
+    )
     evaluate: Callable[[Environment, Callable[[], Versions]], str | None]
     gtt_bytes: int | None = None  # what requires_gtt_gb asks for
 
@@ -51,7 +53,7 @@ def _call_repr(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str
 class Exclusion:
     """``skip_on_gfx`` / ``xfail_on_gfx``: the test does not hold on these GPUs."""
 
-    marker: str  # as written
+    marker: str  # its name and targets: "skip_on_gfx('gfx1151')"
     patterns: tuple[TargetPattern, ...]
     reason: str | None
     xfail: bool
@@ -96,7 +98,8 @@ def parse_exclusion(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -
     ):
         raise MarkerError(f"{shown}: raises must be an exception type or a tuple of them")
     patterns = tuple(_pattern(shown, a) for a in args)
-    return Exclusion(shown, patterns, reason, xfail, strict, raises)
+    # Shown with its targets only: the reason is said once, before it.
+    return Exclusion(_call_repr(name, args, {}), patterns, reason, xfail, strict, raises)
 
 
 def parse_marker(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Requirement | None:

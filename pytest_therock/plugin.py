@@ -283,10 +283,13 @@ def _register_gfx_names(config: pytest.Config, state: TheRock, source: bytes) ->
     if not wanted:
         return
     state.gfx_names_seen |= wanted
-    from .targets import known_marker_targets
+    from .targets import parse_target_pattern
 
-    known = set(known_marker_targets())
-    for target in sorted(wanted & known):  # a typo stays unknown: its collection error says so
+    for target in sorted(wanted):
+        try:
+            parse_target_pattern(target)
+        except ValueError:
+            continue  # a typo stays unknown: its collection error says what was meant
         config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
 
 
