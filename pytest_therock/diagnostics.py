@@ -19,6 +19,8 @@ FAQ = "https://github.com/ROCm/TheRock/blob/main/docs/faq.md"
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """A finding: a stable code, its severity, one line of what was measured, the fix."""
+
     code: str
     severity: str  # "error", "warning" or "info"
     message: str  # one line, with the measured values
@@ -44,6 +46,8 @@ def checked(diag: object) -> Diagnostic:
 
 @dataclass(frozen=True)
 class Check:
+    """A registered check: its code, severity, FAQ question and explanation."""
+
     code: str
     severity: str
     faq: str | None  # the FAQ question this answers

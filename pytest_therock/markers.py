@@ -31,6 +31,8 @@ def _no_versions() -> Versions:
 
 @dataclass(frozen=True)
 class Requirement:
+    """A ``requires_*`` marker, parsed: evaluated against an environment at setup."""
+
     marker: (
         str  # its name and targets: "skip_on_gfx('gfx1151')", for messages: "requires_gtt_gb(64)"
     )

@@ -360,10 +360,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         for lines in config.hook.pytest_therock_report_header(env=env, config=config)
         for line in lines
     ]
-    if state.quiet(verbose):
-        from .report import no_gpu_line
-
-        return [f"therock: {no_gpu_line(env)}", *extra]
+    if state.quiet(verbose):  # imports nothing more than detection did
+        return [f"therock: {state.no_gpu_line()}", *extra]
     from .report import header_lines
 
     _collect_extra_diagnostics(config, state)

@@ -121,14 +121,3 @@ def junit_properties(
 
 def header_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int) -> list[str]:
     return [f"therock: {line}" for line in summary_lines(env, diagnostics, verbose)]
-
-
-def no_gpu_line(env: Environment) -> str:
-    """The whole header on a machine without an AMD GPU (a laptop, an NVIDIA box)."""
-    if env.wsl:
-        why = "none through /dev/dxg"
-    elif not env.kfd.present:
-        why = "no /dev/kfd"
-    else:
-        why = "none in the KFD topology"
-    return f"no AMD GPU ({why}): tests that need one will skip; -v for details"

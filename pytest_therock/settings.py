@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DEFAULT_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
+    """The resolved settings of one session (a NamedTuple: every run builds this class,
+    and a frozen dataclass costs several times more to create)."""
+
     root: str = "/"
     strict: bool = False
     expect: tuple[str, ...] = ()

@@ -95,6 +95,12 @@ class TheRock:
         env = self.env()
         return not (env.gpus or env.kfd.present or env.problems)
 
+    def no_gpu_line(self) -> str:
+        """The whole header when :meth:`quiet` (a laptop, an NVIDIA box)."""
+        env = self.env()
+        why = "none through /dev/dxg" if env.wsl else "no /dev/kfd"
+        return f"no AMD GPU ({why}): tests that need one will skip; -v for details"
+
     @property
     def detected(self) -> bool:
         return self._env is not None
