@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -494,3 +495,14 @@ def test_per_target_with_the_gpu_arch_fixture(pytester: pytest.Pytester) -> None
         """
     )
     run(pytester, f"--therock-root={MI210}").assert_outcomes(passed=1)
+
+
+def test_the_package_page_has_no_dead_links_and_a_license() -> None:
+    """The README is the package index page: a link relative to the repository is dead there."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    repo = Path(__file__).parent.parent
+    links = re.findall(r"\]\(([^)]+)\)", (repo / "README.md").read_text())
+    assert links and all(link.startswith("https://") for link in links), links
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["urls"]["Homepage"].startswith("https://")
+    assert (repo / "LICENSE").read_text().startswith("MIT License")
