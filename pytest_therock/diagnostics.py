@@ -463,9 +463,11 @@ package for this GPU's family from TheRock's release index.
 """,
 )
 def _rocm_build_mismatch(env: Environment) -> Iterator[tuple[str, str | None]]:
-    from .targets import parse_target_pattern
-
     built = env.versions.build_targets if env.versions else ()
+    if not built:
+        return
+    from .targets import parse_target_pattern  # only now: the header shows without it
+
     patterns = []
     for family in built:
         try:
