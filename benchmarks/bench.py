@@ -38,12 +38,12 @@ Goals:
    ``skip`` marker costs. The unmarked row (cost per test that has no marker) and
    the xdist row (plugin's share of a ``-n 4`` run) have no goal; they are reported.
 
-The import rows come from ``python -X importtime`` (median of several runs, in ms),
-each on top of the previous one: the plugin module after ``import pytest``; what
-``pytest_configure`` imports (the marker table, with rocm-bootstrap's target list);
-what the report header imports when it detects a GPU root (detection, the rocminfo
-parser, psutil, diagnostics). The notes under the table name the costliest modules
-(``self`` time of ours, cumulative time of third-party and new stdlib packages).
+The import rows come from ``python -X importtime``: the plugin module after ``import
+pytest`` (median of several runs, in ms); then, in real ``pytest --collect-only`` runs
+of the start-up suite with the header shown (default root, GPU root), the sum of the
+plugin's own modules' self times, as % of the baseline run's median wall time. That
+sum is steadier than the wall-clock ratio on a busy machine. The notes name the
+costliest modules the plugin alone imports.
 """
 
 from __future__ import annotations
