@@ -457,31 +457,50 @@ def read_marks(
     A generic marker (``requires_gpus``, ...) the plugin cannot read is left alone, as
     another project's, unless the test's module uses the plugin's own markers.
     """
-    from .markers import Exclusion, MarkerError, Requirement, marker_key, parse_any
-
     _refresh_owners(item.config, state)
     reqs: list[Requirement] = []
     exclusions: list[Exclusion] = []
     for mark in marks:
         if not _is_ours(mark.name, state):
             continue
-        key = marker_key(mark.name, mark.args, mark.kwargs)
-        if key not in state.parsed:
-            try:
-                state.parsed[key] = parse_any(mark.name, mark.args, mark.kwargs)
-            except MarkerError as exc:
-                state.parsed[key] = exc
-        found = state.parsed[key]
-        if isinstance(found, MarkerError):
+        # By the Mark object first (kept, so its id stays unique): thousands of tests
+        # share a decorator, and this spares them the marker's repr.
+        seen = state.by_mark.get(id(mark))
+        kind, found = seen[1:] if seen is not None and seen[0] is mark else _parse(mark, state)
+        if kind == "error":
             auto = state.settings.generic_markers == "auto"
             if auto and is_generic(mark.name) and not _uses_plugin(item, state):
                 continue
             raise found
-        if isinstance(found, Requirement):
+        if kind == "requirement":
             reqs.append(found)
-        elif isinstance(found, Exclusion):
+        elif kind == "exclusion":
             exclusions.append(found)
     return reqs, exclusions
+
+
+def _parse(mark: pytest.Mark, state: TheRock) -> tuple[str, Any]:
+    """Parse a marker once per distinct marker (by its repr) and remember it by object."""
+    from .markers import Exclusion, MarkerError, Requirement, marker_key, parse_any
+
+    key = marker_key(mark.name, mark.args, mark.kwargs)
+    if key not in state.parsed:
+        try:
+            state.parsed[key] = parse_any(mark.name, mark.args, mark.kwargs)
+        except MarkerError as exc:
+            state.parsed[key] = exc
+    found = state.parsed[key]
+    kind = (
+        "error"
+        if isinstance(found, MarkerError)
+        else "requirement"
+        if isinstance(found, Requirement)
+        else "exclusion"
+        if isinstance(found, Exclusion)
+        else "none"
+    )
+    state.by_mark[id(mark)] = (mark, kind, found)
+    return kind, found
 
 
 _PLUGIN_WORDS = re.compile(rb"requires_gfx|requires_gtt_gb|_on_gfx\b|pytest_therock|therock_")
@@ -523,11 +542,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not marks:
         return
     state = state_of(item.config)
-    from .markers import MarkerError
-
     try:
         reqs, exclusions = read_marks(item, marks, state)
-    except MarkerError as exc:  # added after collection, so not seen there
+    except ValueError as exc:  # a MarkerError, added after collection so not seen there
         pytest.fail(f"pytest-therock: invalid marker {exc}", pytrace=False)
     if not reqs and not exclusions:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
 
@@ -76,6 +76,7 @@ class TheRock:
         self.tally = SkipTally()
         # marker as written -> what it means (or why it is wrong), parsed once per session
         self.parsed: dict[str, Requirement | Exclusion | MarkerError | None] = {}
+        self.by_mark: dict[int, tuple[object, str, Any]] = {}  # id(Mark) -> (Mark, kind, parsed)
         self._unmet: dict[str, str | None] = {}  # marker as written -> unmet reason
         self.marker_lines: dict[str, str] = {}  # marker name -> the `markers` line we added
         self.marker_lines_seen = -1  # length of the ini `markers` list when owners were checked
