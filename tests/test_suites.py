@@ -102,6 +102,17 @@ def test_halo_forge_style_requires_rocm_next_to_the_plugins_markers(
     result.stdout.fnmatch_lines(["SKIPPED*requires ROCm gfx1151; backend is cpu"])
 
 
+def test_a_generic_name_registered_in_the_ini_file_stays_the_projects(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\nmarkers =\n    requires_apu: our own meaning\n")
+    pytester.makepyfile("import pytest\n\n@pytest.mark.requires_apu\ndef test_a():\n    pass\n")
+    run(pytester, f"--therock-root={MI210}", "--strict-markers").assert_outcomes(passed=1)
+    # Without the registration, requires_apu is the plugin's: MI210 is discrete.
+    pytester.makeini("[pytest]\n")
+    run(pytester, f"--therock-root={MI210}").assert_outcomes(skipped=1)
+
+
 def test_an_unregistered_generic_marker_the_plugin_cannot_read_is_left_alone(
     pytester: pytest.Pytester,
 ) -> None:
