@@ -159,7 +159,8 @@ class TheRock:
             from .diagnostics import SEVERITIES, run_checks
 
             found = run_checks(self.env(), self.settings.ignore)
-            if not (self.env().gpus or self.settings.strict or self.settings.expect):
+            env, settings = self.env(), self.settings
+            if not (env.gpus or env.kfd.present or settings.strict or settings.expect):
                 found = [_no_gpu_is_not_an_error(d) for d in found]
             extra = self.extra_diagnostics or []
             found += [d for d in extra if d.code not in self.settings.ignore]
@@ -168,10 +169,11 @@ class TheRock:
 
 
 def _no_gpu_is_not_an_error(diag: Diagnostic) -> Diagnostic:
-    """A machine with no AMD GPU is not broken: in a pytest run that did not ask for a GPU
-    (no --therock-strict, no --therock-expect), its kfd-missing and no-gpu are information,
-    without advice to load a driver it may not need. ``pytest-therock doctor`` keeps them
-    as errors."""
+    """A machine with no AMD GPU (none found, no /dev/kfd) is not broken: in a pytest run
+    that did not ask for a GPU (no --therock-strict, no --therock-expect), its kfd-missing
+    and no-gpu are information, without advice to load a driver it may not need.
+    ``pytest-therock doctor`` keeps them errors, and so does a machine with /dev/kfd (the
+    driver is loaded) whose topology lists no usable GPU."""
     if diag.code not in ("kfd-missing", "no-gpu"):
         return diag
     import dataclasses

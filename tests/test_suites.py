@@ -517,3 +517,16 @@ def test_the_package_page_has_no_dead_links_and_a_license() -> None:
     project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
     assert project["license"] == "MIT" and project["urls"]["Homepage"].startswith("https://")
     assert (repo / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_a_driver_without_gpus_is_not_a_quiet_laptop(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """/dev/kfd exists (amdgpu is loaded) but the topology lists no GPU: that is an error."""
+    from conftest import RootBuilder
+
+    root = RootBuilder(tmp_path / "root").kfd("rw")
+    pytester.makepyfile("def test_a(): pass")
+    result = run(pytester, f"--therock-root={root.path}")
+    result.stdout.fnmatch_lines(["therock: error[[]no-gpu[]]: no AMD GPU in the KFD topology*"])
+    assert "no AMD GPU (" not in result.stdout.str()
