@@ -86,6 +86,7 @@ def is_generic(name: str) -> bool:
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    _forget_dropped_modules()  # the first hook of each session: before any lazy import
     from . import newhooks
 
     pluginmanager.add_hookspecs(newhooks)
@@ -197,7 +198,6 @@ def _forget_dropped_modules() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _forget_dropped_modules()
     settings = _settings(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
