@@ -25,6 +25,7 @@ _EXPORTS = {
     "detect_environment": "detect",
     "Root": "sysroot",
     "parse_target_pattern": "targets",
+    "per_target": "targets",
     "parse_rocminfo": "rocminfo",
     "RocminfoError": "rocminfo",
     "RocminfoReport": "rocminfo",
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from .memory import GpuMemory, GttInfo, gpu_memory, gtt_info, plan
     from .rocminfo import RocminfoError, RocminfoReport, parse_rocminfo
     from .sysroot import Root
-    from .targets import parse_target_pattern
+    from .targets import parse_target_pattern, per_target
 
 __all__ = [
     "Diagnostic",
@@ -56,6 +57,7 @@ __all__ = [
     "gtt_info",
     "parse_rocminfo",
     "parse_target_pattern",
+    "per_target",
     "plan",
 ]
 

@@ -19,6 +19,8 @@ FAQ = "https://github.com/ROCm/TheRock/blob/main/docs/faq.md"
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """A finding: a stable code, its severity, one line of what was measured, the fix."""
+
     code: str
     severity: str  # "error", "warning" or "info"
     message: str  # one line, with the measured values
@@ -44,6 +46,8 @@ def checked(diag: object) -> Diagnostic:
 
 @dataclass(frozen=True)
 class Check:
+    """A registered check: its code, severity, FAQ question and explanation."""
+
     code: str
     severity: str
     faq: str | None  # the FAQ question this answers
@@ -349,9 +353,11 @@ package for this GPU's family from TheRock's release index.
 """,
 )
 def _rocm_build_mismatch(env: Environment) -> Iterator[tuple[str, str | None]]:
-    from .targets import parse_target_pattern
-
     built = env.versions.build_targets if env.versions else ()
+    if not built:
+        return
+    from .targets import parse_target_pattern  # only now: the header shows without it
+
     patterns = []
     for family in built:
         try:

@@ -81,6 +81,8 @@ class KernelParam:
 
 @dataclass(frozen=True)
 class KfdAccess:
+    """``/dev/kfd``: present, and what this user may do with it."""
+
     present: bool
     readable: bool
     writable: bool

@@ -33,7 +33,11 @@ def _no_versions() -> Versions:
 
 @dataclass(frozen=True)
 class Requirement:
-    marker: str  # as written, for messages: "requires_gtt_gb(64)"
+    """A ``requires_*`` marker, parsed: evaluated against an environment at setup."""
+
+    marker: (
+        str  # its name and targets: "skip_on_gfx('gfx1151')", for messages: "requires_gtt_gb(64)"
+    )
     evaluate: Callable[[Environment, Callable[[], Versions]], str | None]
     gtt_bytes: int | None = None  # what requires_gtt_gb asks for
     gpu_memory_bytes: int | None = None  # what requires_gpu_memory_gb asks for
@@ -49,6 +53,59 @@ def _call_repr(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str
     # parsing.shown: repr() itself fails on an int of more than 4300 digits
     parts = [show(a, 80) for a in args] + [f"{k}={show(v, 80)}" for k, v in kwargs.items()]
     return f"{name}({', '.join(parts)})" if parts else name
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """``skip_on_gfx`` / ``xfail_on_gfx``: the test does not hold on these GPUs."""
+
+    marker: str  # its name and targets: "skip_on_gfx('gfx1151')"
+    patterns: tuple[TargetPattern, ...]
+    reason: str | None
+    xfail: bool
+    strict: bool | None = None  # xfail only; None: pytest's xfail_strict
+    raises: Any = None  # xfail only: an exception type or a tuple of them
+
+    def applies(self, env: Environment) -> str | None:
+        """Why it applies here, ``reason (skip_on_gfx('gfx1151') on gfx1151 (...))``; else None."""
+        for gpu in env.visible_gpus:
+            if any(p.matches(gpu.gfx_target) for p in self.patterns):
+                where = f"{self.marker} on {gpu.label}"
+                return f"{self.reason} ({where})" if self.reason else where
+        return None
+
+
+EXCLUSIONS = ("skip_on_gfx", "xfail_on_gfx")
+
+
+def parse_exclusion(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Exclusion:
+    """``skip_on_gfx(*patterns, reason=...)``; ``xfail_on_gfx`` also takes ``strict``, ``raises``.
+
+    The patterns are those of ``requires_gfx``. Raises :class:`MarkerError`.
+    """
+    shown = _call_repr(name, args, kwargs)
+    xfail = name == "xfail_on_gfx"
+    allowed = ("reason", "strict", "raises") if xfail else ("reason",)
+    unknown = [k for k in kwargs if k not in allowed]
+    if unknown:
+        raise MarkerError(f"{shown}: unknown keyword {unknown[0]!r} (takes {', '.join(allowed)})")
+    if not args:
+        raise MarkerError(f"{shown}: name at least one target, e.g. {name}('gfx1151')")
+    reason = kwargs.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise MarkerError(f"{shown}: reason must be a string, got {reason!r}")
+    strict = kwargs.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise MarkerError(f"{shown}: strict must be True or False, got {strict!r}")
+    raises = kwargs.get("raises")
+    types = raises if isinstance(raises, tuple) else (raises,)
+    if raises is not None and not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in types
+    ):
+        raise MarkerError(f"{shown}: raises must be an exception type or a tuple of them")
+    patterns = tuple(_pattern(shown, a) for a in args)
+    # Shown with its targets only: the reason is said once, before it.
+    return Exclusion(_call_repr(name, args, {}), patterns, reason, xfail, strict, raises)
 
 
 def parse_marker(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Requirement | None:
@@ -356,3 +413,17 @@ def requirements(
         if req is not None:
             found.append(req)
     return found
+
+
+def parse_any(
+    name: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> Requirement | Exclusion | None:
+    """A ``requires_*`` requirement, a ``skip_on_gfx``/``xfail_on_gfx`` exclusion, or None."""
+    if name in EXCLUSIONS:
+        return parse_exclusion(name, args, kwargs)
+    return parse_marker(name, args, kwargs)
+
+
+def marker_key(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    """The marker as written: one cache entry per distinct marker in a session."""
+    return _call_repr(name, args, kwargs)

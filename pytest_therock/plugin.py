@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,12 +17,12 @@ from .state import TheRock
 
 if TYPE_CHECKING:
     from .environment import Environment
-    from .markers import Requirement
+    from .markers import Exclusion, Requirement
     from .memory import GpuMemory
     from .rocminfo import RocminfoReport
 
 STATE = pytest.StashKey[TheRock]()
-REQUIREMENTS = pytest.StashKey[list["Requirement"]]()
+XFAIL_ADDED = pytest.StashKey[bool]()  # an xfail_on_gfx already added its xfail (reruns)
 WORKER_KEY = "therock_env"
 VARIABLES_KEY = "therock_visible_devices"
 
@@ -32,8 +36,9 @@ MARKERS: dict[str, tuple[str, str]] = {
     ),
     "requires_gfx<target>": (
         "",
-        "shorthand for requires_gfx('<target>'): requires_gfx1151, requires_gfx942, "
-        "requires_gfx90a, requires_gfx11 (family), requires_gfx115x (sub-family).",
+        "shorthand for requires_gfx('<target>'), for every target and family in "
+        "rocm-bootstrap's table: requires_gfx1151, requires_gfx942, requires_gfx90a, "
+        "requires_gfx11 (family), requires_gfx115x, requires_gfx94x (sub-family).",
     ),
     "requires_gtt_gb": (
         "n",
@@ -59,10 +64,35 @@ MARKERS: dict[str, tuple[str, str]] = {
         "run only if torch is a ROCm build (its version ends in +rocmX.Y), optionally "
         "for a ROCm matching the specifier, e.g. requires_torch_rocm('>=6.4').",
     ),
+    "skip_on_gfx": (
+        "*targets, reason=None",
+        "skip on a GPU matching one of the targets (the patterns of requires_gfx).",
+    ),
+    "xfail_on_gfx": (
+        "*targets, reason=None, strict=xfail_strict, raises=None",
+        "expect the test to fail on a GPU matching one of the targets.",
+    ),
 }
+
+#: Marker names the plugin reads; which of them are its own is decided per session.
+WATCHED = ("requires_", "skip_on_gfx", "xfail_on_gfx")
+OWN = ("requires_gtt_gb", "skip_on_gfx", "xfail_on_gfx")
+_GFX_MARKER = re.compile(rb"\brequires_(gfx\w+)")
+
+
+def is_own(name: str) -> bool:
+    """Always the plugin's: ``requires_gfx*``, ``requires_gtt_gb``, ``*_on_gfx``."""
+    return name.startswith("requires_gfx") or name in OWN
+
+
+def is_generic(name: str) -> bool:
+    """A ``requires_*`` name other projects use too (``requires_gpus``, ``requires_rocm``, ...):
+    the plugin's unless the project registers it, or ``therock_generic_markers`` is off."""
+    return name.startswith("requires_") and not is_own(name)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    _forget_dropped_modules()  # the first hook of each session: before any lazy import
     from . import newhooks
 
     pluginmanager.add_hookspecs(newhooks)
@@ -134,6 +164,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(env PYTEST_THEROCK_GPUS_PER_WORKER; default 0: off)",
         metavar="N",
     )
+    add(
+        "generic_markers",
+        "string",  # not "bool": unset must differ from false
+        "whether requires_gpus, requires_vram_gb, requires_apu, requires_rocm and "
+        "requires_torch_rocm are pytest-therock's: auto (default: yes, unless the project "
+        "registers the name itself), on, off (env PYTEST_THEROCK_GENERIC_MARKERS)",
+        metavar="auto|on|off",
+    )
 
 
 _SETTING_NAMES = (
@@ -145,6 +183,7 @@ _SETTING_NAMES = (
     "rocminfo",
     "ignore",
     "gpus_per_worker",
+    "generic_markers",
 )
 
 
@@ -161,6 +200,8 @@ def _settings(config: pytest.Config) -> Settings:
             source = settings.sources.get("ignore", "--therock-ignore")
             check_codes(settings.ignore, source, others=bool(hook.get_hookimpls()))
     except ValueError as exc:
+        if config.option.help:  # `pytest --help` must work, to show how to fix it
+            return Settings()
         raise pytest.UsageError(f"pytest-therock: {exc}") from None
     if settings.expect:
         from .targets import parse_target_pattern
@@ -174,22 +215,23 @@ def _settings(config: pytest.Config) -> Settings:
     return settings
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    for name, (args, doc) in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}({args}): {doc}" if args else f"{name}: {doc}")
-    # Every target and family, so --strict-markers accepts them and no test warns. (Costs
-    # the import of rocm-bootstrap's table, ~4 ms; an ini filterwarnings line instead would
-    # cost ~20 us per test, since pytest parses those filters for every item.)
-    from .targets import known_marker_targets
+def _forget_dropped_modules() -> None:
+    """Unlink submodules that are no longer in ``sys.modules`` from the package.
 
-    for target in known_marker_targets():
-        config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
-    try:
-        settings = _settings(config)
-    except pytest.UsageError:
-        if not config.getoption("help", False):
-            raise
-        settings = Settings()  # `pytest --help` must print whatever the environment says
+    pytester's in-process runs drop the modules first imported during a run. The
+    package keeps them as attributes, and ``from . import x`` would take that stale
+    module (with exception classes other than this session's) instead of importing
+    it again.
+    """
+    package = sys.modules[__package__]
+    for name, value in list(vars(package).items()):
+        module = getattr(value, "__name__", None)
+        if type(value) is type(sys) and module and sys.modules.get(module) is not value:
+            delattr(package, name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = _settings(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         variables = workerinput.get(VARIABLES_KEY, {})
@@ -202,7 +244,109 @@ def pytest_configure(config: pytest.Config) -> None:
         if settings.gpus_per_worker and tx and getattr(config.option, "dist", "no") != "no":
             _assign_gpus(state, tx)
     config.stash[STATE] = state
-    config.pluginmanager.register(HardwareSummary(state), "therock-summary")
+    _register_markers(config, state)
+    config.pluginmanager.register(HardwareSummary(config, state), "therock-summary")
+
+
+def _marker_line(name: str, args: str, doc: str) -> str:
+    return f"{name}({args}): {doc}" if args else f"{name}: {doc}"
+
+
+def _register_markers(config: pytest.Config, state: TheRock) -> None:
+    """Register the plugin's markers, and step aside for the generic names a project owns.
+
+    ``requires_gfx<target>`` is listed once, as a pattern; the names themselves are
+    registered when a test module or conftest mentions them (:func:`_register_gfx_names`),
+    so ``--strict-markers`` accepts them and ``pytest --markers`` stays short.
+    """
+    project = _project_marker_names(config, state)
+    for name, (args, doc) in MARKERS.items():
+        generic = state.settings.generic_markers
+        if is_generic(name) and (generic == "off" or (generic == "auto" and name in project)):
+            continue
+        line = _marker_line(name, args, doc)
+        config.addinivalue_line("markers", line)
+        state.marker_lines[name] = line
+    if not config.option.markers:
+        for plugin in config.pluginmanager.get_plugins():
+            _scan_conftest(config, state, plugin)
+
+
+def _project_marker_names(config: pytest.Config, state: TheRock) -> set[str]:
+    """Generic marker names registered by someone else (ini ``markers``, ``addinivalue_line``)."""
+    lines: list[str] = config.getini("markers")
+    ours = set(state.marker_lines.values())
+    names = {line.split(":")[0].split("(")[0].strip() for line in lines if line not in ours}
+    return {name for name in names if is_generic(name)}
+
+
+def _refresh_owners(config: pytest.Config, state: TheRock) -> None:
+    """Step aside for generic names the project registered since (conftests load late)."""
+    if state.settings.generic_markers != "auto":
+        return
+    lines: list[str] = config.getini("markers")
+    if len(lines) == state.marker_lines_seen:
+        return
+    for name in _project_marker_names(config, state) - state.stepped_aside:
+        state.stepped_aside.add(name)
+        line = state.marker_lines.pop(name, None)
+        if line in lines:
+            lines.remove(line)  # the ini list pytest keeps: --markers shows theirs only
+    state.marker_lines_seen = len(lines)
+
+
+def _is_ours(name: str, state: TheRock) -> bool:
+    if is_own(name):
+        return True
+    generic = state.settings.generic_markers
+    return generic == "on" or (generic == "auto" and name not in state.stepped_aside)
+
+
+def _register_gfx_names(config: pytest.Config, state: TheRock, source: bytes) -> None:
+    """Register the ``requires_gfx<target>`` names ``source`` uses, before it is imported."""
+    if b"requires_gfx" not in source:
+        return
+    wanted = {m.decode() for m in _GFX_MARKER.findall(source)} - state.gfx_names_seen
+    if not wanted:
+        return
+    state.gfx_names_seen |= wanted
+    from .targets import parse_target_pattern
+
+    for target in sorted(wanted):
+        try:
+            parse_target_pattern(target)
+        except ValueError:
+            continue  # a typo stays unknown: its collection error says what was meant
+        config.addinivalue_line("markers", f"requires_{target}: requires_gfx('{target}')")
+
+
+def _scan_conftest(config: pytest.Config, state: TheRock, plugin: object) -> None:
+    path = getattr(plugin, "__file__", None)
+    if path and os.path.basename(path) == "conftest.py":
+        with contextlib.suppress(OSError):
+            _register_gfx_names(config, state, Path(path).read_bytes())
+
+
+def _conftest_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
+    """A conftest loaded during collection: register the target markers it names."""
+    config = manager.get_plugin("pytestconfig")
+    if not isinstance(config, pytest.Config):
+        return
+    state = config.stash.get(STATE, None)
+    if state is not None and not config.option.markers:
+        _scan_conftest(config, state, plugin)
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> None:
+    """Before a test module is imported: register the ``requires_gfx<target>`` names it uses."""
+    state = parent.config.stash.get(STATE, None)
+    if state is None:
+        return
+    try:
+        source = module_path.read_bytes()
+    except OSError:
+        return
+    _register_gfx_names(parent.config, state, source)
 
 
 def _assign_gpus(state: TheRock, tx: list[str]) -> None:
@@ -237,11 +381,23 @@ class XdistHooks:
         if state is None:  # called before pytest_configure
             state = config.stash[STATE] = TheRock(_settings(config))
         per_worker = state.settings.gpus_per_worker
-        return len(state.env().visible_gpus) // per_worker if per_worker else None
+        if not per_worker:
+            return None
+        visible = len(state.env().visible_gpus)
+        if visible < per_worker:  # not one worker's worth: say so, as -n 1 does
+            from .workers import gpu_slices
+
+            try:
+                gpu_slices(visible, per_worker, 1)
+            except ValueError as exc:
+                raise pytest.UsageError(f"--therock-gpus-per-worker: {exc}") from None
+        return visible // per_worker
 
     def pytest_configure_node(self, node: Any) -> None:
         """Detect once in the controller; hand the result and its GPU slice to each worker."""
-        state = state_of(node.config)
+        state = node.config.stash.get(STATE, None)
+        if state is None:  # a config this plugin did not configure (xdist's own tests make some)
+            return
         env = state.env()
         node.workerinput[WORKER_KEY] = env.to_json()
         if state.gpu_slices is not None:
@@ -256,27 +412,37 @@ class XdistHooks:
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """A worker finished or crashed: its GPUs go to the worker that replaces it."""
-        state = state_of(node.config)
-        if state.gpu_slices is not None:
+        state = node.config.stash.get(STATE, None)
+        if state is not None and state.gpu_slices is not None:
             state.gpu_slices.release(str(node.workerinput["workerid"]))
 
 
-def pytest_plugin_registered(plugin: object, manager: Any) -> None:
+def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
     # xdist's plugin module, however it was loaded (entry point "xdist", -p xdist.plugin).
     # (pytest 8.1 added a plugin_name argument; pytest 7.4 has only these two.)
     if getattr(plugin, "__name__", None) == "xdist.plugin" and not manager.has_plugin(
         "therock-xdist"
     ):
         manager.register(XdistHooks(), "therock-xdist")
+    _conftest_registered(plugin, manager)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    from .report import header_lines
-
     state = state_of(config)
     env = state.env()
+    verbose = int(config.getoption("verbose"))
+    extra = [
+        f"therock: {line}"
+        for lines in config.hook.pytest_therock_report_header(env=env, config=config)
+        # A str (or any single value) is one line, as in pytest's own pytest_report_header.
+        for line in (lines if isinstance(lines, list | tuple) else [lines])
+    ]
+    if state.quiet(verbose):  # imports nothing more than detection did
+        return _printable([f"therock: {state.no_gpu_line()}", *extra])
+    from .report import header_lines
+
     _collect_extra_diagnostics(config, state)
-    lines = header_lines(env, state.diagnostics(), int(config.getoption("verbose")))
+    lines = header_lines(env, state.diagnostics(), verbose)
     if state.gpu_slices is not None:
         shown = "; ".join(
             f"{worker} -> GPU {','.join(map(str, s))}"
@@ -286,13 +452,27 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state.runtime is not None:
         verdict = "runtime" if state.runtime.ok else "runtime proof failed"
         lines.append(f"therock: {verdict}: {state.runtime.message}")
-    for extra in config.hook.pytest_therock_report_header(env=env, config=config):
-        # A str (or any single value) is one line, as in pytest's own pytest_report_header.
-        extra = extra if isinstance(extra, list | tuple) else [extra]
-        lines += [f"therock: {line}" for line in extra]
+    if verbose > 0:
+        lines += _marker_owner_lines(config, state)
+    return _printable(lines + extra)
+
+
+def _printable(lines: list[str]) -> list[str]:
     from .printable import printable
 
     return [printable(line) for line in lines]
+
+
+def _marker_owner_lines(config: pytest.Config, state: TheRock) -> list[str]:
+    """Which generic marker names the plugin left to the project, said once."""
+    _refresh_owners(config, state)
+    generic = [name for name in MARKERS if is_generic(name)]
+    if state.settings.generic_markers == "off":
+        return [f"therock: generic markers off (therock_generic_markers): {', '.join(generic)}"]
+    if state.stepped_aside:
+        names = ", ".join(sorted(state.stepped_aside))
+        return [f"therock: markers registered by this project, left to it: {names}"]
+    return []
 
 
 def _collect_extra_diagnostics(config: pytest.Config, state: TheRock) -> None:
@@ -329,32 +509,103 @@ def pytest_collection(session: pytest.Session) -> None:
             _stop(reasons)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
-    """Check the ``requires_*`` markers of collected tests: misuse is a collection error."""
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """Check the markers of collected tests: misuse is a collection error.
+
+    What a test requires is read again at setup (:func:`pytest_runtest_setup`), so a
+    marker added later (``pytest_collection_modifyitems``) counts too.
+    """
+    report = yield
     if not report.passed:
-        return
+        return report
+    inherited = [m for m in collector.iter_markers() if m.name.startswith(WATCHED)]
     errors: dict[str, None] = {}
-    inherited = [m for m in collector.iter_markers() if m.name.startswith("requires_")]
     state = state_of(collector.config)
     for item in report.result:
         if not isinstance(item, pytest.Item):
             continue
-        own = [m for m in item.own_markers if m.name.startswith("requires_")]
+        own = [m for m in item.own_markers if m.name.startswith(WATCHED)]
         if not own and not inherited:
             continue
-        marks = [(m.name, m.args, m.kwargs) for m in own + inherited]  # closest first
-        from .markers import MarkerError, requirements
-
         try:
-            item.stash[REQUIREMENTS] = requirements(marks, state.parsed)
-        except MarkerError as exc:
+            read_marks(item, own + inherited, state)  # closest first
+        except ValueError as exc:  # a MarkerError
             errors[f"{item.nodeid}: marker {exc}"] = None
     if errors:
         report.outcome = "failed"
         report.longrepr = "pytest-therock: invalid marker\n" + "\n".join(errors)
+    return report
+
+
+def read_marks(
+    item: pytest.Item, marks: list[pytest.Mark], state: TheRock
+) -> tuple[list[Requirement], list[Exclusion]]:
+    """The plugin's requirements and exclusions among ``marks``, each parsed once per session.
+
+    Raises :class:`pytest_therock.markers.MarkerError` for a misused marker of the plugin.
+    A generic marker (``requires_gpus``, ...) the plugin cannot read is left alone, as
+    another project's, unless the test's module uses the plugin's own markers.
+    """
+    _refresh_owners(item.config, state)
+    reqs: list[Requirement] = []
+    exclusions: list[Exclusion] = []
+    for mark in marks:
+        if not _is_ours(mark.name, state):
+            continue
+        # By the Mark object first (kept, so its id stays unique): thousands of tests
+        # share a decorator, and this spares them the marker's repr.
+        seen = state.by_mark.get(id(mark))
+        kind, found = seen[1:] if seen is not None and seen[0] is mark else _parse(mark, state)
+        if kind == "error":
+            auto = state.settings.generic_markers == "auto"
+            if auto and is_generic(mark.name) and not _uses_plugin(item, state):
+                continue
+            raise found
+        if kind == "requirement":
+            reqs.append(found)
+        elif kind == "exclusion":
+            exclusions.append(found)
+    return reqs, exclusions
+
+
+def _parse(mark: pytest.Mark, state: TheRock) -> tuple[str, Any]:
+    """Parse a marker once per distinct marker (by its repr) and remember it by object."""
+    from .markers import Exclusion, MarkerError, Requirement, marker_key, parse_any
+
+    key = marker_key(mark.name, mark.args, mark.kwargs)
+    if key not in state.parsed:
+        try:
+            state.parsed[key] = parse_any(mark.name, mark.args, mark.kwargs)
+        except MarkerError as exc:
+            state.parsed[key] = exc
+    found = state.parsed[key]
+    kind = (
+        "error"
+        if isinstance(found, MarkerError)
+        else "requirement"
+        if isinstance(found, Requirement)
+        else "exclusion"
+        if isinstance(found, Exclusion)
+        else "none"
+    )
+    state.by_mark[id(mark)] = (mark, kind, found)
+    return kind, found
+
+
+_PLUGIN_WORDS = re.compile(rb"requires_gfx|requires_gtt_gb|_on_gfx\b|pytest_therock|therock_")
+
+
+def _uses_plugin(item: pytest.Item, state: TheRock) -> bool:
+    """Whether the test's module uses pytest-therock: names its own markers, module or fixtures."""
+    path = str(item.path)
+    if path not in state.module_uses_plugin:
+        try:
+            source = item.path.read_bytes()
+        except OSError:
+            source = b""
+        state.module_uses_plugin[path] = _PLUGIN_WORDS.search(source) is not None
+    return state.module_uses_plugin[path]
 
 
 REQUIRES_PROPERTY = "therock_requires"
@@ -373,32 +624,69 @@ def _unmet(config: pytest.Config, reason: str) -> None:
     raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
+def _property(item: pytest.Item, name: str, value: object) -> None:
+    """Once per test, however often it is set up (pytest-rerunfailures)."""
+    if (name, value) not in item.user_properties:
+        item.user_properties.append((name, value))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    reqs = item.stash.get(REQUIREMENTS, None)
-    if not reqs:
+    marks = [m for m in item.iter_markers() if m.name.startswith(WATCHED)]
+    if not marks:
         return
     state = state_of(item.config)
+    try:
+        reqs, exclusions = read_marks(item, marks, state)
+    except ValueError as exc:  # a MarkerError, added after collection so not seen there
+        pytest.fail(f"pytest-therock: invalid marker {exc}", pytrace=False)
+    if not reqs and not exclusions:
+        return
     env = state.env()
-    # Properties travel with the reports (to the xdist controller, into JUnit XML).
-    item.user_properties.append((REQUIRES_PROPERTY, " ".join(r.marker for r in reqs)))
-    for req in reqs:
-        reason = state.unmet(req, env)
-        if reason is not None:
+    if reqs:
+        reqs.sort(key=lambda r: r.marker)  # the reason does not depend on decorator order
+        # Properties travel with the reports (to the xdist controller, into JUnit XML).
+        _property(item, REQUIRES_PROPERTY, " ".join(dict.fromkeys(r.marker for r in reqs)))
+        unmet = [(r, state.unmet(r, env)) for r in reqs]
+        reasons = [reason for _, reason in unmet if reason is not None]
+        if reasons:
             from .printable import printable
 
-            item.user_properties.append((SKIPPED_PROPERTY, printable(reason)))
-            if req.gtt_bytes:
-                item.user_properties.append((GTT_NEED_PROPERTY, req.gtt_bytes))
-            if req.gpu_memory_bytes:
-                item.user_properties.append((GPU_MEMORY_NEED_PROPERTY, req.gpu_memory_bytes))
+            reason = "; ".join(dict.fromkeys(reasons))
+            _property(item, SKIPPED_PROPERTY, printable(reason))
+            gtt = max((r.gtt_bytes or 0 for r, why in unmet if why is not None), default=0)
+            if gtt:
+                _property(item, GTT_NEED_PROPERTY, gtt)
+            memory = max(
+                (r.gpu_memory_bytes or 0 for r, why in unmet if why is not None), default=0
+            )
+            if memory:
+                _property(item, GPU_MEMORY_NEED_PROPERTY, memory)
             _unmet(item.config, reason)
+    for exclusion in exclusions:
+        why = exclusion.applies(env)
+        if why is None:
+            continue
+        if not exclusion.xfail:
+            raise pytest.skip.Exception(why, _use_item_location=True)
+        if not item.stash.get(XFAIL_ADDED, False):  # pytest's skipping plugin evaluates it
+            item.stash[XFAIL_ADDED] = True
+            options: dict[str, Any] = {"reason": why}
+            if exclusion.strict is not None:
+                options["strict"] = exclusion.strict
+            if exclusion.raises is not None:
+                options["raises"] = exclusion.raises
+            item.add_marker(pytest.mark.xfail(**options))
 
 
 class HardwareSummary:
-    """Counts hardware-marked tests from their reports (also those of xdist workers)."""
+    """Counts hardware-marked tests from their reports (also those of xdist workers).
 
-    def __init__(self, state: TheRock) -> None:
+    A test counts once, by its last setup: a rerun (pytest-rerunfailures) is the same test.
+    """
+
+    def __init__(self, config: pytest.Config, state: TheRock) -> None:
+        self.config = config
         self.state = state
         self.tally = state.tally
 
@@ -407,7 +695,7 @@ class HardwareSummary:
             return
         props = {name: str(value) for name, value in report.user_properties}
         if REQUIRES_PROPERTY in props:
-            self.tally.record(props.get(SKIPPED_PROPERTY), report.skipped)
+            self.tally.record(props.get(SKIPPED_PROPERTY), report.skipped, report.nodeid)
         for kind, name in (("gtt", GTT_NEED_PROPERTY), ("gpu", GPU_MEMORY_NEED_PROPERTY)):
             if name in props:
                 from .parsing import decimal
@@ -418,6 +706,8 @@ class HardwareSummary:
                     needed[kind] = max(needed.get(kind, 0), need)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.state.detected and self.state.quiet(int(self.config.getoption("verbose"))):
+            return  # no AMD GPU here, and nobody asked: the header said so
         lines = self.tally.summary()
         needed = self.tally.memory_needed
         if needed and self.state.detected:

@@ -203,6 +203,8 @@ class Agent:
 
 @dataclass(frozen=True)
 class RocminfoReport:
+    """``rocminfo``'s output, parsed."""
+
     runtime_version: str | None
     kfd_version: str | None  # "6.16.6" from "ROCk module version 6.16.6 is loaded"
     wsl: bool  # "WSL environment detected."

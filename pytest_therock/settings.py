@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 DEFAULT_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
+    """The resolved settings of one session (a NamedTuple: every run builds this class,
+    and a frozen dataclass costs several times more to create)."""
+
     root: str = "/"
     strict: bool = False
     expect: tuple[str, ...] = ()
@@ -19,8 +21,11 @@ class Settings:
     rocminfo: str | None = None
     ignore: frozenset[str] = frozenset()
     gpus_per_worker: int = 0
+    # requires_gpus, requires_rocm, ...: "auto" (the plugin's unless the project registers
+    # the name; misuse is an error only in modules that use the plugin), "on", "off"
+    generic_markers: str = "auto"
     #: where each setting given came from: ``{"ignore": "PYTEST_THEROCK_IGNORE"}``
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    sources: Mapping[str, str] = {}  # never mutated: resolve() gives each its own
 
 
 def _bool(text: str, name: str) -> bool:
@@ -83,6 +88,7 @@ def resolve(
     rocminfo, _ = pick("rocminfo", "PYTEST_THEROCK_ROCMINFO")
     ignore, _ = pick("ignore", "PYTEST_THEROCK_IGNORE")
     per_worker, per_worker_src = pick("gpus_per_worker", "PYTEST_THEROCK_GPUS_PER_WORKER")
+    generic, generic_src = pick("generic_markers", "PYTEST_THEROCK_GENERIC_MARKERS")
     return Settings(
         root=str(root) if root else "/",
         strict=strict
@@ -96,5 +102,12 @@ def resolve(
         rocminfo=str(rocminfo) if rocminfo else None,
         ignore=frozenset(_words([ignore] if isinstance(ignore, str) else list(ignore or []))),  # type: ignore[call-overload]
         gpus_per_worker=_per_worker(per_worker, per_worker_src) if per_worker is not None else 0,
+        generic_markers=_generic(generic, generic_src),
         sources=sources,
     )
+
+
+def _generic(value: object | None, name: str) -> str:
+    if value is None or str(value).strip().lower() == "auto":
+        return "auto"
+    return "on" if _bool(str(value), name) else "off"

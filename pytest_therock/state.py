@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic
     from .environment import Environment, ToolStatus
-    from .markers import Requirement
+    from .markers import Exclusion, MarkerError, Requirement
     from .proof import RuntimeProof
     from .rocminfo import RocminfoReport
     from .versions import Versions
@@ -23,26 +23,35 @@ class SkipTally:
     """Tests with hardware requirements, and why the unmet ones did not run."""
 
     def __init__(self) -> None:
-        self.marked = 0
-        self.unmet: Counter[str] = Counter()
-        self.strict_failures = 0
+        self.tests: dict[str, tuple[str | None, bool]] = {}  # test id -> (unmet reason, skipped)
         #: The most an unmet marker asked for, in bytes: "gtt" (requires_gtt_gb) and
         #: "gpu" (requires_gpu_memory_gb).
         self.memory_needed: dict[str, int] = {}
 
-    def record(self, reason: str | None, skipped: bool) -> None:
-        self.marked += 1
-        if reason is not None:
-            self.unmet[reason] += 1
-            self.strict_failures += not skipped
+    def record(self, reason: str | None, skipped: bool, test: str | None = None) -> None:
+        """A hardware-marked test's setup; a later setup of the same test (a rerun) replaces it."""
+        self.tests[test if test is not None else str(len(self.tests))] = (reason, skipped)
+
+    @property
+    def marked(self) -> int:
+        return len(self.tests)
+
+    @property
+    def unmet(self) -> Counter[str]:
+        return Counter(reason for reason, _ in self.tests.values() if reason is not None)
+
+    @property
+    def strict_failures(self) -> int:
+        return sum(1 for reason, skipped in self.tests.values() if reason and not skipped)
 
     def summary(self) -> list[str]:
         """``12 skipped: requires gfx1151, found gfx1100``, most frequent first."""
         if not self.unmet:
             return []
         verb = "failed" if self.strict_failures else "skipped"
-        lines = [f"{n} {verb}: {reason}" for reason, n in self.unmet.most_common()]
-        total = sum(self.unmet.values())
+        unmet = self.unmet
+        lines = [f"{n} {verb}: {reason}" for reason, n in unmet.most_common()]
+        total = sum(unmet.values())
         if total == self.marked:
             lines.append(f"every hardware-marked test ({total}) {verb}: none of them ran")
         else:
@@ -69,10 +78,35 @@ class TheRock:
         self._versions: Versions | None = None
         self._rocminfo: tuple[RocminfoReport | None, ToolStatus] | None = None
         self.tally = SkipTally()
-        self.parsed: dict[str, Requirement | None] = {}  # marker as written -> requirement
+        # marker as written -> what it means (or why it is wrong), parsed once per session
+        self.parsed: dict[str, Requirement | Exclusion | MarkerError | None] = {}
+        self.by_mark: dict[int, tuple[object, str, Any]] = {}  # id(Mark) -> (Mark, kind, parsed)
         self._unmet: dict[str, str | None] = {}  # marker as written -> unmet reason
         self.runtime: RuntimeProof | None = None  # --therock-expect-runtime's outcome
         self._stop: list[str] | None = None  # why the session must stop before any test
+        self.marker_lines: dict[str, str] = {}  # marker name -> the `markers` line we added
+        self.marker_lines_seen = -1  # length of the ini `markers` list when owners were checked
+        self.stepped_aside: set[str] = set()  # generic marker names the project registered
+        self.gfx_names_seen: set[str] = set()  # requires_gfx<target> names found in sources
+        self.module_uses_plugin: dict[str, bool] = {}  # test module path -> names the plugin
+
+    def quiet(self, verbose: int) -> bool:
+        """No AMD GPU here and nobody asked for one: the header is one line, no summary.
+
+        No AMD GPU: none found, no /dev/kfd, and nothing that could not be read. A
+        machine whose KFD topology lists GPUs it cannot use is not quiet, nor one with
+        a half-written topology.
+        """
+        if verbose > 0 or self.settings.strict or self.settings.expect:
+            return False
+        env = self.env()
+        return not (env.gpus or env.kfd.present or env.problems)
+
+    def no_gpu_line(self) -> str:
+        """The whole header when :meth:`quiet` (a laptop, an NVIDIA box)."""
+        env = self.env()
+        why = "none through /dev/dxg" if env.wsl else "no /dev/kfd"
+        return f"no AMD GPU ({why}): tests that need one will skip; -v for details"
 
     @property
     def detected(self) -> bool:
@@ -88,10 +122,13 @@ class TheRock:
                 env = Environment.from_json(self._env_json)
                 self._env = for_worker(env, self.worker_variables) if self.worker_variables else env
             else:
-                from . import detect as probe  # the module: tests may wrap probe.detect
+                # `from .detect import`, not `from . import detect`: the latter would take a
+                # module that pytester dropped from sys.modules after an earlier in-process
+                # session, whose exception classes are not this session's.
+                from .detect import detect
                 from .sysroot import Root
 
-                self._env = probe.detect(Root(Path(self.settings.root)), os.environ)
+                self._env = detect(Root(Path(self.settings.root)), os.environ)
         return self._env
 
     def unmet(self, requirement: Requirement, env: Environment) -> str | None:
@@ -155,7 +192,23 @@ class TheRock:
             from .diagnostics import SEVERITIES, run_checks
 
             found = run_checks(self.env(), self.settings.ignore)
+            env, settings = self.env(), self.settings
+            if not (env.gpus or env.kfd.present or settings.strict or settings.expect):
+                found = [_no_gpu_is_not_an_error(d) for d in found]
             extra = self.extra_diagnostics or []
             found += [d for d in extra if d.code not in self.settings.ignore]
             self._diagnostics = sorted(found, key=lambda d: SEVERITIES.index(d.severity))
         return self._diagnostics
+
+
+def _no_gpu_is_not_an_error(diag: Diagnostic) -> Diagnostic:
+    """A machine with no AMD GPU (none found, no /dev/kfd) is not broken: in a pytest run
+    that did not ask for a GPU (no --therock-strict, no --therock-expect), its kfd-missing
+    and no-gpu are information, without advice to load a driver it may not need.
+    ``pytest-therock doctor`` keeps them errors, and so does a machine with /dev/kfd (the
+    driver is loaded) whose topology lists no usable GPU."""
+    if diag.code not in ("kfd-missing", "no-gpu"):
+        return diag
+    import dataclasses
+
+    return dataclasses.replace(diag, severity="info", fix=None)

@@ -203,6 +203,8 @@ class Root:
 
 @dataclass(frozen=True)
 class ToolResult:
+    """What a tool run returned."""
+
     argv: tuple[str, ...]
     returncode: int | None  # None: did not run or timed out
     output: str  # stdout and stderr together, decoded with errors="replace"

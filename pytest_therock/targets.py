@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 #: TheRock's family names: ``gfx110X-all``, ``gfx94X-dcgpu``, ``gfx120X-all``, ``gfx950-dcgpu``.
 _THEROCK_SUFFIX = re.compile(r"-(all|dgpu|dcgpu|igpu)$", re.IGNORECASE)
@@ -43,7 +47,7 @@ def parse_target_pattern(text: str) -> TargetPattern:
     from rocm_bootstrap import targets as rb
 
     name = _THEROCK_SUFFIX.sub("", text.strip()).lower()
-    if any(c in name for c in "*?["):
+    if any(c in name for c in "*?[]"):
         if not name.startswith("gfx"):
             raise ValueError(f"{text!r} is not a gfx target pattern (e.g. 'gfx110*')")
         if not _GLOB.fullmatch(name):  # 'gfx[' would be a literal '[': it never matches
@@ -76,3 +80,43 @@ def known_marker_targets() -> list[str]:
 
     names = {t.name for t in rb.ALL_TARGETS} | {b.key.lower() for b in rb.all_bundles()}
     return sorted(n for n in names if re.fullmatch(r"gfx\w+", n))
+
+
+def per_target(table: Mapping[str, T], gfx_target: str | None) -> T:
+    """The entry of ``table`` for ``gfx_target``: the most specific key that covers it.
+
+    Keys are looked up along rocm-bootstrap's packaging chain (its
+    ``packaging_chain``): the target (``"gfx1151"``), its sub-family (``"gfx115x"``),
+    its family (``"gfx11"``), then ``"default"``. Keys are case-insensitive. A target
+    newer than that table (or None: no GPU) has no families, so it gets its own entry
+    or ``"default"``.
+
+    Raises ValueError for a key that is no known target or family (a typo would never
+    be chosen), and LookupError when nothing covers ``gfx_target`` and there is no
+    ``"default"``.
+    """
+    from rocm_bootstrap import targets as rb
+
+    known = {t.name for t in rb.ALL_TARGETS} | {b.key.lower() for b in rb.all_bundles()}
+    keys = {key.lower(): key for key in table}
+    unknown = sorted(k for k in keys if k not in known and k != "default")
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise ValueError(f"per_target: unknown gfx target or family {keys[unknown[0]]!r}{hint}")
+    chain: list[str] = []
+    if gfx_target is not None:
+        target = gfx_target.lower()
+        try:
+            chain = [b.key.lower() for b in rb.packaging_chain(target)]
+        except (ValueError, KeyError):
+            chain = [target]
+    for key in [*chain, "default"]:
+        if key in keys:
+            return table[keys[key]]
+    raise LookupError(
+        f"per_target: no entry for {gfx_target or 'no GPU'} "
+        f"(looked up {', '.join([*chain, 'default'])})"
+    )

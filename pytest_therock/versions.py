@@ -15,6 +15,8 @@ THEROCK_DISTRIBUTIONS = ("rocm", "rocm-sdk-core", "rocm-sdk-devel", "rocm-sdk-li
 
 @dataclass(frozen=True)
 class Versions:
+    """Installed versions: ROCm, torch, the kernel, amdgpu, TheRock's SDK."""
+
     rocm: str | None  # "7.2.0" (/opt/rocm/.info/version) or TheRock's SDK version
     rocm_source: str | None  # where ``rocm`` came from
     therock: dict[str, str] = field(default_factory=dict)  # distribution -> version

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import shutil
 from pathlib import Path
 
 import pytest
-
-import pytest_therock
-
-# Import every module now: pytester's in-process runs drop the modules first imported
-# during a run, and a re-import would give exception classes a second identity.
-for _module in pkgutil.iter_modules(pytest_therock.__path__):
-    importlib.import_module(f"pytest_therock.{_module.name}")
 
 REALDATA = Path(__file__).parent / "realdata"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "roots"

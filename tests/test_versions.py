@@ -94,7 +94,7 @@ def test_bad_specifier_is_a_collection_error(
     pytester: pytest.Pytester, marker: str, message: str
 ) -> None:
     pytester.makepyfile(f"import pytest\n\n@pytest.mark.{marker}\ndef test_a():\n    pass\n")
-    result = run(pytester)
+    result = run(pytester, "-o", "therock_generic_markers=on")  # the plugin's here, always
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([f"*::test_a: marker *{message}*"])
 
