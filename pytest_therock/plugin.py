@@ -210,6 +210,8 @@ def _settings(config: pytest.Config) -> Settings:
             try:
                 parse_target_pattern(target)
             except ValueError as exc:
+                if config.option.help:
+                    return Settings()
                 source = settings.sources.get("expect", "--therock-expect")
                 raise pytest.UsageError(f"{source}: {exc}") from None
     return settings

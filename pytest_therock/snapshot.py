@@ -233,9 +233,13 @@ def _record(tree: Path, environ: Mapping[str, str], timeout: float, root: Root) 
     access = "".join(m for m, ok in (("r", kfd.readable), ("w", kfd.writable)) if ok)
     (record / "kfd-access").write_text((access or "none") if kfd.present else "missing")
     for argv in tools.RECORDS:  # every tool run a snapshot records
+        name = tools.record_name(argv)
+        if not root.is_live and not root.exists(f"{RECORD_DIR}/{name}.exit"):
+            if not root.exists(f"{RECORD_DIR}/{name}.txt"):
+                continue  # re-recording a snapshot: what it did not record stays so
         result = tools.run(root, argv, timeout=timeout, environ=environ)
         # Also a tool that hung or is missing: its .exit says why, for whoever replays.
-        _record_tool(record, tools.record_name(argv), result)
+        _record_tool(record, name, result)
     if root.is_live:
         _record_tool(record, "dmesg", run_tool(["dmesg"], timeout))
         versions = {

@@ -100,7 +100,11 @@ class TheRock:
         if verbose > 0 or self.settings.strict or self.settings.expect:
             return False
         env = self.env()
-        return not (env.gpus or env.kfd.present or env.problems)
+        # A rocminfo consulted (WSL, a snapshot) that saw more than "no AMD GPU here"
+        # (the driver not loaded, /dev/kfd missing, nothing recorded) deserves the header.
+        said = env.rocminfo.code if env.rocminfo is not None else "not-run"
+        nothing = said in ("not-run", "not-found", "rock-not-loaded", "kfd-missing")
+        return not (env.gpus or env.kfd.present or env.problems or not nothing)
 
     def no_gpu_line(self) -> str:
         """The whole header when :meth:`quiet` (a laptop, an NVIDIA box)."""

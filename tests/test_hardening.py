@@ -297,9 +297,11 @@ def test_cleanup_a_pytest_session_terminated_leaves_no_tool(
 def test_memory_tool_output_and_file_reads_are_bounded_while_reading(
     tool: Callable[[str, str], Path], root: RootBuilder
 ) -> None:
-    """200 MB of output costs no more memory than the 16 MiB kept; a 3 GiB file
-    (sparse: instant) in a snapshot is refused after 1 MiB."""
-    flood = tool("flood", "head -c 200000000 /dev/zero\n")
+    """1 GB of output is not held: the 16 MiB kept and the buffers of a read, not the
+    gigabyte (a loaded machine's allocator has been seen to reach 263 MB, so the bound
+    is generous but far below what holding the output costs); a 3 GiB file (sparse:
+    instant) in a snapshot is refused after 1 MiB."""
+    flood = tool("flood", "head -c 1000000000 /dev/zero\n")
     code = (
         "import resource, sys\nfrom pytest_therock.sysroot import run_tool\n"
         f"r = run_tool([{str(flood)!r}], 20)\n"
@@ -308,7 +310,7 @@ def test_memory_tool_output_and_file_reads_are_bounded_while_reading(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     status, kept, max_rss_kib = map(int, done.stdout.split())
     assert (status, kept) == (0, 16 << 20)
-    assert max_rss_kib < 150 * 1024, f"{max_rss_kib / 1024:.0f} MB"
+    assert max_rss_kib < 512 * 1024, f"{max_rss_kib / 1024:.0f} MB"
 
     path = many_nodes(root.path, 1)
     for rel in (".therock/kfd-access", "proc/cmdline", f"{KFD}/0/properties"):

@@ -177,7 +177,7 @@ def test_generic_markers_off_from_the_environment_is_said_with_v(
     pytester.makepyfile("def test_a(): pass")
     result = run(pytester, f"--therock-root={MI210}", "-v")
     result.stdout.fnmatch_lines(
-        ["therock: generic markers off (therock_generic_markers): requires_vram_gb, *"]
+        ["therock: generic markers off (therock_generic_markers): *requires_vram_gb, *"]
     )
     monkeypatch.setenv("PYTEST_THEROCK_GENERIC_MARKERS", "maybe")
     bad = run(pytester, f"--therock-root={MI210}")
@@ -289,8 +289,8 @@ def test_negative_markers_elsewhere_change_nothing(pytester: pytest.Pytester) ->
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('skip_on_gfx("gfx[")', "'gfx?': unbalanced ? ? in the glob"),
-        ('requires_gfx("gfx11]")', "'gfx11?': unbalanced ? ? in the glob"),
+        ('skip_on_gfx("gfx[")', "'gfx?' is not a valid glob: an unclosed ?"),
+        ('requires_gfx("gfx11]")', "'gfx11?' is not a valid glob: an unclosed ?"),
         ("skip_on_gfx()", "name at least one target"),
         ('skip_on_gfx("gfx1115")', "unknown gfx target or family 'gfx1115'"),
         ('skip_on_gfx("gfx90a", strict=True)', "unknown keyword 'strict'"),
@@ -349,7 +349,7 @@ def test_a_bad_environment_variable_does_not_break_help(
     help_.stdout.fnmatch_lines(["*--therock-timeout=SECONDS*"])
     result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*PYTEST_THEROCK_TIMEOUT: expected a number, got 'soon'"])
+    result.stderr.fnmatch_lines(["*PYTEST_THEROCK_TIMEOUT: expected a number of seconds, e.g. 30, got 'soon'"])
 
 
 FLAKY = """
