@@ -234,9 +234,9 @@ def _record(tree: Path, environ: Mapping[str, str], timeout: float, root: Root) 
     (record / "kfd-access").write_text((access or "none") if kfd.present else "missing")
     for argv in tools.RECORDS:  # every tool run a snapshot records
         name = tools.record_name(argv)
-        if not root.is_live and not root.exists(f"{RECORD_DIR}/{name}.exit"):
-            if not root.exists(f"{RECORD_DIR}/{name}.txt"):
-                continue  # re-recording a snapshot: what it did not record stays so
+        recorded = (root.exists(f"{RECORD_DIR}/{name}.{ext}") for ext in ("txt", "exit"))
+        if not root.is_live and not any(recorded):
+            continue  # re-recording a snapshot: what it did not record stays so
         result = tools.run(root, argv, timeout=timeout, environ=environ)
         # Also a tool that hung or is missing: its .exit says why, for whoever replays.
         _record_tool(record, name, result)
