@@ -349,7 +349,9 @@ def test_a_bad_environment_variable_does_not_break_help(
     help_.stdout.fnmatch_lines(["*--therock-timeout=SECONDS*"])
     result = run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*PYTEST_THEROCK_TIMEOUT: expected a number of seconds, e.g. 30, got 'soon'"])
+    result.stderr.fnmatch_lines(
+        ["*PYTEST_THEROCK_TIMEOUT: expected a number of seconds, e.g. 30, got 'soon'"]
+    )
 
 
 FLAKY = """
