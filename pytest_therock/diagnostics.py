@@ -123,12 +123,17 @@ the KFD topology is also missing, the amdgpu kernel module is not loaded (check
 def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
     if env.kfd.present or env.wsl:  # WSL reaches the GPU through /dev/dxg
         return
-    if env.rocminfo is not None and env.rocminfo.code in ("ok", "incomplete"):
-        return  # it opened /dev/kfd when it ran (a cut output still listed agents)
+    # A snapshot's record of /dev/kfd wins over its recorded rocminfo (Environment.reachable);
+    # kfd-record-disagrees says when the two disagree.
     kfd_gpus = [g for g in env.gpus if g.source == "kfd"]
     if kfd_gpus:
         yield (
             f"/dev/kfd is missing although the KFD topology lists {len(kfd_gpus)} GPU(s)",
+            "inside a container, pass --device /dev/kfd --device /dev/dri",
+        )
+    elif env.gpus:  # listed by a recorded rocminfo only (a snapshot without the topology)
+        yield (
+            f"/dev/kfd is missing although the recorded rocminfo lists {len(env.gpus)} GPU(s)",
             "inside a container, pass --device /dev/kfd --device /dev/dri",
         )
     else:
@@ -164,6 +169,37 @@ def _kfd_denied(env: Environment) -> Iterator[tuple[str, str | None]]:
             "/dev/kfd is not readable and writable by this user",
             f"`sudo usermod -aG {group},video $USER`, then log in again",
         )
+
+
+@check(
+    "kfd-record-disagrees",
+    "warning",
+    "How do I verify my GPU is recognized by TheRock?",
+    """
+A snapshot records both /dev/kfd's access (.therock/kfd-access and dev/kfd) and the
+output of rocminfo. When rocminfo listed GPU agents but the record says /dev/kfd
+was missing, not readable and writable, or cannot be read, the two were taken under
+different conditions (another user, another container) or the snapshot was edited.
+The record of /dev/kfd decides: the GPU counts as not usable. Record the snapshot
+again, as the user and in the container that runs the tests.
+""",
+)
+def _kfd_record_disagrees(env: Environment) -> Iterator[tuple[str, str | None]]:
+    if env.reachable or env.rocminfo is None or env.rocminfo.code not in ("ok", "incomplete"):
+        return
+    kfd = env.kfd
+    said = (
+        "cannot be read"
+        if not kfd.known
+        else "says /dev/kfd is missing"
+        if not kfd.present
+        else "says /dev/kfd is not readable and writable"
+    )
+    yield (
+        f"the recorded rocminfo listed GPU agents, but the record of /dev/kfd {said}: "
+        "the GPU counts as not usable",
+        "record the snapshot again, as the user and in the container that runs the tests",
+    )
 
 
 @check(

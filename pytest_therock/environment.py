@@ -153,9 +153,20 @@ class Environment:
         return visible_gpus(self.gpus, self.env_vars)
 
     @property
+    def reachable(self) -> bool:
+        """Whether this process can reach a GPU: ``/dev/kfd`` present, readable and
+        writable (ROCr opens it ``O_RDWR``), or, under WSL without ``/dev/kfd``, ``/dev/dxg``.
+
+        The one rule: ``--therock-expect``, strict markers, the ``kfd-*`` diagnostics and
+        ``pytest-therock doctor`` all use it. A snapshot's own record of ``/dev/kfd``
+        wins over its recorded ``rocminfo``; an unknown (malformed) record is not usable.
+        """
+        return self.kfd.usable or (self.wsl and not self.kfd.present)
+
+    @property
     def usable(self) -> bool:
-        """A GPU is visible and the runtime can reach it (/dev/kfd, or /dev/dxg under WSL)."""
-        return bool(self.visible_gpus) and (self.kfd.usable or self.wsl)
+        """A GPU is visible and the runtime can reach it (:attr:`reachable`)."""
+        return bool(self.visible_gpus) and self.reachable
 
     def param(self, name: str) -> KernelParam | None:
         """The live (sysfs) value of a parameter, else the command line's."""

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from .versions import Versions
 
 
+RECORD = ".therock/kfd-access"
+
+
 @dataclass(frozen=True)
 class Blocker:
     """Why this process cannot use the GPUs it sees, and the one fix."""
@@ -42,18 +45,22 @@ class Blocker:
 def blocker(env: Environment) -> Blocker | None:
     """What stops this process from using any GPU; None when nothing does.
 
-    The wording and the fix are the ``kfd-missing`` and ``kfd-denied`` diagnostics',
-    so the header and this never disagree.
+    Decided by :attr:`Environment.reachable`, as ``pytest-therock doctor``'s
+    ``usable`` is. The wording and the fix are the ``kfd-missing`` and ``kfd-denied``
+    diagnostics', so the header and this never disagree.
     """
-    if env.kfd.usable or (env.wsl and not env.kfd.present):  # WSL: /dev/dxg, no /dev/kfd
+    if env.reachable:
         return None
     from .diagnostics import CHECKS
 
     for code in ("kfd-missing", "kfd-denied"):
         for diag in CHECKS[code].run(env, None):
             return Blocker(diag.message, diag.fix or "")
-    if env.rocminfo is not None and env.rocminfo.ok:  # the runtime opened /dev/kfd itself
-        return None
+    if not env.kfd.known:
+        return Blocker(
+            f"/dev/kfd access is unknown ({RECORD} is malformed)",
+            "record the snapshot again with `pytest-therock snapshot` on the machine",
+        )
     return Blocker("/dev/kfd is not usable", "check `ls -l /dev/kfd` and `dmesg | grep kfd`")
 
 

@@ -261,3 +261,48 @@ def test_expect_runtime_from_the_environment_is_validated(
     result.stderr.fnmatch_lines(
         ["*PYTEST_THEROCK_EXPECT_RUNTIME: expected true or false, got 'perhaps'"]
     )
+
+
+# --- a snapshot's record of /dev/kfd against its recorded rocminfo ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        ("missing", "/dev/kfd is missing although the recorded rocminfo lists 1 GPU(s)"),
+        ("RW", "/dev/kfd access is unknown (.therock/kfd-access is malformed)"),
+        ("r", "/dev/kfd is not readable and writable by this user"),
+    ],
+)
+def test_a_recorded_rocminfo_does_not_make_an_unusable_dev_kfd_usable(
+    pytester: pytest.Pytester, tmp_path: Path, record: str, why: str
+) -> None:
+    """The real Strix Halo snapshot (its rocminfo worked), with its /dev/kfd record changed:
+    --therock-expect, strict markers, the header and doctor all say not usable."""
+    import shutil
+    import subprocess
+    import sys
+
+    snap = tmp_path / "snap"
+    shutil.copytree(EXAMPLES / "strix-halo", snap)
+    (snap / ".therock" / "kfd-access").write_text(record + "\n")
+    if record == "missing":
+        (snap / "dev" / "kfd").unlink()
+    pytester.makepyfile("import pytest\n@pytest.mark.requires_gfx1151\ndef test_gpu(): pass\n")
+    expect = run(pytester, f"--therock-root={snap}", "--therock-expect=gfx1151")
+    assert expect.ret == STOPPED
+    assert "expected a usable gfx1151 GPU (--therock-expect), found gfx1151" in output(expect)
+    assert why in output(expect)
+    assert "warning[kfd-record-disagrees]" in output(expect)
+    strict = run(pytester, f"--therock-root={snap}", "--therock-strict")
+    strict.assert_outcomes(errors=1)
+    assert "requires_gfx1151: found gfx1151 (Radeon 8060S Graphics), but it cannot be used" in (
+        output(strict)
+    )
+    doctor = subprocess.run(
+        [sys.executable, "-m", "pytest_therock.cli", "doctor", "--root", str(snap), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert doctor.returncode == 1, doctor.stderr
+    assert '"usable": false' in doctor.stdout
