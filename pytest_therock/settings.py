@@ -53,6 +53,21 @@ def _words(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(w for v in values for w in v.replace(",", " ").split())
 
 
+LISTS = ("expect", "ignore")  # settings that are lists of words
+
+
+def _blank(value: object | None, key: str) -> bool:
+    """No value: None, blank text, or, for a list setting (:data:`LISTS`, split on commas
+    and blanks), text holding no words (``","``). A blank source falls through to the
+    next one: it never switches a setting off."""
+    if value is None or isinstance(value, bool):
+        return value is None
+    texts = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+    if key in LISTS:
+        return not _words(texts)
+    return not "".join(texts).strip()
+
+
 def resolve(
     cli: Mapping[str, object | None],
     environ: Mapping[str, str],
@@ -62,16 +77,18 @@ def resolve(
 
     An empty value counts as unset, so ``--therock-root=`` and an empty
     ``PYTEST_THEROCK_ROOT`` mean the default, ``/``, as in ``pytest-therock doctor``.
+    A value holding no words (``""``, ``" "``, ``","``) is empty: the next source
+    decides, so ``PYTEST_THEROCK_EXPECT=,`` never switches off an ini ``therock_expect``.
     """
     sources: dict[str, str] = {}
 
     def pick(key: str, env_name: str | None) -> tuple[object | None, str]:
         value: object | None = None
-        if cli.get(key) not in (None, "", [], ()):
+        if not _blank(cli.get(key), key):
             value, source = cli[key], f"--therock-{key.replace('_', '-')}"
-        elif env_name and environ.get(env_name, "") != "":
+        elif env_name and not _blank(environ.get(env_name), key):
             value, source = environ[env_name], env_name
-        elif ini.get(key) not in (None, "", []):
+        elif not _blank(ini.get(key), key):
             value, source = ini[key], f"ini therock_{key}"
         else:
             return None, key

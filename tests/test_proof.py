@@ -306,3 +306,41 @@ def test_a_recorded_rocminfo_does_not_make_an_unusable_dev_kfd_usable(
     )
     assert doctor.returncode == 1, doctor.stderr
     assert '"usable": false' in doctor.stdout
+
+
+# --- a blank value never switches a list setting off -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "option"),
+    [(",", None), (" ", None), (None, ""), (None, ","), (" , ", " ")],
+)
+def test_a_blank_expect_falls_through_to_the_ini_and_never_disables_the_gate(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str | None,
+    option: str | None,
+) -> None:
+    pytester.makeini("[pytest]\ntherock_expect = gfx1151\n")
+    pytester.makepyfile("def test_plain(): pass")
+    if variable is not None:
+        monkeypatch.setenv("PYTEST_THEROCK_EXPECT", variable)
+    args = [f"--therock-root={EXAMPLES / 'mi210-8x'}"]
+    args += [f"--therock-expect={option}"] if option is not None else []
+    result = run(pytester, *args)
+    assert result.ret == STOPPED
+    result.assert_outcomes()
+    assert "expected a gfx1151 GPU (--therock-expect), found gfx90a x8" in output(result)
+
+
+def test_a_blank_ignore_falls_through_to_the_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\ntherock_ignore = kfd-missing\n")
+    pytester.makepyfile("def test_plain(): pass")
+    monkeypatch.setenv("PYTEST_THEROCK_IGNORE", ",")
+    result = run(pytester, f"--therock-root={EXAMPLES / 'no-gpu'}", "-v", "--therock-ignore= ")
+    result.assert_outcomes(passed=1)
+    assert "kfd-missing" not in output(result)
+    again = run(pytester, f"--therock-root={EXAMPLES / 'no-gpu'}", "-v", "-o", "therock_ignore=")
+    assert "kfd-missing" in output(again)  # the check ran: the ini value above was what hid it
