@@ -426,7 +426,25 @@ def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager
         "therock-xdist"
     ):
         manager.register(XdistHooks(), "therock-xdist")
+    if type(plugin).__name__ == "DSession":
+        _stop_workers_before_they_start(plugin, manager)
     _conftest_registered(plugin, manager)
+
+
+def _stop_workers_before_they_start(dsession: object, manager: pytest.PytestPluginManager) -> None:
+    """``-n`` with a proof that fails: take xdist's controller out before it starts any
+    worker (it starts them at session start), so the session stops as without ``-n``:
+    the header, one stop line, and the JUnit report saying why."""
+    config = manager.get_plugin("pytestconfig")
+    state = config.stash.get(STATE, None) if isinstance(config, pytest.Config) else None
+    if state is None or not isinstance(config, pytest.Config) or not _proofs_asked(config):
+        return
+    if state.prove():
+        for name in ("terminaldistreporter",):
+            other = manager.get_plugin(name)
+            if other is not None:
+                manager.unregister(other)
+        manager.unregister(dsession)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -446,8 +464,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     _collect_extra_diagnostics(config, state)
     lines = header_lines(env, state.diagnostics(), verbose)
     if state.gpu_slices is not None:
+        from .workers import worker_variables
+
+        # The GPU numbers the worker gets (its ROCR_VISIBLE_DEVICES), those of the lines above,
+        # not positions among the visible ones: they differ under a user's filter.
         shown = "; ".join(
-            f"{worker} -> GPU {','.join(map(str, s))}"
+            f"{worker} -> GPU {worker_variables(env, s)['ROCR_VISIBLE_DEVICES']}"
             for worker, s in state.gpu_slices.planned.items()
         )
         lines.append(f"therock: xdist: {state.settings.gpus_per_worker} GPU(s) per worker: {shown}")
@@ -492,13 +514,15 @@ def _proofs_asked(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput") and bool(settings.expect or settings.expect_runtime)
 
 
+def _stop_message(reasons: list[str]) -> str:
+    """``pytest-therock: A; B; no test was run``: one prefix, however many checks failed."""
+    return "pytest-therock: " + "; ".join(reasons) + "; no test was run"
+
+
 def _stop(reasons: list[str]) -> None:
     from .printable import printable
 
-    pytest.exit(
-        printable("; ".join(f"pytest-therock: {r}" for r in reasons) + "; no test was run"),
-        returncode=pytest.ExitCode.INTERRUPTED,
-    )
+    pytest.exit(printable(_stop_message(reasons)), returncode=pytest.ExitCode.INTERRUPTED)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -508,6 +532,7 @@ def pytest_collection(session: pytest.Session) -> None:
     if _proofs_asked(session.config):
         reasons = state_of(session.config).prove()
         if reasons:
+            _junit_stopped(session.config, reasons)
             _stop(reasons)
 
 
@@ -743,6 +768,26 @@ def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
             _stop(reasons)
     yield
     _junit_properties(config, state_of(config))
+
+
+STOPPED_PROPERTY = "therock_stopped"
+
+
+def _junit_stopped(config: pytest.Config, reasons: list[str]) -> None:
+    """A session stopped before any test still says why in its JUnit report: the
+    ``therock_stopped`` property, and one error entry (``pytest-therock::expect``) so
+    a dashboard counts a failure, not an empty green run."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    from .printable import printable
+
+    reason = printable(_stop_message(reasons))
+    xml.add_global_property(STOPPED_PROPERTY, reason)
+    report = pytest.CollectReport("pytest-therock::expect", "failed", reason, [])
+    xml.pytest_collectreport(report)
 
 
 def _junit_properties(config: pytest.Config, state: TheRock) -> None:

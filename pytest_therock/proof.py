@@ -87,8 +87,14 @@ def expect_failure(env: Environment, targets: Sequence[str]) -> str | None:
         visible = [g for g in env.visible_gpus if pattern.matches(g.gfx_target)]
         stop = blocker(env)
         if not present:
-            fix = f"; fix: {stop.fix}" if stop is not None and not env.gpus else ""
-            return f"expected a {target} GPU (--therock-expect), found {describe_found(env)}{fix}"
+            fix = (
+                stop.fix
+                if stop is not None and not env.gpus
+                else f"run on a machine with a {target} GPU (in CI: the job ran on a runner "
+                "without one; check its runs-on labels)"
+            )
+            found = describe_found(env)
+            return f"expected a {target} GPU (--therock-expect), found {found}; fix: {fix}"
         if not visible:
             positions = ",".join(str(env.gpus.index(g)) for g in present)
             return (

@@ -117,18 +117,73 @@ def test_expect_passes_on_a_usable_gpu(pytester: pytest.Pytester, root: RootBuil
 
 
 def test_under_xdist_expect_stops_before_any_worker_starts(
-    pytester: pytest.Pytester, root: RootBuilder
+    pytester: pytest.Pytester, root: RootBuilder, tmp_path: Path
 ) -> None:
     pytester.makepyfile(TESTS)
     path = mi210(root, "missing")
+    xml = tmp_path / "junit.xml"
     result = run(
-        pytester, "-n", "2", f"--therock-root={path}", "--therock-expect=gfx90a", xdist=True
+        pytester,
+        "-n",
+        "2",
+        f"--therock-root={path}",
+        "--therock-expect=gfx90a",
+        f"--junitxml={xml}",
+        xdist=True,
     )
     assert result.ret == STOPPED
     text = output(result)
-    assert "/dev/kfd is missing although the KFD topology lists 8 GPU(s)" in text
+    assert text.count("/dev/kfd is missing although the KFD topology lists 8 GPU(s);") == 1
     assert "therock: error[kfd-missing]" in text  # the header is shown first
     assert "created:" not in text and "[gw" not in text  # no worker was started
+    suite = ET.parse(xml).getroot().find("testsuite")  # the report says why, as without -n
+    assert suite is not None and suite.get("errors") == "1"
+
+
+def test_a_stopped_session_says_why_in_its_junit_report(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A wrong target: the reason as a suite property and as an error a dashboard counts."""
+    pytester.makepyfile(TESTS)
+    xml = tmp_path / "junit.xml"
+    result = run(
+        pytester,
+        f"--therock-root={EXAMPLES / 'mi210-8x'}",
+        "--therock-expect=gfx1151",
+        f"--junitxml={xml}",
+    )
+    assert result.ret == STOPPED
+    why = (
+        "pytest-therock: expected a gfx1151 GPU (--therock-expect), found gfx90a x8; fix: run "
+        "on a machine with a gfx1151 GPU (in CI: the job ran on a runner without one; check its "
+        "runs-on labels); no test was run"
+    )
+    assert why in output(result)
+    suite = ET.parse(xml).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("errors")) == ("1", "1")
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["therock_stopped"] == why
+    error = suite.find("testcase/error")
+    assert error is not None and error.text == why
+
+
+def test_two_failed_proofs_make_one_line_with_one_prefix(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    pytester.makepyfile(TESTS)
+    tool = fake_rocminfo(tmp_path, "exit 1")
+    result = run(
+        pytester,
+        f"--therock-root={EXAMPLES / 'mi210-8x'}",
+        "--therock-expect=gfx1151",
+        "--therock-expect-runtime",
+        f"--therock-rocminfo={tool}",
+    )
+    assert result.ret == STOPPED
+    line = next(x for x in output(result).splitlines() if "no test was run" in x)
+    assert line.count("pytest-therock:") == 1
+    assert "found gfx90a x8" in line and "; runtime proof (--therock-expect-runtime): " in line
 
 
 def test_strict_requirements_treat_an_unusable_gpu_as_absent(

@@ -88,6 +88,12 @@ def test_a_user_filter_is_respected(
     result.assert_outcomes(passed=8)
     seen = {p.name: p.read_text() for p in tmp_path.glob("gw*")}
     assert set(seen.values()) <= {"7,6 [7, 6]", "5,4 [5, 4]"}
+    # The header names the GPUs each worker gets (its ROCR_VISIBLE_DEVICES), not positions.
+    result.stdout.fnmatch_lines(
+        ["therock: xdist: 2 GPU(s) per worker: gw0 -> GPU 7,6; gw1 -> GPU 5,4"]
+    )
+    for worker, text in seen.items():
+        assert text.startswith({"gw0": "7,6 ", "gw1": "5,4 "}[worker])
 
 
 def test_more_workers_than_gpu_slices_is_an_error_before_any_test(
