@@ -256,3 +256,45 @@ def test_no_majority_marks_nothing() -> None:
     assert outliers(rows) == [[], []]
     rows.append(dict.fromkeys(COLUMNS, "x"))
     assert outliers(rows) == [[], list(COLUMNS), []]
+
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def readme_block(after: str) -> list[str]:
+    """The lines of the README's first ``text`` block that starts with the line ``after``."""
+    text = README.read_text()
+    start = text.index(f"```text\n{after}\n") + len("```text\n")
+    return text[start : text.index("```", start)].splitlines()[1:]
+
+
+def test_the_readme_fleet_example_is_a_real_run_over_the_example_roots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README says how its fleet table was made; making it so gives that very table,
+    so the diagnostic codes it shows are current ones."""
+    for name in ("runner-1", "runner-2", "runner-3"):
+        shutil.copytree(EXAMPLES / "strix-halo-gtt-raised", tmp_path / name)
+    (tmp_path / "runner-3/.therock/kfd-access").write_text("missing\n")
+    (tmp_path / "runner-3/dev/kfd").unlink()
+    shutil.copytree(EXAMPLES / "strix-halo", tmp_path / "runner-4")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = cli(capsys, "fleet", "runner-1", "runner-2", "runner-3", "runner-4")
+    assert code == 0
+    assert out.splitlines() == readme_block(
+        "$ pytest-therock fleet runner-1 runner-2 runner-3 runner-4"
+    )
+
+
+def test_a_diagnostic_the_new_limit_raises_is_a_difference_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's second diff: the Strix Halo root with only ttm.pages_limit raised."""
+    a = with_pages_limit(EXAMPLES / "strix-halo-gtt-raised", tmp_path / "runner-1", "25165824")
+    b = with_pages_limit(EXAMPLES / "strix-halo-gtt-raised", tmp_path / "runner-2", "31457280")
+    code, out, _ = cli(capsys, "diff", str(a), str(b))
+    assert code == 1
+    changed = [line for line in out.splitlines() if line.startswith("  ")]
+    text = README.read_text()
+    assert changed[0] in text and changed[1] in text
+    assert [line.split(":")[0] for line in changed] == ["  GTT limit", "  memory-config"]
