@@ -131,9 +131,11 @@ def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
             f"/dev/kfd is missing although the KFD topology lists {len(kfd_gpus)} GPU(s)",
             "inside a container, pass --device /dev/kfd --device /dev/dri",
         )
-    elif env.gpus:  # listed by a recorded rocminfo only (a snapshot without the topology)
+    elif env.gpus or (env.rocminfo is not None and env.rocminfo.code in ("ok", "incomplete")):
+        # A recorded rocminfo that ran (a snapshot without the topology): not "amdgpu not loaded".
+        listed = f"lists {len(env.gpus)} GPU(s)" if env.gpus else "ran"
         yield (
-            f"/dev/kfd is missing although the recorded rocminfo lists {len(env.gpus)} GPU(s)",
+            f"/dev/kfd is missing although the recorded rocminfo {listed}",
             "inside a container, pass --device /dev/kfd --device /dev/dri",
         )
     else:
@@ -177,7 +179,7 @@ def _kfd_denied(env: Environment) -> Iterator[tuple[str, str | None]]:
     "How do I verify my GPU is recognized by TheRock?",
     """
 A snapshot records both /dev/kfd's access (.therock/kfd-access and dev/kfd) and the
-output of rocminfo. When rocminfo listed GPU agents but the record says /dev/kfd
+output of rocminfo. When rocminfo ran (it opens /dev/kfd) but the record says /dev/kfd
 was missing, not readable and writable, or cannot be read, the two were taken under
 different conditions (another user, another container) or the snapshot was edited.
 The record of /dev/kfd decides: the GPU counts as not usable. Record the snapshot
@@ -196,7 +198,7 @@ def _kfd_record_disagrees(env: Environment) -> Iterator[tuple[str, str | None]]:
         else "says /dev/kfd is not readable and writable"
     )
     yield (
-        f"the recorded rocminfo listed GPU agents, but the record of /dev/kfd {said}: "
+        f"the recorded rocminfo ran, but the record of /dev/kfd {said}: "
         "the GPU counts as not usable",
         "record the snapshot again, as the user and in the container that runs the tests",
     )

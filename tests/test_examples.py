@@ -113,7 +113,7 @@ def test_ci_runner_in_a_container_without_kfd_stops_with_the_fix(
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.assert_outcomes()
     text = result.stdout.str() + result.stderr.str()
-    proof = text.split("pytest-therock: runtime proof (--therock-expect-runtime): ", 1)[1]
+    proof = text.split("; runtime proof (--therock-expect-runtime): ", 1)[1]
     assert proof.startswith("rocminfo failed: /dev/kfd does not exist")
     assert "--device /dev/kfd --device /dev/dri" in proof
 

@@ -118,7 +118,11 @@ def test_expect_stops_the_session_before_any_test(
     result = run(pytester, f"--therock-root={mi210_root}", "--therock-expect", "gfx1151")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
-        ["*expected a gfx1151 GPU (--therock-expect), found gfx90a x8; no test was run*"]
+        [
+            "*expected a gfx1151 GPU (--therock-expect), found gfx90a x8; fix: run on a machine "
+            "with a gfx1151 GPU (in CI: the job ran on a runner without one; check its runs-on "
+            "labels); no test was run*"
+        ]
     )
     result.assert_outcomes()
     ok = run(
