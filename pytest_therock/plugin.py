@@ -187,6 +187,16 @@ _SETTING_NAMES = (
 )
 
 
+def _asks_for_help(config: pytest.Config) -> bool:
+    """``--help``, ``--markers``, ``--fixtures``: how a user finds out what to fix."""
+    option = config.option
+    return bool(
+        getattr(option, "help", False)
+        or getattr(option, "markers", False)
+        or getattr(option, "showfixtures", False)
+    )
+
+
 def _settings(config: pytest.Config) -> Settings:
     cli = {name: config.getoption(f"therock_{name}") for name in _SETTING_NAMES}
     ini = {name: config.getini(f"therock_{name}") for name in _SETTING_NAMES}
@@ -200,7 +210,7 @@ def _settings(config: pytest.Config) -> Settings:
             source = settings.sources.get("ignore", "--therock-ignore")
             check_codes(settings.ignore, source, others=bool(hook.get_hookimpls()))
     except ValueError as exc:
-        if config.option.help:  # `pytest --help` must work, to show how to fix it
+        if _asks_for_help(config):  # `pytest --help` must work, to show how to fix it
             return Settings()
         raise pytest.UsageError(f"pytest-therock: {exc}") from None
     if settings.expect:
@@ -210,7 +220,7 @@ def _settings(config: pytest.Config) -> Settings:
             try:
                 parse_target_pattern(target)
             except ValueError as exc:
-                if config.option.help:
+                if _asks_for_help(config):
                     return Settings()
                 source = settings.sources.get("expect", "--therock-expect")
                 raise pytest.UsageError(f"{source}: {exc}") from None
@@ -272,6 +282,9 @@ def _register_markers(config: pytest.Config, state: TheRock) -> None:
     if not config.option.markers:
         for plugin in config.pluginmanager.get_plugins():
             _scan_conftest(config, state, plugin)
+    # `-m "not requires_gfx1151"` under --strict-markers: pytest checks the names it uses.
+    expression = getattr(config.option, "markexpr", "") or ""
+    _register_gfx_names(config, state, expression.encode())
 
 
 def _project_marker_names(config: pytest.Config, state: TheRock) -> set[str]:
@@ -386,7 +399,7 @@ class XdistHooks:
         if not per_worker:
             return None
         visible = len(state.env().visible_gpus)
-        if visible < per_worker:  # not one worker's worth: say so, as -n 1 does
+        if 0 < visible < per_worker:  # not one worker's worth: say so, as -n 1 does
             from .workers import gpu_slices
 
             try:

@@ -125,6 +125,9 @@ def resolve(
 
 
 def _generic(value: object | None, name: str) -> str:
-    if value is None or str(value).strip().lower() == "auto":
-        return "auto"
-    return "on" if _bool(str(value), name) else "off"
+    word = "auto" if value is None else str(value).strip().lower()
+    if word in ("auto", "on", "off"):
+        return word
+    if word in ("1", "true", "yes", "0", "false", "no"):
+        return "on" if _bool(word, name) else "off"
+    raise ValueError(f"{name}: expected auto, on or off, got {str(value)!r}")

@@ -108,7 +108,8 @@ def per_target(table: Mapping[str, T], gfx_target: str | None) -> T:
         raise ValueError(f"per_target: unknown gfx target or family {keys[unknown[0]]!r}{hint}")
     chain: list[str] = []
     if gfx_target is not None:
-        target = gfx_target.lower()
+        # PyTorch's gcnArchName, "gfx942:sramecc+:xnack-": the target is before the ':'.
+        target = str(gfx_target).split(":", 1)[0].strip().lower()
         try:
             chain = [b.key.lower() for b in rb.packaging_chain(target)]
         except (ValueError, KeyError):

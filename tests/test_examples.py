@@ -145,6 +145,26 @@ def test_multi_gpu_setup_on_a_one_gpu_machine_starts_one_worker(
     result.stdout.fnmatch_lines(["*created: 1/1 worker*"])
 
 
+def test_multi_gpu_setup_on_a_laptop_runs_in_the_main_process(
+    pytester: pytest.Pytester,
+) -> None:
+    """-n auto with a GPU per worker, and no GPU: no worker, every test skips or runs."""
+    copy_setup(pytester, "multi-gpu-xdist")
+    result = in_root(pytester, "no-gpu")
+    assert result.ret == pytest.ExitCode.OK
+    assert "created:" not in result.stdout.str()
+
+
+def test_custom_diagnostic_runs_without_the_plugin(pytester: pytest.Pytester) -> None:
+    """Its hooks are optional: `-p no:therock` leaves the suite running (its one test
+    asks for the plugin's `therock_env` fixture, so that test alone errors)."""
+    copy_setup(pytester, "custom-diagnostic")
+    result = run(pytester, "-p", "no:therock")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'therock_env' not found*"])
+
+
 def test_custom_diagnostic_is_in_the_header(pytester: pytest.Pytester) -> None:
     copy_setup(pytester, "custom-diagnostic")
     result = in_root(pytester, "strix-halo")

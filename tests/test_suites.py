@@ -182,7 +182,7 @@ def test_generic_markers_off_from_the_environment_is_said_with_v(
     monkeypatch.setenv("PYTEST_THEROCK_GENERIC_MARKERS", "maybe")
     bad = run(pytester, f"--therock-root={MI210}")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
-    bad.stderr.fnmatch_lines(["*PYTEST_THEROCK_GENERIC_MARKERS: expected true or false*"])
+    bad.stderr.fnmatch_lines(["*PYTEST_THEROCK_GENERIC_MARKERS: expected auto, on or off*"])
 
 
 LATE_CONFTEST = """
@@ -475,6 +475,7 @@ PER_TARGET = {"gfx1151": 1e-3, "gfx115x": 2e-3, "gfx11": 5e-3, "default": 1e-2}
         ("gfx1150", 2e-3),  # its sub-family
         ("gfx1100", 5e-3),  # its family
         ("gfx942", 1e-2),
+        ("gfx1151:xnack-", 1e-3),  # PyTorch's gcnArchName form: the target before the ':'
         ("gfx1300", 1e-2),  # newer than rocm-bootstrap's table
         (None, 1e-2),  # no GPU
     ],
@@ -532,3 +533,32 @@ def test_a_driver_without_gpus_is_not_a_quiet_laptop(
     result = run(pytester, f"--therock-root={root.path}")
     result.stdout.fnmatch_lines(["therock: error[[]no-gpu[]]: no AMD GPU in the KFD topology*"])
     assert "no AMD GPU (" not in result.stdout.str()
+
+
+def test_deselecting_a_target_under_strict_markers_needs_no_test_that_names_it(
+    pytester: pytest.Pytester,
+) -> None:
+    """A CPU-only CI job: `-m "not requires_gfx1151"` with --strict-markers, over tests
+    that never name the marker (pytest checks the names a -m expression uses)."""
+    pytester.makepyfile("def test_cpu(): pass")
+    result = run(pytester, "--strict-markers", "-m", "not requires_gfx1151 and not requires_gfx94x")
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("ask", ["--markers", "--fixtures", "--help"])
+def test_a_bad_setting_does_not_break_the_commands_that_explain_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ask: str
+) -> None:
+    monkeypatch.setenv("PYTEST_THEROCK_TIMEOUT", "nan")
+    assert run(pytester, ask).ret == pytest.ExitCode.OK
+
+
+def test_generic_markers_setting_names_its_values(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_THEROCK_GENERIC_MARKERS", "maybe")
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*PYTEST_THEROCK_GENERIC_MARKERS: expected auto, on or off, got 'maybe'"]
+    )

@@ -1,10 +1,15 @@
 """A project's own environment check, shown in the header like the built-in ones."""
 
+import pytest
+
 from pytest_therock import Diagnostic
 
 NEEDED_GTT_GIB = 96
 
 
+# optionalhook: the suite still runs with `-p no:therock` (pytest knows the hook only
+# while the plugin is loaded).
+@pytest.hookimpl(optionalhook=True)
 def pytest_therock_diagnostics(env, config):
     from pytest_therock import gtt_info
 
@@ -24,5 +29,6 @@ def pytest_therock_diagnostics(env, config):
     return found
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_therock_report_header(env, config):
     return [f"lab: eval suite needs {NEEDED_GTT_GIB} GiB of GTT"]
