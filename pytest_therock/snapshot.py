@@ -29,6 +29,7 @@ from .sysroot import (
     SourceError,
     ToolResult,
     os_reason,
+    relative,
     run_tool,
     signals_blocked,
 )
@@ -80,16 +81,22 @@ def _drm_files(root: Root) -> Iterator[str]:
                 yield f"{DRM}/{card}/device/{name}"
 
 
-def inside(rel: str) -> str:
-    """``rel`` as a path under a root: ``..`` and a leading ``/`` stop at the root."""
-    return os.path.normpath("/" + rel)[1:]
+def inside(tree: Path, rel: str) -> Path:
+    """Where ``rel`` goes in the snapshot ``tree``: ``..`` and leading slashes stop at
+    the root (``$ROCM_PATH=/opt/x`` is recorded at ``opt/x``, never written to
+    ``/opt/x``). Raises :class:`SnapshotError` if the result is not strictly under
+    ``tree``."""
+    target = tree / relative(rel)
+    if not rel.strip("/") or os.path.commonpath([tree, target]) != str(tree) or target == tree:
+        raise SnapshotError(f"{rel!r} does not name a file under the snapshot")
+    return target
 
 
 def recorded_files(root: Root, environ: Mapping[str, str]) -> Iterator[str]:
     """Every file the probes read, relative to the root."""
     yield from FILES
     if environ.get("ROCM_PATH"):
-        yield inside(os.path.join(environ["ROCM_PATH"], ".info/version"))
+        yield relative(os.path.join(environ["ROCM_PATH"], ".info/version"))
     yield from (f"sys/module/{item.replace('/', '/parameters/')}" for item in MODULE_PARAMS)
     yield from _kfd_files(root)
     yield from _drm_files(root)
@@ -218,7 +225,7 @@ def _record(tree: Path, environ: Mapping[str, str], timeout: float, root: Root) 
             text = root.read_text(rel)
         except SourceError:
             continue
-        target = tree / inside(rel)
+        target = inside(tree, rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     record = tree / RECORD_DIR

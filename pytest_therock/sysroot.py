@@ -46,6 +46,14 @@ def os_reason(exc: OSError) -> str:
     return (exc.strerror or type(exc).__name__).lower()
 
 
+def relative(rel: str) -> str:
+    """``rel`` as a relative path under a root, the way a chroot takes it: ``..`` and
+    leading slashes stop at the root. Never absolute: ``os.path.normpath`` keeps two
+    leading slashes (POSIX leaves ``//x`` to the implementation), so they are stripped
+    after normalising; ``""`` is the root itself."""
+    return os.path.normpath("/" + rel).lstrip("/")
+
+
 @dataclass(frozen=True)
 class Root:
     """A filesystem root: ``/`` on a live machine, a snapshot directory in tests.
@@ -73,7 +81,7 @@ class Root:
         # str, not Path: detection joins hundreds.
         if self.is_live:  # the kernel resolves "..", after symlinks, as it always does
             return "/" + rel.lstrip("/")
-        return os.path.join(self.path, os.path.normpath("/" + rel)[1:])  # ".." stops at "/"
+        return os.path.join(self.path, relative(rel))
 
     def _within(self, real: str) -> bool:
         return real == self._real or real.startswith(self._real.rstrip("/") + "/")

@@ -653,6 +653,29 @@ def test_environment_variables_cannot_point_reads_or_writes_outside(
     assert (tmp_path / "escape/.info/version").read_text() == "0.0\n"
 
 
+def test_environment_an_absolute_rocm_path_is_recorded_inside_the_snapshot(
+    tmp_path: Path,
+) -> None:
+    """``ROCM_PATH=/abs/dir``: the version file is read from there and written under
+    the snapshot, never back to ``/abs/dir`` (``normpath('//abs')`` keeps both slashes)."""
+    rocm = tmp_path / "rocm"
+    (rocm / ".info").mkdir(parents=True)
+    version = rocm / ".info/version"
+    version.write_text("7.1.1\n")
+    os.utime(version, (1_000_000_000, 1_000_000_000))
+    env = {**os.environ, "ROCM_PATH": str(rocm)}
+    env.pop("PYTEST_THEROCK_ROOT", None)
+    for form in ("snap", "snap.tar.gz"):
+        dest = tmp_path / "out" / form
+        done = snapshot_cli(str(dest), env=env)
+        assert done.returncode == 0, done.stderr
+        assert version.read_text() == "7.1.1\n"
+        assert version.stat().st_mtime == 1_000_000_000
+        with snapshot_module.opened(str(dest)) as (tree, _):
+            assert (tree / str(version).lstrip("/")).read_text() == "7.1.1\n"
+            assert detect_versions(Root(tree), {"ROCM_PATH": str(rocm)}).rocm == "7.1.1"
+
+
 # --------------------------------------------------------------------------- permissions
 
 UNPRIVILEGED = 65534  # nobody
