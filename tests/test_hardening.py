@@ -365,6 +365,49 @@ def test_work_is_linear_in_nodes_and_command_line_length(root: RootBuilder) -> N
         assert [p.value for p in env.kernel_params if p.name == "amdgpu.gttsize"] in (["1"], [])
 
 
+#: What each pattern applied to tool output or snapshot files starts with; repeated on
+#: one line, a pattern that scans ahead from every start (``\w*Exception``,
+#: ``kfd.*Permission``) does quadratic work.
+PATTERN_STARTS = (
+    "InvalidParameter", "MissingParameter", "Unable to open /dev/kfd", "Assertion ",
+    "HSA_STATUS_ERROR_", "Command '", "ring ", "amdgpu.", "amdttm.pages_", "snip", "(",
+    "Kernel command line: ", "GTT size has been set as 1 but TTM size has been set as ",
+    "GPU:", "GPU[1]:", "a:", "1/", "1 ", "1(0x1", "AMDSMI Library version:", "AMD-SMI ",
+    "Linux version 1", "[", " A=", 'a="', "gfx",
+)  # fmt: skip
+
+
+def _parsers() -> dict[str, Callable[[str], object]]:
+    from pytest_therock import kernel_log, parsing, rocminfo, smi
+
+    return {
+        "amd-smi static": smi.parse_amdsmi_gpus,
+        "amd-smi version": smi.parse_amdsmi_version,
+        "rocm-smi": smi.parse_rocmsmi_gpus,
+        "rocm-smi version": smi.parse_rocmsmi_version,
+        "rocminfo": rocminfo.parse_rocminfo,
+        "dmesg": kernel_log.scan_kernel_log,
+        "proc/cmdline": parsing.parse_cmdline,
+        "properties": parsing.parse_properties,
+    }
+
+
+@pytest.mark.parametrize("parser", sorted(_parsers()))
+def test_time_every_parser_is_linear_over_a_mib_of_each_patterns_worst_case(
+    parser: str,
+) -> None:
+    """1 MiB of one pattern's start, repeated on one line: each parser finishes well
+    within a few seconds (quadratic regexes took 25 min on 1 MiB of amd-smi version)."""
+    parse = _parsers()[parser]
+    for start in PATTERN_STARTS:
+        text = start * ((1 << 20) // len(start))
+        began = time.perf_counter()
+        with contextlib.suppress(ValueError):  # a parser's documented error
+            parse(text)
+        took = time.perf_counter() - began
+        assert took < 5, f"{parser} over 1 MiB of {start!r}: {took:.1f} s"
+
+
 # --------------------------------------------------------------------------- archives
 
 
