@@ -125,7 +125,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         "invalid-command",
         re.compile(
             r"Invalid(?:Sub)?CommandException|InvalidParameter\w{0,64}Exception"
-            r"|MissingParameter\w{0,64}Exception|RequiredCommandException|Command '[^']*' is invalid"
+            r"|MissingParameter\w{0,64}Exception|RequiredCommandException"
+            r"|Command '[^']{0,200}' is invalid"
             r"|unrecognized arguments|invalid choice|^usage:|INVALID_(?:SUB)?COMMAND"
             r"|INVALID_PARAMETER",
             re.IGNORECASE,
