@@ -133,6 +133,7 @@ def detect(
         kfd_ram = _kfd_ram(root, problems)
         quiet = ram is not None or kfd_ram is not None
         ram = _system_memory(root, problems, quiet=quiet) or ram or kfd_ram
+    versions = _versions(root, environ, problems) if run_tools or not root.is_live else None
     return Environment(
         root=str(root.path),
         gpus=tuple(gpus),
@@ -147,7 +148,7 @@ def detect(
         rocminfo=status,
         kernel_log=kernel_log,
         smi=smi,
-        versions=_versions(root, environ) if run_tools or not root.is_live else None,
+        versions=versions,
     )
 
 
@@ -164,10 +165,10 @@ def _closed(root: Root) -> str | None:
     return None
 
 
-def _versions(root: Root, environ: Mapping[str, str]) -> Versions:
+def _versions(root: Root, environ: Mapping[str, str], problems: list[Problem]) -> Versions:
     from .versions import detect_versions
 
-    return detect_versions(root, environ)
+    return detect_versions(root, environ, problems)
 
 
 def _kernel_log(

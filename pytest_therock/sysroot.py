@@ -158,6 +158,19 @@ class Root:
         except UnicodeDecodeError:
             raise SourceError(rel, "not UTF-8 text") from None
 
+    def read_json(self, rel: str) -> object:
+        """The JSON document in ``rel`` (read as :meth:`read_text`). Raises
+        :class:`SourceError` for any file that cannot be read or parsed, including JSON
+        nested deeper than Python recurses (``[`` * 100,000 raises RecursionError)."""
+        import json
+
+        text = self.read_text(rel)
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            why = "nested too deep" if isinstance(exc, RecursionError) else "malformed"
+            raise SourceError(rel, f"not valid JSON ({why})") from None
+
     def exists(self, rel: str) -> bool:
         try:
             return os.path.lexists(self._checked(rel))

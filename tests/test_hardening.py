@@ -828,6 +828,32 @@ def test_memory_records_nested_deeper_than_python_recurses_are_not_a_crash(
         assert not any(text in out for text in ERRORS)
 
 
+@pytest.mark.parametrize(
+    "record",
+    ["[" * 100_000, '{"a":' * 100_000, "{" + "\x00" * 10, '{"therock": ["rocm"]}', "[]"],
+    ids=["deep-list", "deep-object", "malformed", "wrong-shape", "not-an-object"],
+)
+def test_a_json_record_that_cannot_be_parsed_is_a_problem_naming_it(
+    tmp_path: Path, record: str
+) -> None:
+    """doctor, diff and what the pytest header is made of (detect) name the file."""
+    path = tmp_path / "snap"
+    shutil.copytree(EXAMPLES / "strix-halo", path)
+    (path / ".therock/python-versions.json").write_text(record)
+    code, out, err = doctor("--root", str(path))
+    assert code in (0, 1) and err == ""
+    said = [line for line in out.splitlines() if "python-versions.json" in line]
+    assert len(said) == 1 and said[0].startswith(
+        "warning[source-unreadable]: .therock/python-versions.json: "
+    ), out
+    problems = [str(p) for p in detect(Root(path), {}).problems]
+    assert any(p.startswith(".therock/python-versions.json: ") for p in problems)
+    out_diff, err_diff = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out_diff), contextlib.redirect_stderr(err_diff):
+        cli_main(["diff", str(path), str(EXAMPLES / "strix-halo")])
+    assert not any(text in out_diff.getvalue() + err_diff.getvalue() for text in ERRORS)
+
+
 # --------------------------------------------------------------------------- property
 
 MUTATE = settings(
