@@ -18,9 +18,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .parsing import TIMEOUT, NumberError, parse_number
-from .snapshot import is_archive
-
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic
     from .environment import Environment
@@ -28,6 +25,8 @@ if TYPE_CHECKING:
 
 def _seconds(text: str) -> float:
     """``--timeout``: checked as ``--therock-timeout`` is (argparse names the option)."""
+    from .parsing import TIMEOUT, NumberError, parse_number
+
     try:
         return parse_number(text, "--timeout", TIMEOUT)
     except NumberError as exc:
@@ -90,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _gib(text: str) -> int:
     """``--need 96`` (GiB) as bytes, checked as a ``requires_gpu_memory_gb`` size is."""
-    from .parsing import GIB_SIZE
+    from .parsing import GIB_SIZE, NumberError, parse_number
 
     try:
         return math.ceil(parse_number(text, "--need", GIB_SIZE) * (1 << 30))
@@ -190,6 +189,8 @@ def doctor(args: argparse.Namespace) -> int:
             print(f"FAQ: {check.faq}")
         print(f"\n{check.explanation}")
         return 0
+    from .snapshot import is_archive
+
     if is_archive(args.root):  # a snapshot attached to a bug report
         from .snapshot import SnapshotError, opened
 
@@ -248,13 +249,15 @@ def snapshot(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; Ctrl-C and SIGTERM stop it with one line (exit 130, 143) after
-    killing any tool it runs and removing its temporary files."""
-    from .sysroot import Terminated
-
-    args = _parser().parse_args(argv)
+    """The command line; Ctrl-C, SIGTERM and SIGHUP (the terminal or ssh session closed)
+    stop it with one line (exit 130, 143, 129) after killing any tool it runs and
+    removing its temporary files. Everything, imports included, runs inside that
+    guard, so Ctrl-C at once is one line too, not a traceback."""
     try:
+        from .sysroot import Terminated
+
         with _sigterm_raises(Terminated):
+            args = _parser().parse_args(argv)
             if hasattr(args, "handler"):  # diff, fleet (pytest_therock/compare.py)
                 return int(args.handler(args))
             return doctor(args) if args.command == "doctor" else snapshot(args)
@@ -264,26 +267,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pytest-therock: interrupted", file=sys.stderr)
         return 130
-    except Terminated:
-        print("pytest-therock: terminated", file=sys.stderr)
-        return 143
+    except Terminated as exc:
+        signum = exc.args[0] if exc.args else signal.SIGTERM
+        said = "hung up" if signum == signal.SIGHUP else "terminated"
+        print(f"pytest-therock: {said}", file=sys.stderr)
+        return 128 + int(signum)
+
+
+#: Signals that end the command line with cleanup: SIGTERM, and SIGHUP (whose default
+#: action would kill it with its tool and temporary files left behind).
+_ENDING = (signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def _sigterm_raises(exception: type[BaseException]) -> Iterator[None]:
-    """SIGTERM raises ``exception`` (in the main thread), so cleanup runs as for Ctrl-C."""
+    """SIGTERM and SIGHUP raise ``exception(signum)`` (in the main thread), so cleanup
+    runs as for Ctrl-C."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def terminate(signum: int, frame: object) -> None:
-        raise exception
+        raise exception(signum)
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = {sig: signal.signal(sig, terminate) for sig in _ENDING}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -425,7 +425,7 @@ def _kill_tool(proc: subprocess.Popen[bytes], token: str, started: int) -> None:
 
 @contextlib.contextmanager
 def signals_blocked() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back (main thread) until the block ends, then deliver
+    """Hold Ctrl-C, SIGTERM and SIGHUP back (main thread) until the block ends, then deliver
     them: for what must not be cut in two, such as starting a tool and arming its
     cleanup, or creating and removing a temporary directory."""
     import signal
@@ -437,7 +437,8 @@ def signals_blocked() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
     finally:
@@ -445,7 +446,8 @@ def signals_blocked() -> Iterator[None]:
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived: raised by the handlers that turn the signal into cleanup."""
+    """SIGTERM (or SIGHUP) arrived: raised by the handlers that turn the signal into
+    cleanup; ``args[0]``, when given, is the signal number."""
 
 
 @contextlib.contextmanager

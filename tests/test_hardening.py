@@ -216,6 +216,8 @@ INTERRUPTS = {
     "doctor-archive-SIGTERM": ("archive", signal.SIGTERM),
     "snapshot-SIGTERM": ("snapshot", signal.SIGTERM),
     "snapshot-SIGINT": ("snapshot", signal.SIGINT),
+    "doctor-archive-SIGHUP": ("archive", signal.SIGHUP),  # the terminal or ssh closed
+    "snapshot-SIGHUP": ("snapshot", signal.SIGHUP),
 }
 
 
@@ -223,7 +225,8 @@ INTERRUPTS = {
 def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
     tool: Callable[[str, str], Path], tmp_path: Path, big_archive: Path, name: str
 ) -> None:
-    """Ctrl-C and SIGTERM: one line, exit 130 or 143, no tool left, no temporary file."""
+    """Ctrl-C, SIGTERM and SIGHUP: one line, exit 130, 143 or 129, no tool left, no
+    temporary file."""
     command, sig = INTERRUPTS[name]
     tool("rocminfo", "echo $$ > PIDS/tool.pid\n" + DAEMON + "sleep 60\n")
     tmp = tmp_path / "tmpdir"
@@ -251,7 +254,7 @@ def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
         stdout, stderr = proc.communicate(timeout=20)
     finally:
         proc.kill()
-    said = "interrupted" if sig == signal.SIGINT else "terminated"
+    said = {signal.SIGINT: "interrupted", signal.SIGHUP: "hung up"}.get(sig, "terminated")
     assert proc.returncode == 128 + sig, stderr
     assert stderr.splitlines() == [f"pytest-therock: {said}"], stderr
     assert not any(text in stdout + stderr for text in ERRORS)
