@@ -11,7 +11,6 @@ import json
 import math
 import os
 import signal
-import stat
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -73,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "rocminfo, amd-smi, rocm-smi and dmesg into PATH (a directory, or a .tar.gz). "
         "Replay it with `pytest-therock doctor --root PATH` or `pytest --therock-root=PATH`.",
     )
-    snap.add_argument("path", type=Path, help="directory or .tar.gz to create")
+    snap.add_argument("path", help="directory or .tar.gz to create")
     snap.add_argument(
         "--timeout",
         type=_seconds,
@@ -125,21 +124,6 @@ def environment_json(
     return data
 
 
-def _root_problem(root: str) -> str | None:
-    """Why ``root`` cannot be read as a machine's root, in a few words, or None."""
-    from .sysroot import os_reason
-
-    try:
-        st = os.stat(root)
-    except OSError as exc:
-        return os_reason(exc)
-    if not stat.S_ISDIR(st.st_mode):
-        return "not a directory"
-    if not os.access(root, os.R_OK | os.X_OK):
-        return "permission denied (cannot list or enter it)"
-    return None
-
-
 def _detect(root: str, timeout: float, shown: str | None = None) -> Environment:
     """The machine at ``root``, named ``shown`` (a snapshot archive's path, not the
     temporary directory it was extracted into)."""
@@ -173,16 +157,13 @@ def doctor(args: argparse.Namespace) -> int:
     try:
         check_codes(args.ignore, "--ignore")
     except ValueError as exc:
-        print(f"pytest-therock: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
 
     if args.explain:
         check = CHECKS.get(args.explain)
         if check is None:
-            print(
-                f"pytest-therock: unknown code {args.explain!r}; codes: {', '.join(CHECKS)}",
-                file=sys.stderr,
-            )
+            _error(f"unknown code {args.explain!r}; codes: {', '.join(CHECKS)}")
             return 2
         print(f"{check.code} ({check.severity})")
         if check.faq:
@@ -197,19 +178,20 @@ def doctor(args: argparse.Namespace) -> int:
         try:
             with opened(args.root) as (tmp, skipped):
                 if skipped:
-                    print(
-                        f"pytest-therock: --root {args.root}: skipped {skipped} member(s) that "
-                        "are not plain files or directories (links, devices, FIFOs)",
-                        file=sys.stderr,
+                    _error(
+                        f"--root {args.root}: skipped {skipped} member(s) that "
+                        "are not plain files or directories (links, devices, FIFOs)"
                     )
                 args.shown_root, args.root = args.root, str(tmp)
                 return doctor(args)
         except SnapshotError as exc:
-            print(f"pytest-therock: --root {args.root}: {exc}", file=sys.stderr)
+            _error(f"--root {args.root}: {exc}")
             return 2
-    problem = _root_problem(args.root)
+    from .sysroot import root_problem
+
+    problem = root_problem(args.root)
     if problem is not None:
-        print(f"pytest-therock: --root {args.root}: {problem}", file=sys.stderr)
+        _error(f"--root {args.root}: {problem}")
         return 2
     ignore = frozenset(args.ignore)
     if args.json:
@@ -230,21 +212,32 @@ def doctor(args: argparse.Namespace) -> int:
     return 0 if env.usable else 1
 
 
+def _error(message: str) -> None:
+    """One line on stderr; paths the user typed may hold control characters."""
+    from .printable import printable
+
+    print(f"pytest-therock: {printable(message)}", file=sys.stderr)
+
+
 def snapshot(args: argparse.Namespace) -> int:
+    from .printable import printable
     from .snapshot import SnapshotError, take
     from .sysroot import os_reason
 
-    path: Path = args.path
+    path = Path(args.path)
+    if not args.path or path.name in ("", ".."):  # '' is '.': it would write into '.'
+        _error(f"snapshot {args.path!r}: name a new directory or .tar.gz to create")
+        return 2
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         written = take(path, os.environ, args.timeout)
     except SnapshotError as exc:
-        print(f"pytest-therock: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     except OSError as exc:
-        print(f"pytest-therock: cannot write {path}: {os_reason(exc)}", file=sys.stderr)
+        _error(f"cannot write {path}: {os_reason(exc)}")
         return 2
-    print(f"pytest-therock: recorded {len(written)} files into {path}")
+    print(f"pytest-therock: recorded {len(written)} files into {printable(str(path))}")
     return 0
 
 

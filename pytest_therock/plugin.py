@@ -202,7 +202,9 @@ def _settings(config: pytest.Config) -> Settings:
     except ValueError as exc:
         if config.option.help:  # `pytest --help` must work, to show how to fix it
             return Settings()
-        raise pytest.UsageError(f"pytest-therock: {exc}") from None
+        from .printable import printable  # --therock-root as typed: no control sequences
+
+        raise pytest.UsageError(f"pytest-therock: {printable(str(exc))}") from None
     if settings.expect:
         from .targets import parse_target_pattern
 
@@ -213,7 +215,9 @@ def _settings(config: pytest.Config) -> Settings:
                 if config.option.help:
                     return Settings()
                 source = settings.sources.get("expect", "--therock-expect")
-                raise pytest.UsageError(f"{source}: {exc}") from None
+                from .printable import printable
+
+                raise pytest.UsageError(f"{source}: {printable(str(exc))}") from None
     return settings
 
 

@@ -123,7 +123,7 @@ def take(
     a symlink there never followed. Raises :class:`SnapshotError` (one line) or
     ``OSError`` when writing fails.
     """
-    archive = destination.name.endswith(ARCHIVE_SUFFIXES)
+    archive = archive_stem(destination.name) is not None
     _check_destination(destination, archive)
     partial = f".{destination.name}."
     with temporary_directory(partial, ".partial", destination.parent) as work:
@@ -176,8 +176,12 @@ MACHINE_DIRS = (RECORD_DIR, "sys", "proc", "dev")
 
 
 def looks_like_machine(directory: Path) -> bool:
-    """``directory`` holds one of :data:`MACHINE_DIRS` (a snapshot, or ``/``)."""
-    return any((directory / name).is_dir() for name in MACHINE_DIRS)
+    """``directory`` holds one of :data:`MACHINE_DIRS` (a snapshot, or ``/``); False
+    when it cannot be looked into."""
+    try:
+        return any((directory / name).is_dir() for name in MACHINE_DIRS)
+    except OSError:  # Path.is_dir raises PermissionError
+        return False
 
 
 def _machine_in(tree: Path) -> Path:
@@ -191,10 +195,20 @@ def _machine_in(tree: Path) -> Path:
     return tree
 
 
+def archive_stem(name: str) -> str | None:
+    """``name`` without its archive suffix (``.tar.gz`` or ``.tgz``, in any case:
+    ``RUNNER.TAR.GZ``), or None when it has none. The one test of an archive's name."""
+    lower = name.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: len(name) - len(suffix)]
+    return None
+
+
 def is_archive(path: str) -> bool:
-    """``path`` names a regular file ending in ``.tar.gz`` or ``.tgz``."""
+    """``path`` names a regular file ending in ``.tar.gz`` or ``.tgz`` (any case)."""
     try:
-        return path.endswith(ARCHIVE_SUFFIXES) and stat.S_ISREG(os.stat(path).st_mode)
+        return archive_stem(path) is not None and stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
 

@@ -54,6 +54,20 @@ def relative(rel: str) -> str:
     return os.path.normpath("/" + rel).lstrip("/")
 
 
+def root_problem(root: str) -> str | None:
+    """Why the directory ``root`` cannot be read as a machine's root, in a few words
+    (``permission denied (cannot list or enter it)``, ``not a directory``), or None."""
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        return os_reason(exc)
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    if not os.access(root, os.R_OK | os.X_OK):
+        return "permission denied (cannot list or enter it)"
+    return None
+
+
 @dataclass(frozen=True)
 class Root:
     """A filesystem root: ``/`` on a live machine, a snapshot directory in tests.

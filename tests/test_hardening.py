@@ -722,6 +722,54 @@ def test_environment_an_absolute_rocm_path_is_recorded_inside_the_snapshot(
             assert detect_versions(Root(tree), {"ROCM_PATH": str(rocm)}).rocm == "7.1.1"
 
 
+def test_fleet_skips_hidden_and_partial_snapshots_and_names_a_fifo(tmp_path: Path) -> None:
+    """A half-written ``.NAME.*.partial`` (SIGKILL) is no machine; a FIFO named like an
+    archive is named on stderr, exit 2; ``RUNNER.TAR.GZ`` is an archive everywhere."""
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    for name in ("a", "b"):
+        shutil.copytree(EXAMPLES / "strix-halo", fleet / name)
+    shutil.copytree(EXAMPLES / "strix-halo", fleet / ".c.tar.gz.x1y2.partial" / "root")
+    shutil.copytree(EXAMPLES / "strix-halo", fleet / ".hidden")
+    upper = fleet / "UPPER.TAR.GZ"
+    made = snapshot_cli(str(upper))
+    assert made.returncode == 0 and upper.is_file(), made.stderr
+    with tarfile.open(upper) as tar:
+        assert ".therock/snapshot.json" in tar.getnames()
+    os.mkfifo(fleet / "pipe.tar.gz")
+    done = subprocess.run(
+        [*CLI, "fleet", str(fleet), "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"pytest-therock: {fleet / 'pipe.tar.gz'}: not a directory or a .tar.gz snapshot\n"
+    )
+    assert sorted(row["machine"] for row in json.loads(done.stdout)) == ["UPPER", "a", "b"]
+
+
+def test_paths_typed_by_the_user_are_printed_without_control_sequences(
+    tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    """doctor --root, snapshot's last line, pytest --therock-root; and an empty snapshot
+    destination is refused, never '.'."""
+    evil = "x\x1b]0;owned\x07\x1b[2J"
+    code, out, err = doctor("--root", str(tmp_path / evil))
+    assert (code, out) == (2, "") and "\x1b" not in err and "\\x1b]0;owned" in err
+    done = snapshot_cli(str(tmp_path / evil))
+    assert done.returncode == 0 and "\x1b" not in done.stdout and "\\x1b" in done.stdout
+    assert (tmp_path / evil / ".therock/snapshot.json").is_file()
+    result = pytester.runpytest_subprocess(f"--therock-root={tmp_path / 'none' / evil}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "\x1b" not in result.stderr.str() and "\\x1b]0;owned" in result.stderr.str()
+    before = sorted(os.listdir(pytester.path))
+    empty = subprocess.run([*CLI, "snapshot", ""], capture_output=True, text=True, timeout=60,
+                           cwd=pytester.path)  # fmt: skip
+    assert empty.returncode == 2 and empty.stderr == (
+        "pytest-therock: snapshot '': name a new directory or .tar.gz to create\n"
+    )
+    assert sorted(os.listdir(pytester.path)) == before
+
+
 # --------------------------------------------------------------------------- permissions
 
 UNPRIVILEGED = 65534  # nobody
