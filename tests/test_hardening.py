@@ -801,6 +801,14 @@ def as_unprivileged(*commands: list[str]) -> list[tuple[int, str, str]]:
         "            from pytest_therock.sysroot import Root\n"
         "            env = detect(Root(Path(argv[1])), {})\n"
         "            status = print(*env.problems, sep='\\n')\n"
+        "        elif argv[0] == 'header':  # the pytest header's lines\n"
+        "            from pathlib import Path\n"
+        "            from pytest_therock.detect import detect\n"
+        "            from pytest_therock.diagnostics import run_checks\n"
+        "            from pytest_therock.report import summary_lines\n"
+        "            from pytest_therock.sysroot import Root\n"
+        "            env = detect(Root(Path(argv[1])), {})\n"
+        "            status = print(*summary_lines(env, run_checks(env)), sep='\\n')\n"
         "        else:\n"
         "            status = main(argv)\n"
         "    results.append((status, out.getvalue(), err.getvalue()))\n"
@@ -862,6 +870,34 @@ def test_permission_faults_are_one_line_reports_for_an_unprivileged_user(
     for (argv, says), (status, out, err) in zip(cases.items(), results[2:], strict=True):
         assert (status, out, err) == (2, "", f"pytest-therock: {says}\n"), argv
     assert list(private.iterdir()) == []
+
+
+def test_permission_an_unreadable_root_is_said_so_in_fleet_diff_and_the_header(
+    shared_dir: Path,
+) -> None:
+    """A snapshot the user cannot enter: fleet and diff name it (exit 2, no traceback),
+    the header says it cannot be read (not "amdgpu is not loaded"); an unreadable
+    kfd-access record says "permission denied" once."""
+    fleet = shared_dir / "fleet"
+    fleet.mkdir()
+    fleet.chmod(0o755)
+    a = many_nodes(fleet / "a", 1)
+    closed = many_nodes(fleet / "closed", 1)
+    closed.chmod(0o700)
+    (a / ".therock/kfd-access").chmod(0)
+    results = as_unprivileged(
+        ["fleet", str(fleet)], ["diff", str(closed), str(a)], ["header", str(closed)],
+        ["doctor", "--root", str(a)],
+    )  # fmt: skip
+    denied = f"{closed}: permission denied (cannot list or enter it)"
+    status, out, err = results[0]
+    assert (status, err) == (2, f"pytest-therock: {denied}\n") and "a" in out
+    assert results[1] == (2, "", f"pytest-therock: {denied}\n")
+    header = results[2][1]
+    assert denied in header and "not loaded" not in header, header
+    said = [line for line in results[3][1].splitlines() if "kfd-access" in line]
+    assert sum("permission denied" in line for line in said) == 1, said
+    assert not any("malformed" in line for line in said), said
 
 
 def test_memory_records_nested_deeper_than_python_recurses_are_not_a_crash(

@@ -503,7 +503,7 @@ def test_any_other_kfd_access_text_is_a_malformed_source(
     pytester.makepyfile("def test_ok(): pass")
     result = run(pytester, f"--therock-root={path}")
     header = [ln for ln in result.stdout.lines if ln.startswith("therock:")]
-    assert "therock: /dev/kfd: unknown (.therock/kfd-access malformed)" in header
+    assert "therock: /dev/kfd: unknown (.therock/kfd-access unusable)" in header
     assert sum("kfd-access" in ln for ln in header) == 2  # the fact, and the warning
     assert not [ln for ln in header if "kfd-denied" in ln]  # no claim about the user
     code, said = doctor("--root", str(path))
