@@ -570,6 +570,27 @@ def test_archives_a_bomb_is_refused_by_the_caps(
         assert list(private_tmp.iterdir()) == []
 
 
+def test_archives_the_member_cap_fits_a_snapshot_and_refuses_in_seconds(
+    tmp_path: Path, private_tmp: Path
+) -> None:
+    """The real cap: far above what a snapshot of the largest real topology holds, and a
+    620 kB archive of empty files past it is refused in seconds (not 70 s)."""
+    snap = tmp_path / "mi300x.tar.gz"
+    source = Root(REALDATA / "kfd-topology/topo-mi300-cpx")
+    written = snapshot_module.take(snap, {}, 1.0, source=source)
+    assert 10 * len(written) < snapshot_module.MAX_ARCHIVE_MEMBERS
+    cap = snapshot_module.MAX_ARCHIVE_MEMBERS
+    bomb = tmp_path / "many.tar.gz"
+    bomb.write_bytes(tar_gz([(member(f"sys/{i}/x"), b"") for i in range(cap + 1000)]))
+    began = time.perf_counter()
+    code, _, err = doctor("--root", str(bomb))
+    took = time.perf_counter() - began
+    assert (code, err) == (2, f"pytest-therock: --root {bomb}: more than {cap} members: "
+                           "not a snapshot\n")  # fmt: skip
+    assert took < 30, f"{took:.1f} s"  # a loaded 2-core CI; about 5 s idle
+    assert list(private_tmp.iterdir()) == []
+
+
 @pytest.mark.skipif(not hasattr(tarfile, "data_filter"), reason="covered by the refusal test")
 def test_archives_a_python_without_the_data_filter_refuses(
     strix_archive: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
