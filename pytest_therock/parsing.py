@@ -248,10 +248,14 @@ class NumberError(ValueError):
 
 
 def shown(value: object, limit: int = 40) -> str:
-    """``repr(value)`` cut to ``limit`` characters; never raises (``repr(10**5000)`` does)."""
+    """``repr(value)`` cut to ``limit`` characters; never raises (``repr(10**5000)`` does,
+    and so may a marker argument's own ``__repr__``)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
         return f"<int of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception as exc:  # a marker argument whose __repr__ raises
+        text = f"<{type(value).__name__}: repr raised {type(exc).__name__}>"
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 

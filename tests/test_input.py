@@ -686,3 +686,28 @@ def test_help_prints_whatever_any_variable_says(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     [said] = errors_in(result)
     assert variable[0] in said
+
+
+def test_a_marker_argument_whose_repr_raises_is_a_marker_error(pytester: pytest.Pytester) -> None:
+    """Not an INTERNALERROR: the argument is shown as what it is, the marker refused."""
+    pytester.makepyfile(
+        """
+        import pytest
+        class Evil:
+            def __repr__(self):
+                raise RuntimeError("no")
+        @pytest.mark.requires_vram_gb(Evil())
+        def test_a(): pass
+        @pytest.mark.skip_on_gfx("gfx90a", reason=Evil())
+        def test_b(): pass
+        """
+    )
+    result = run(pytester)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "*test_a: marker requires_vram_gb(<Evil: repr raised RuntimeError>)*",
+            "*test_b: marker skip_on_gfx('gfx90a', reason=<Evil: repr raised RuntimeError>)*",
+        ]
+    )
