@@ -11,15 +11,11 @@ import json
 import math
 import os
 import signal
-import stat
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from .parsing import TIMEOUT, NumberError, parse_number
-from .snapshot import is_archive
 
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic
@@ -28,6 +24,8 @@ if TYPE_CHECKING:
 
 def _seconds(text: str) -> float:
     """``--timeout``: checked as ``--therock-timeout`` is (argparse names the option)."""
+    from .parsing import TIMEOUT, NumberError, parse_number
+
     try:
         return parse_number(text, "--timeout", TIMEOUT)
     except NumberError as exc:
@@ -74,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "rocminfo, amd-smi, rocm-smi and dmesg into PATH (a directory, or a .tar.gz). "
         "Replay it with `pytest-therock doctor --root PATH` or `pytest --therock-root=PATH`.",
     )
-    snap.add_argument("path", type=Path, help="directory or .tar.gz to create")
+    snap.add_argument("path", help="directory or .tar.gz to create")
     snap.add_argument(
         "--timeout",
         type=_seconds,
@@ -90,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _gib(text: str) -> int:
     """``--need 96`` (GiB) as bytes, checked as a ``requires_gpu_memory_gb`` size is."""
-    from .parsing import GIB_SIZE
+    from .parsing import GIB_SIZE, NumberError, parse_number
 
     try:
         return math.ceil(parse_number(text, "--need", GIB_SIZE) * (1 << 30))
@@ -126,21 +124,6 @@ def environment_json(
     return data
 
 
-def _root_problem(root: str) -> str | None:
-    """Why ``root`` cannot be read as a machine's root, in a few words, or None."""
-    from .sysroot import os_reason
-
-    try:
-        st = os.stat(root)
-    except OSError as exc:
-        return os_reason(exc)
-    if not stat.S_ISDIR(st.st_mode):
-        return "not a directory"
-    if not os.access(root, os.R_OK | os.X_OK):
-        return "permission denied (cannot list or enter it)"
-    return None
-
-
 def _detect(root: str, timeout: float, shown: str | None = None) -> Environment:
     """The machine at ``root``, named ``shown`` (a snapshot archive's path, not the
     temporary directory it was extracted into)."""
@@ -174,41 +157,41 @@ def doctor(args: argparse.Namespace) -> int:
     try:
         check_codes(args.ignore, "--ignore")
     except ValueError as exc:
-        print(f"pytest-therock: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
 
     if args.explain:
         check = CHECKS.get(args.explain)
         if check is None:
-            print(
-                f"pytest-therock: unknown code {args.explain!r}; codes: {', '.join(CHECKS)}",
-                file=sys.stderr,
-            )
+            _error(f"unknown code {args.explain!r}; codes: {', '.join(CHECKS)}")
             return 2
         print(f"{check.code} ({check.severity})")
         if check.faq:
             print(f"FAQ: {check.faq}")
         print(f"\n{check.explanation}")
         return 0
+    from .snapshot import is_archive
+
     if is_archive(args.root):  # a snapshot attached to a bug report
         from .snapshot import SnapshotError, opened
 
         try:
             with opened(args.root) as (tmp, skipped):
                 if skipped:
-                    print(
-                        f"pytest-therock: --root {args.root}: skipped {skipped} member(s) that "
-                        "are not plain files or directories (links, devices, FIFOs)",
-                        file=sys.stderr,
+                    _error(
+                        f"--root {args.root}: skipped {skipped} member(s) that "
+                        "are not plain files or directories (links, devices, FIFOs)"
                     )
                 args.shown_root, args.root = args.root, str(tmp)
                 return doctor(args)
         except SnapshotError as exc:
-            print(f"pytest-therock: --root {args.root}: {exc}", file=sys.stderr)
+            _error(f"--root {args.root}: {exc}")
             return 2
-    problem = _root_problem(args.root)
+    from .sysroot import root_problem
+
+    problem = root_problem(args.root)
     if problem is not None:
-        print(f"pytest-therock: --root {args.root}: {problem}", file=sys.stderr)
+        _error(f"--root {args.root}: {problem}")
         return 2
     ignore = frozenset(args.ignore)
     if args.json:
@@ -229,32 +212,53 @@ def doctor(args: argparse.Namespace) -> int:
     return 0 if env.usable else 1
 
 
+def _error(message: str) -> None:
+    """One line on stderr; paths the user typed may hold control characters."""
+    from .printable import printable
+
+    print(f"pytest-therock: {printable(message)}", file=sys.stderr)
+
+
 def snapshot(args: argparse.Namespace) -> int:
+    from .printable import printable
     from .snapshot import SnapshotError, take
     from .sysroot import os_reason
 
-    path: Path = args.path
+    path = Path(args.path)
+    if not args.path or path.name in ("", ".."):  # '' is '.': it would write into '.'
+        _error(f"snapshot {args.path!r}: name a new directory or .tar.gz to create")
+        return 2
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         written = take(path, os.environ, args.timeout)
     except SnapshotError as exc:
-        print(f"pytest-therock: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     except OSError as exc:
-        print(f"pytest-therock: cannot write {path}: {os_reason(exc)}", file=sys.stderr)
+        _error(f"cannot write {path}: {os_reason(exc)}")
         return 2
-    print(f"pytest-therock: recorded {len(written)} files into {path}")
+    print(f"pytest-therock: recorded {len(written)} files into {printable(str(path))}")
+    import glob
+
+    # A snapshot killed outright (SIGKILL, power loss) leaves its temporary sibling;
+    # not knowing whether another snapshot is writing it now, say so, do not remove it.
+    for stale in sorted(
+        glob.glob(f"{glob.escape(str(path.parent))}/.{glob.escape(path.name)}.*.partial")
+    ):
+        _error(f"left {stale}: an interrupted snapshot's temporary directory; remove it")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; Ctrl-C and SIGTERM stop it with one line (exit 130, 143) after
-    killing any tool it runs and removing its temporary files."""
-    from .sysroot import Terminated
-
-    args = _parser().parse_args(argv)
+    """The command line; Ctrl-C, SIGTERM and SIGHUP (the terminal or ssh session closed)
+    stop it with one line (exit 130, 143, 129) after killing any tool it runs and
+    removing its temporary files. Everything, imports included, runs inside that
+    guard, so Ctrl-C at once is one line too, not a traceback."""
     try:
+        from .sysroot import Terminated
+
         with _sigterm_raises(Terminated):
+            args = _parser().parse_args(argv)
             if hasattr(args, "handler"):  # diff, fleet (pytest_therock/compare.py)
                 return int(args.handler(args))
             return doctor(args) if args.command == "doctor" else snapshot(args)
@@ -264,26 +268,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pytest-therock: interrupted", file=sys.stderr)
         return 130
-    except Terminated:
-        print("pytest-therock: terminated", file=sys.stderr)
-        return 143
+    except Terminated as exc:
+        signum = exc.args[0] if exc.args else signal.SIGTERM
+        said = "hung up" if signum == signal.SIGHUP else "terminated"
+        print(f"pytest-therock: {said}", file=sys.stderr)
+        return 128 + int(signum)
+
+
+#: Signals that end the command line with cleanup: SIGTERM, and SIGHUP (whose default
+#: action would kill it with its tool and temporary files left behind).
+_ENDING = (signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def _sigterm_raises(exception: type[BaseException]) -> Iterator[None]:
-    """SIGTERM raises ``exception`` (in the main thread), so cleanup runs as for Ctrl-C."""
+    """SIGTERM and SIGHUP raise ``exception(signum)`` (in the main thread), so cleanup
+    runs as for Ctrl-C."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def terminate(signum: int, frame: object) -> None:
-        raise exception
+        raise exception(signum)
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = {sig: signal.signal(sig, terminate) for sig in _ENDING}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import stat
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -28,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from .environment import Environment, Gpu, fmt_bytes
 from .printable import printable
-from .snapshot import ARCHIVE_SUFFIXES as ARCHIVES
-from .snapshot import looks_like_machine
+from .snapshot import archive_stem, looks_like_machine
+from .sysroot import root_problem
 
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic
@@ -82,7 +83,10 @@ def opened(path: str) -> Iterator[Path]:
     ``.tar.gz`` (removed afterwards). Raises :class:`MachineError`."""
     from .snapshot import MACHINE_DIRS, SnapshotError, is_archive, opened
 
-    if not is_archive(path) and not Path(path).is_dir():
+    problem = None if is_archive(path) else root_problem(path)
+    if problem is not None and problem.startswith("permission denied"):
+        raise MachineError(f"{path}: {problem}")
+    if problem is not None:  # missing, a file, a FIFO, a device
         raise MachineError(f"{path}: not a directory or a .tar.gz snapshot")
     try:
         with opened(path) as (root, _skipped):  # links, devices: never extracted
@@ -303,28 +307,36 @@ def discover(paths: Sequence[str], depth: int = 3) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
 
     def stem(text: str) -> str:
-        for suffix in ARCHIVES:
-            text = text.removesuffix(suffix)
-        return text
+        return archive_stem(text) or text
 
     def walk(directory: Path, top: Path, level: int) -> None:
         try:
             entries = sorted(directory.iterdir())
         except OSError:
+            found.append((str(directory.relative_to(top)), str(directory)))  # load says why
             return
         for entry in entries:
-            if entry.is_symlink():
+            if entry.name.startswith("."):  # hidden, and a snapshot's .NAME.*.partial
                 continue
-            if entry.is_file() and entry.name.endswith(ARCHIVES):
-                found.append((stem(str(entry.relative_to(top))), str(entry)))
-            elif entry.is_dir() and looks_like_machine(entry):
-                found.append((str(entry.relative_to(top)), str(entry)))
-            elif entry.is_dir() and level < depth:
+            name = str(entry.relative_to(top))
+            try:
+                mode = entry.lstat().st_mode
+            except OSError:
+                found.append((name, str(entry)))  # load says why
+                continue
+            if stat.S_ISLNK(mode):
+                continue
+            if not stat.S_ISDIR(mode):
+                if archive_stem(entry.name) is not None:  # a FIFO too: load says it is not one
+                    found.append((stem(name), str(entry)))
+            elif root_problem(str(entry)) is not None or looks_like_machine(entry):
+                found.append((name, str(entry)))  # unreadable: load says why
+            elif level < depth:
                 walk(entry, top, level + 1)
 
     for path in paths:
         p = Path(path)
-        if p.is_dir() and not looks_like_machine(p):
+        if root_problem(path) is None and not looks_like_machine(p):
             walk(p, p, 1)
         else:
             found.append((stem(p.name) or str(p), path))

@@ -20,9 +20,11 @@ from .parsing import (
     BANK_BOUNDS,
     MAX_MEMORY_BYTES,
     NODE_BOUNDS,
+    NODE_MINIMUMS,
     decimal,
     gfx_target_name,
     implausible,
+    not_unsigned,
     parse_cmdline,
     parse_int,
     parse_kfd_access,
@@ -133,6 +135,7 @@ def detect(
         kfd_ram = _kfd_ram(root, problems)
         quiet = ram is not None or kfd_ram is not None
         ram = _system_memory(root, problems, quiet=quiet) or ram or kfd_ram
+    versions = _versions(root, environ, problems) if run_tools or not root.is_live else None
     return Environment(
         root=str(root.path),
         gpus=tuple(gpus),
@@ -147,7 +150,7 @@ def detect(
         rocminfo=status,
         kernel_log=kernel_log,
         smi=smi,
-        versions=_versions(root, environ) if run_tools or not root.is_live else None,
+        versions=versions,
     )
 
 
@@ -164,10 +167,10 @@ def _closed(root: Root) -> str | None:
     return None
 
 
-def _versions(root: Root, environ: Mapping[str, str]) -> Versions:
+def _versions(root: Root, environ: Mapping[str, str], problems: list[Problem]) -> Versions:
     from .versions import detect_versions
 
-    return detect_versions(root, environ)
+    return detect_versions(root, environ, problems)
 
 
 def _kernel_log(
@@ -229,7 +232,11 @@ def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
             continue  # a CPU node
         if props.get("vendor_id", AMD_VENDOR_ID) != AMD_VENDOR_ID:
             continue
-        why = implausible(props, NODE_BOUNDS)
+        why = (
+            not_unsigned(text, (*NODE_BOUNDS, "local_mem_size"))
+            or implausible(props, NODE_BOUNDS, NODE_MINIMUMS)
+            or _undecodable_target(props)
+        )
         if why is not None:
             problems.append(Problem(rel, f"{why}: not counted as a GPU"))
             continue
@@ -239,6 +246,16 @@ def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
             continue
         gpus.append(_gpu(int(node), props, bank))
     return gpus
+
+
+def _undecodable_target(props: dict[str, int]) -> str | None:
+    """A GPU node's ``gfx_target_version`` that decodes to no gfx target (0, 999999):
+    :func:`~pytest_therock.parsing.gfx_target_name` decodes it as rocm_agent_enumerator
+    does. An old kernel that has no such field is not a fault."""
+    gtv = props.get("gfx_target_version")
+    if gtv is not None and gfx_target_name(gtv) is None:
+        return f"gfx_target_version {gtv} decodes to no gfx target"
+    return None
 
 
 def _kfd_ram(root: Root, problems: list[Problem]) -> int | None:

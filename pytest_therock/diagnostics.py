@@ -85,7 +85,10 @@ def run_checks(
 ) -> list[Diagnostic]:
     """Every diagnostic for ``env``, most severe first; ``need``: bytes of GPU memory the
     user asked for (``pytest-therock doctor --need``), which memory fixes then aim at."""
-    found = [d for c in CHECKS.values() if c.code not in ignore for d in c.run(env, need)]
+    checks = list(CHECKS.values())
+    if any(p.source == env.root for p in env.problems):  # the root itself cannot be read:
+        checks = [c for c in checks if c.code == "source-unreadable"]  # nothing else is known
+    found = [d for c in checks if c.code not in ignore for d in c.run(env, need)]
     return sorted(found, key=lambda d: SEVERITIES.index(d.severity))
 
 

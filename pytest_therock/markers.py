@@ -93,10 +93,10 @@ def parse_exclusion(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -
         raise MarkerError(f"{shown}: name at least one target, e.g. {name}('gfx1151')")
     reason = kwargs.get("reason")
     if reason is not None and not isinstance(reason, str):
-        raise MarkerError(f"{shown}: reason must be a string, got {reason!r}")
+        raise MarkerError(f"{shown}: reason must be a string, got {show(reason)}")
     strict = kwargs.get("strict")
     if strict is not None and not isinstance(strict, bool):
-        raise MarkerError(f"{shown}: strict must be True or False, got {strict!r}")
+        raise MarkerError(f"{shown}: strict must be True or False, got {show(strict)}")
     raises = kwargs.get("raises")
     types = raises if isinstance(raises, tuple) else (raises,)
     if raises is not None and not all(
@@ -138,7 +138,7 @@ def _no_keywords(shown: str, kwargs: Mapping[str, Any]) -> None:
 
 def _pattern(shown: str, value: Any) -> TargetPattern:
     if not isinstance(value, str):
-        raise MarkerError(f"{shown}: targets are strings such as 'gfx1151', got {value!r}")
+        raise MarkerError(f"{shown}: targets are strings such as 'gfx1151', got {show(value)}")
     try:
         return parse_target_pattern(value)
     except ValueError as exc:
@@ -328,7 +328,7 @@ def _specifier(shown: str, args: Sequence[Any], optional: bool) -> Any:
         return SpecifierSet(args[0], prereleases=True)  # TheRock nightlies are pre-releases
     except InvalidSpecifier:
         raise MarkerError(
-            f"{shown}: {args[0]!r} is not a version specifier, e.g. '>=7.0'"
+            f"{shown}: {show(args[0])} is not a version specifier, e.g. '>=7.0'"
         ) from None
 
 

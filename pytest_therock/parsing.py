@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from typing import NamedTuple
 
 _HEX = "0123456789abcdef"
@@ -103,17 +104,40 @@ NODE_BOUNDS: dict[str, int] = {
 }
 
 
-def implausible(props: dict[str, int], bounds: dict[str, int]) -> str | None:
+#: Fields of a GPU node that are never 0: a wavefront has 32 or 64 lanes and a CU at
+#: least one SIMD (kfd_topology.c fills both from the device's gfx config).
+NODE_MINIMUMS: dict[str, int] = {"wave_front_size": 1, "simd_per_cu": 1}
+
+
+def implausible(
+    props: dict[str, int], bounds: dict[str, int], minimums: dict[str, int] | None = None
+) -> str | None:
     """Why a node's (or memory bank's) properties cannot be true, or None.
 
     Returns ``"simd_count 18446744073709551615 is implausible (at most 16384)"`` for the
-    first field above its bound: a value no kernel prints, so the node is reported as
-    a problem rather than believed.
+    first field above its bound (or below its minimum): a value no kernel prints, so
+    the node is reported as a problem rather than believed.
     """
     for name, high in bounds.items():
         value = props.get(name)
         if value is not None and value > high:
             return f"{name} {value} is implausible (at most {high})"
+    for name, low in (minimums or {}).items():
+        value = props.get(name)
+        if value is not None and value < low:
+            return f"{name} {value} is implausible (at least {low})"
+    return None
+
+
+def not_unsigned(text: str, names: Iterable[str]) -> str | None:
+    """Why a field of ``names`` in a properties file is no unsigned number, or None:
+    the kernel prints every KFD property with ``%u`` or ``%llu``, so ``simd_count -4``
+    or ``local_mem_size -1`` is a fault (which :func:`parse_properties` would drop)."""
+    wanted = frozenset(names)
+    for line in text.split("\n")[:-1]:
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in wanted and _u64(parts[1]) is None:
+            return f"{parts[0]} {parts[1][:24]!r} is not an unsigned number"
     return None
 
 
@@ -224,10 +248,14 @@ class NumberError(ValueError):
 
 
 def shown(value: object, limit: int = 40) -> str:
-    """``repr(value)`` cut to ``limit`` characters; never raises (``repr(10**5000)`` does)."""
+    """``repr(value)`` cut to ``limit`` characters; never raises (``repr(10**5000)`` does,
+    and so may a marker argument's own ``__repr__``)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
         return f"<int of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception as exc:  # a marker argument whose __repr__ raises
+        text = f"<{type(value).__name__}: repr raised {type(exc).__name__}>"
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 

@@ -212,7 +212,9 @@ def _settings(config: pytest.Config) -> Settings:
     except ValueError as exc:
         if _asks_for_help(config):  # `pytest --help` must work, to show how to fix it
             return Settings()
-        raise pytest.UsageError(f"pytest-therock: {exc}") from None
+        from .printable import printable  # --therock-root as typed: no control sequences
+
+        raise pytest.UsageError(f"pytest-therock: {printable(str(exc))}") from None
     if settings.expect:
         from .targets import parse_target_pattern
 
@@ -223,7 +225,9 @@ def _settings(config: pytest.Config) -> Settings:
                 if _asks_for_help(config):
                     return Settings()
                 source = settings.sources.get("expect", "--therock-expect")
-                raise pytest.UsageError(f"{source}: {exc}") from None
+                from .printable import printable
+
+                raise pytest.UsageError(f"{source}: {printable(str(exc))}") from None
     return settings
 
 

@@ -78,7 +78,8 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         lines.append("settings: " + ", ".join(settings))
     kfd = env.kfd
     access = "rw" if kfd.usable else ("missing" if not kfd.present else "no access")
-    access = access if kfd.known else "unknown (.therock/kfd-access malformed)"
+    # why (malformed, permission denied) is said once, by the source-unreadable warning
+    access = access if kfd.known else "unknown (.therock/kfd-access unusable)"
     lines.append("WSL: /dev/dxg" if env.wsl and not kfd.present else f"/dev/kfd: {access}")
     if env.rocminfo is not None and env.rocminfo.ok and verbose:
         lines.append(env.rocminfo.message)

@@ -85,20 +85,20 @@ _FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     (
         "kfd-permission-denied",
-        re.compile(r"Unable to open /dev/kfd.*Permission denied"),
+        re.compile(r"Unable to open /dev/kfd.{0,200}Permission denied"),
         "this user may not open /dev/kfd. Add the user to the {group} group "
         "(`sudo usermod -aG {group} $USER`; older systems also use `video`) and log in again",
     ),
     (
         "kfd-missing",
-        re.compile(r"Unable to open /dev/kfd.*No such file or directory"),
+        re.compile(r"Unable to open /dev/kfd.{0,200}No such file or directory"),
         "/dev/kfd does not exist. Inside a container pass the devices "
         "(`docker run --device /dev/kfd --device /dev/dri ...`); on the host load amdgpu "
         f"(`sudo modprobe amdgpu`) and {_SEE_DMESG}",
     ),
     (
         "kfd-no-gpu",
-        re.compile(r"Unable to open /dev/kfd.*Cannot allocate memory"),
+        re.compile(r"Unable to open /dev/kfd.{0,200}Cannot allocate memory"),
         "the kernel driver could not set up any GPU for compute, so /dev/kfd cannot be opened "
         "(`Cannot allocate memory`); usually the GPU is not supported by KFD: look for "
         "`not supported` or `missing in supported_devices` in `sudo dmesg | grep -i kfd`",
@@ -127,7 +127,7 @@ _FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     (
         "crashed",
         re.compile(
-            r"Segmentation fault|Bus error|Illegal instruction|Assertion .* failed"
+            r"Segmentation fault|Bus error|Illegal instruction|Assertion .{0,500} failed"
             r"|\(core dumped\)|^Aborted\b"
         ),
         f"rocminfo crashed. {_SEE_DMESG}; check that the ROCm user space matches the driver",
@@ -314,10 +314,15 @@ _FAILURE_WORDS = (
 )
 
 
+#: Characters of a line the failure patterns look at (an error line is short).
+_LINE_LIMIT = 4096
+
+
 def _check_failure(lines: list[str]) -> None:
     # One search per pattern over the whole text (patterns never cross a line): the
     # first pattern that matches wins, and its first matching line is quoted.
-    text = "\n".join(lines)
+    # Each line cut to _LINE_LIMIT: with the bounded patterns, linear work per line.
+    text = "\n".join(line[:_LINE_LIMIT] for line in lines)
     if not any(word in text for word in _FAILURE_WORDS):
         return
     for code, pattern, advice in _FAILURES:

@@ -124,8 +124,9 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "invalid-command",
         re.compile(
-            r"Invalid(?:Sub)?CommandException|InvalidParameter\w*Exception"
-            r"|MissingParameter\w*Exception|RequiredCommandException|Command '[^']*' is invalid"
+            r"Invalid(?:Sub)?CommandException|InvalidParameter\w{0,64}Exception"
+            r"|MissingParameter\w{0,64}Exception|RequiredCommandException"
+            r"|Command '[^']{0,200}' is invalid"
             r"|unrecognized arguments|invalid choice|^usage:|INVALID_(?:SUB)?COMMAND"
             r"|INVALID_PARAMETER",
             re.IGNORECASE,
@@ -171,6 +172,9 @@ _ADVICE = {
 }
 
 _QUOTE_LIMIT = 300
+#: Characters of a line the failure rules look at: an error line is short, and a
+#: bound keeps every rule's work per line small whatever a hostile tool prints.
+_LINE_LIMIT = 4096
 _ERROR_WORD = re.compile(r"error|exception", re.IGNORECASE)
 
 
@@ -183,7 +187,7 @@ def _reported_error(tool: str, lines: Iterable[str]) -> SmiError | None:
     """The error the tool printed, if any line of ``lines`` is one we know."""
     best: tuple[int, int, str] | None = None
     for line in lines:
-        text = line.strip()
+        text = line[:_LINE_LIMIT].strip()
         if not text:
             continue
         for rank, (_code, pattern) in enumerate(_RULES):

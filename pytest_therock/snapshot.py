@@ -29,6 +29,7 @@ from .sysroot import (
     SourceError,
     ToolResult,
     os_reason,
+    relative,
     run_tool,
     signals_blocked,
 )
@@ -39,8 +40,11 @@ if TYPE_CHECKING:
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 #: Caps on an archive to replay. A real snapshot holds a few hundred files and a few
-#: MB (a 63-partition MI300X: about 700 files); these leave room and stop a bomb.
-MAX_ARCHIVE_MEMBERS = 100_000
+#: MB: a 63-partition MI300X (tests/realdata/kfd-topology/topo-mi300-cpx, 66 nodes)
+#: records 3 files a node and 2 a memory bank, under 1,000 files with DRM and tools,
+#: about twice that as members of `tar czf` (which adds directories). 5,000 leaves
+#: room and keeps a bomb of empty members to seconds (each member is a few syscalls).
+MAX_ARCHIVE_MEMBERS = 5_000
 MAX_ARCHIVE_BYTES = 64 << 20  # the files, uncompressed
 MAX_MEMBER_BYTES = MAX_TOOL_OUTPUT  # more than any read accepts is of no use
 #: The whole uncompressed stream: the files, and for each member its headers and padding.
@@ -80,16 +84,22 @@ def _drm_files(root: Root) -> Iterator[str]:
                 yield f"{DRM}/{card}/device/{name}"
 
 
-def inside(rel: str) -> str:
-    """``rel`` as a path under a root: ``..`` and a leading ``/`` stop at the root."""
-    return os.path.normpath("/" + rel)[1:]
+def inside(tree: Path, rel: str) -> Path:
+    """Where ``rel`` goes in the snapshot ``tree``: ``..`` and leading slashes stop at
+    the root (``$ROCM_PATH=/opt/x`` is recorded at ``opt/x``, never written to
+    ``/opt/x``). Raises :class:`SnapshotError` if the result is not strictly under
+    ``tree``."""
+    target = tree / relative(rel)
+    if not rel.strip("/") or os.path.commonpath([tree, target]) != str(tree) or target == tree:
+        raise SnapshotError(f"{rel!r} does not name a file under the snapshot")
+    return target
 
 
 def recorded_files(root: Root, environ: Mapping[str, str]) -> Iterator[str]:
     """Every file the probes read, relative to the root."""
     yield from FILES
     if environ.get("ROCM_PATH"):
-        yield inside(os.path.join(environ["ROCM_PATH"], ".info/version"))
+        yield relative(os.path.join(environ["ROCM_PATH"], ".info/version"))
     yield from (f"sys/module/{item.replace('/', '/parameters/')}" for item in MODULE_PARAMS)
     yield from _kfd_files(root)
     yield from _drm_files(root)
@@ -116,7 +126,7 @@ def take(
     a symlink there never followed. Raises :class:`SnapshotError` (one line) or
     ``OSError`` when writing fails.
     """
-    archive = destination.name.endswith(ARCHIVE_SUFFIXES)
+    archive = archive_stem(destination.name) is not None
     _check_destination(destination, archive)
     partial = f".{destination.name}."
     with temporary_directory(partial, ".partial", destination.parent) as work:
@@ -169,8 +179,12 @@ MACHINE_DIRS = (RECORD_DIR, "sys", "proc", "dev")
 
 
 def looks_like_machine(directory: Path) -> bool:
-    """``directory`` holds one of :data:`MACHINE_DIRS` (a snapshot, or ``/``)."""
-    return any((directory / name).is_dir() for name in MACHINE_DIRS)
+    """``directory`` holds one of :data:`MACHINE_DIRS` (a snapshot, or ``/``); False
+    when it cannot be looked into."""
+    try:
+        return any((directory / name).is_dir() for name in MACHINE_DIRS)
+    except OSError:  # Path.is_dir raises PermissionError
+        return False
 
 
 def _machine_in(tree: Path) -> Path:
@@ -184,10 +198,20 @@ def _machine_in(tree: Path) -> Path:
     return tree
 
 
+def archive_stem(name: str) -> str | None:
+    """``name`` without its archive suffix (``.tar.gz`` or ``.tgz``, in any case:
+    ``RUNNER.TAR.GZ``), or None when it has none. The one test of an archive's name."""
+    lower = name.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: len(name) - len(suffix)]
+    return None
+
+
 def is_archive(path: str) -> bool:
-    """``path`` names a regular file ending in ``.tar.gz`` or ``.tgz``."""
+    """``path`` names a regular file ending in ``.tar.gz`` or ``.tgz`` (any case)."""
     try:
-        return path.endswith(ARCHIVE_SUFFIXES) and stat.S_ISREG(os.stat(path).st_mode)
+        return archive_stem(path) is not None and stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
 
@@ -218,7 +242,7 @@ def _record(tree: Path, environ: Mapping[str, str], timeout: float, root: Root) 
             text = root.read_text(rel)
         except SourceError:
             continue
-        target = tree / inside(rel)
+        target = inside(tree, rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     record = tree / RECORD_DIR
@@ -327,6 +351,24 @@ class _Bounded:
         return self._stream.tell()
 
 
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, into: Path) -> None:
+    """One plain file or directory, checked by tarfile's ``data`` filter (PEP 706: no
+    absolute path, nothing outside ``into``), written without the owner, mode and time
+    tarfile would also set: a snapshot needs only the bytes, and each member stays cheap."""
+    safe = tarfile.data_filter(member, str(into))
+    target = os.path.join(into, safe.name)
+    if member.isdir():
+        os.makedirs(target, exist_ok=True)
+        return
+    os.makedirs(os.path.dirname(target) or into, exist_ok=True)
+    source = tar.extractfile(member)
+    if source is None:
+        return
+    # "into" is new and only ever gets files and directories: no link to follow.
+    with source, open(target, "wb") as out:
+        shutil.copyfileobj(source, out)
+
+
 def extract(archive: Path, into: Path) -> int:
     """Unpack a snapshot ``.tar.gz`` into the directory ``into``; returns how many
     members were skipped for not being plain files or directories (links, devices,
@@ -371,7 +413,7 @@ def extract(archive: Path, into: Path) -> int:
                         )
                     if total > MAX_ARCHIVE_BYTES:
                         raise SnapshotError(f"expands to more than {MAX_ARCHIVE_BYTES} bytes")
-                    tar.extract(member, into, filter="data")
+                    _extract_member(tar, member, into)
             while stream.read(1 << 20):  # to the end, so that gzip checks its CRC
                 pass
     except SnapshotError:

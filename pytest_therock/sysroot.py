@@ -46,6 +46,28 @@ def os_reason(exc: OSError) -> str:
     return (exc.strerror or type(exc).__name__).lower()
 
 
+def relative(rel: str) -> str:
+    """``rel`` as a relative path under a root, the way a chroot takes it: ``..`` and
+    leading slashes stop at the root. Never absolute: ``os.path.normpath`` keeps two
+    leading slashes (POSIX leaves ``//x`` to the implementation), so they are stripped
+    after normalising; ``""`` is the root itself."""
+    return os.path.normpath("/" + rel).lstrip("/")
+
+
+def root_problem(root: str) -> str | None:
+    """Why the directory ``root`` cannot be read as a machine's root, in a few words
+    (``permission denied (cannot list or enter it)``, ``not a directory``), or None."""
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        return os_reason(exc)
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    if not os.access(root, os.R_OK | os.X_OK):
+        return "permission denied (cannot list or enter it)"
+    return None
+
+
 @dataclass(frozen=True)
 class Root:
     """A filesystem root: ``/`` on a live machine, a snapshot directory in tests.
@@ -73,7 +95,7 @@ class Root:
         # str, not Path: detection joins hundreds.
         if self.is_live:  # the kernel resolves "..", after symlinks, as it always does
             return "/" + rel.lstrip("/")
-        return os.path.join(self.path, os.path.normpath("/" + rel)[1:])  # ".." stops at "/"
+        return os.path.join(self.path, relative(rel))
 
     def _within(self, real: str) -> bool:
         return real == self._real or real.startswith(self._real.rstrip("/") + "/")
@@ -149,6 +171,19 @@ class Root:
             return data.decode()
         except UnicodeDecodeError:
             raise SourceError(rel, "not UTF-8 text") from None
+
+    def read_json(self, rel: str) -> object:
+        """The JSON document in ``rel`` (read as :meth:`read_text`). Raises
+        :class:`SourceError` for any file that cannot be read or parsed, including JSON
+        nested deeper than Python recurses (``[`` * 100,000 raises RecursionError)."""
+        import json
+
+        text = self.read_text(rel)
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            why = "nested too deep" if isinstance(exc, RecursionError) else "malformed"
+            raise SourceError(rel, f"not valid JSON ({why})") from None
 
     def exists(self, rel: str) -> bool:
         try:
@@ -404,7 +439,7 @@ def _kill_tool(proc: subprocess.Popen[bytes], token: str, started: int) -> None:
 
 @contextlib.contextmanager
 def signals_blocked() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back (main thread) until the block ends, then deliver
+    """Hold Ctrl-C, SIGTERM and SIGHUP back (main thread) until the block ends, then deliver
     them: for what must not be cut in two, such as starting a tool and arming its
     cleanup, or creating and removing a temporary directory."""
     import signal
@@ -416,7 +451,8 @@ def signals_blocked() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
     finally:
@@ -424,7 +460,8 @@ def signals_blocked() -> Iterator[None]:
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived: raised by the handlers that turn the signal into cleanup."""
+    """SIGTERM (or SIGHUP) arrived: raised by the handlers that turn the signal into
+    cleanup; ``args[0]``, when given, is the signal number."""
 
 
 @contextlib.contextmanager

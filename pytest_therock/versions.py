@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .environment import Problem
 from .sysroot import RECORD_DIR, Root, SourceError
 
 #: TheRock's Python SDK distributions (``pip install rocm[libraries,devel]``).
@@ -57,20 +57,39 @@ def python_distributions(names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def _recorded_packages(root: Root) -> dict[str, str]:
-    """Python packages as ``pytest-therock snapshot`` recorded them."""
+def _recorded_packages(root: Root, problems: list[Problem] | None = None) -> dict[str, str]:
+    """Python packages as ``pytest-therock snapshot`` recorded them; a record that
+    cannot be read or has not the recorded shape is a problem naming the file."""
+    rel = f"{RECORD_DIR}/python-versions.json"
     try:
-        data = json.loads(root.read_text(f"{RECORD_DIR}/python-versions.json"))
-        packages = {str(k): str(v) for k, v in dict(data.get("therock") or {}).items()}
-        if data.get("torch"):
-            packages["torch"] = str(data["torch"])
-        return packages
-    except (SourceError, ValueError, TypeError, AttributeError, RecursionError):
-        return {}  # RecursionError: JSON nested 100,000 deep
+        if not root.exists(rel):
+            return {}
+        data = root.read_json(rel)
+        if not isinstance(data, dict):
+            raise SourceError(rel, "not a JSON object")
+        therock = data.get("therock") or {}
+        torch = data.get("torch")
+        if not isinstance(therock, dict) or not all(
+            isinstance(v, str) for v in (*therock, *therock.values())
+        ):
+            raise SourceError(rel, "'therock' is not an object of names to versions")
+        if torch is not None and not isinstance(torch, str):
+            raise SourceError(rel, "'torch' is not a version")
+    except SourceError as exc:
+        if problems is not None:
+            problems.append(Problem(exc.path, exc.reason))
+        return {}
+    packages = dict(therock)
+    if torch:
+        packages["torch"] = torch
+    return packages
 
 
-def detect_versions(root: Root, environ: Mapping[str, str]) -> Versions:
-    """Versions on this machine, or as a snapshot recorded them."""
+def detect_versions(
+    root: Root, environ: Mapping[str, str], problems: list[Problem] | None = None
+) -> Versions:
+    """Versions on this machine, or as a snapshot recorded them; a record that cannot
+    be read is added to ``problems``."""
     candidates = []
     if environ.get("ROCM_PATH"):
         candidates.append(os.path.join(environ["ROCM_PATH"].lstrip("/"), ".info/version"))
@@ -84,7 +103,7 @@ def detect_versions(root: Root, environ: Mapping[str, str]) -> Versions:
     if root.is_live:
         packages = python_distributions((*THEROCK_DISTRIBUTIONS, "torch"))
     else:
-        packages = _recorded_packages(root)
+        packages = _recorded_packages(root, problems)
     torch = packages.pop("torch", None)
     if rocm is None:
         rocm = packages.get("rocm-sdk-core") or packages.get("rocm")

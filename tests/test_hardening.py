@@ -216,6 +216,8 @@ INTERRUPTS = {
     "doctor-archive-SIGTERM": ("archive", signal.SIGTERM),
     "snapshot-SIGTERM": ("snapshot", signal.SIGTERM),
     "snapshot-SIGINT": ("snapshot", signal.SIGINT),
+    "doctor-archive-SIGHUP": ("archive", signal.SIGHUP),  # the terminal or ssh closed
+    "snapshot-SIGHUP": ("snapshot", signal.SIGHUP),
 }
 
 
@@ -223,7 +225,8 @@ INTERRUPTS = {
 def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
     tool: Callable[[str, str], Path], tmp_path: Path, big_archive: Path, name: str
 ) -> None:
-    """Ctrl-C and SIGTERM: one line, exit 130 or 143, no tool left, no temporary file."""
+    """Ctrl-C, SIGTERM and SIGHUP: one line, exit 130, 143 or 129, no tool left, no
+    temporary file."""
     command, sig = INTERRUPTS[name]
     tool("rocminfo", "echo $$ > PIDS/tool.pid\n" + DAEMON + "sleep 60\n")
     tmp = tmp_path / "tmpdir"
@@ -251,7 +254,7 @@ def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
         stdout, stderr = proc.communicate(timeout=20)
     finally:
         proc.kill()
-    said = "interrupted" if sig == signal.SIGINT else "terminated"
+    said = {signal.SIGINT: "interrupted", signal.SIGHUP: "hung up"}.get(sig, "terminated")
     assert proc.returncode == 128 + sig, stderr
     assert stderr.splitlines() == [f"pytest-therock: {said}"], stderr
     assert not any(text in stdout + stderr for text in ERRORS)
@@ -363,6 +366,49 @@ def test_work_is_linear_in_nodes_and_command_line_length(root: RootBuilder) -> N
         env = detect(Root(one), {})
         assert time.perf_counter() - start < 5, words[:8]  # quadratic: 31 s
         assert [p.value for p in env.kernel_params if p.name == "amdgpu.gttsize"] in (["1"], [])
+
+
+#: What each pattern applied to tool output or snapshot files starts with; repeated on
+#: one line, a pattern that scans ahead from every start (``\w*Exception``,
+#: ``kfd.*Permission``) does quadratic work.
+PATTERN_STARTS = (
+    "InvalidParameter", "MissingParameter", "Unable to open /dev/kfd", "Assertion ",
+    "HSA_STATUS_ERROR_", "Command '", "ring ", "amdgpu.", "amdttm.pages_", "snip", "(",
+    "Kernel command line: ", "GTT size has been set as 1 but TTM size has been set as ",
+    "GPU:", "GPU[1]:", "a:", "1/", "1 ", "1(0x1", "AMDSMI Library version:", "AMD-SMI ",
+    "Linux version 1", "[", " A=", 'a="', "gfx",
+)  # fmt: skip
+
+
+def _parsers() -> dict[str, Callable[[str], object]]:
+    from pytest_therock import kernel_log, parsing, rocminfo, smi
+
+    return {
+        "amd-smi static": smi.parse_amdsmi_gpus,
+        "amd-smi version": smi.parse_amdsmi_version,
+        "rocm-smi": smi.parse_rocmsmi_gpus,
+        "rocm-smi version": smi.parse_rocmsmi_version,
+        "rocminfo": rocminfo.parse_rocminfo,
+        "dmesg": kernel_log.scan_kernel_log,
+        "proc/cmdline": parsing.parse_cmdline,
+        "properties": parsing.parse_properties,
+    }
+
+
+@pytest.mark.parametrize("parser", sorted(_parsers()))
+def test_time_every_parser_is_linear_over_a_mib_of_each_patterns_worst_case(
+    parser: str,
+) -> None:
+    """1 MiB of one pattern's start, repeated on one line: each parser finishes well
+    within a few seconds (quadratic regexes took 25 min on 1 MiB of amd-smi version)."""
+    parse = _parsers()[parser]
+    for start in PATTERN_STARTS:
+        text = start * ((1 << 20) // len(start))
+        began = time.perf_counter()
+        with contextlib.suppress(ValueError):  # a parser's documented error
+            parse(text)
+        took = time.perf_counter() - began
+        assert took < 5, f"{parser} over 1 MiB of {start!r}: {took:.1f} s"
 
 
 # --------------------------------------------------------------------------- archives
@@ -524,6 +570,27 @@ def test_archives_a_bomb_is_refused_by_the_caps(
         assert list(private_tmp.iterdir()) == []
 
 
+def test_archives_the_member_cap_fits_a_snapshot_and_refuses_in_seconds(
+    tmp_path: Path, private_tmp: Path
+) -> None:
+    """The real cap: far above what a snapshot of the largest real topology holds, and a
+    620 kB archive of empty files past it is refused in seconds (not 70 s)."""
+    snap = tmp_path / "mi300x.tar.gz"
+    source = Root(REALDATA / "kfd-topology/topo-mi300-cpx")
+    written = snapshot_module.take(snap, {}, 1.0, source=source)
+    assert 10 * len(written) < snapshot_module.MAX_ARCHIVE_MEMBERS
+    cap = snapshot_module.MAX_ARCHIVE_MEMBERS
+    bomb = tmp_path / "many.tar.gz"
+    bomb.write_bytes(tar_gz([(member(f"sys/{i}/x"), b"") for i in range(cap + 1000)]))
+    began = time.perf_counter()
+    code, _, err = doctor("--root", str(bomb))
+    took = time.perf_counter() - began
+    assert (code, err) == (2, f"pytest-therock: --root {bomb}: more than {cap} members: "
+                           "not a snapshot\n")  # fmt: skip
+    assert took < 30, f"{took:.1f} s"  # a loaded 2-core CI; about 5 s idle
+    assert list(private_tmp.iterdir()) == []
+
+
 @pytest.mark.skipif(not hasattr(tarfile, "data_filter"), reason="covered by the refusal test")
 def test_archives_a_python_without_the_data_filter_refuses(
     strix_archive: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -653,6 +720,84 @@ def test_environment_variables_cannot_point_reads_or_writes_outside(
     assert (tmp_path / "escape/.info/version").read_text() == "0.0\n"
 
 
+def test_environment_an_absolute_rocm_path_is_recorded_inside_the_snapshot(
+    tmp_path: Path,
+) -> None:
+    """``ROCM_PATH=/abs/dir``: the version file is read from there and written under
+    the snapshot, never back to ``/abs/dir`` (``normpath('//abs')`` keeps both slashes)."""
+    rocm = tmp_path / "rocm"
+    (rocm / ".info").mkdir(parents=True)
+    version = rocm / ".info/version"
+    version.write_text("7.1.1\n")
+    os.utime(version, (1_000_000_000, 1_000_000_000))
+    env = {**os.environ, "ROCM_PATH": str(rocm)}
+    env.pop("PYTEST_THEROCK_ROOT", None)
+    for form in ("snap", "snap.tar.gz"):
+        dest = tmp_path / "out" / form
+        done = snapshot_cli(str(dest), env=env)
+        assert done.returncode == 0, done.stderr
+        assert version.read_text() == "7.1.1\n"
+        assert version.stat().st_mtime == 1_000_000_000
+        with snapshot_module.opened(str(dest)) as (tree, _):
+            assert (tree / str(version).lstrip("/")).read_text() == "7.1.1\n"
+            assert detect_versions(Root(tree), {"ROCM_PATH": str(rocm)}).rocm == "7.1.1"
+
+
+def test_fleet_skips_hidden_and_partial_snapshots_and_names_a_fifo(tmp_path: Path) -> None:
+    """A half-written ``.NAME.*.partial`` (SIGKILL) is no machine; a FIFO named like an
+    archive is named on stderr, exit 2; ``RUNNER.TAR.GZ`` is an archive everywhere."""
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    for name in ("a", "b"):
+        shutil.copytree(EXAMPLES / "strix-halo", fleet / name)
+    shutil.copytree(EXAMPLES / "strix-halo", fleet / ".c.tar.gz.x1y2.partial" / "root")
+    shutil.copytree(EXAMPLES / "strix-halo", fleet / ".hidden")
+    upper = fleet / "UPPER.TAR.GZ"
+    made = snapshot_cli(str(upper))
+    assert made.returncode == 0 and upper.is_file(), made.stderr
+    with tarfile.open(upper) as tar:
+        assert ".therock/snapshot.json" in tar.getnames()
+    again = snapshot_cli(str(fleet / "c.tar.gz"))
+    stale = fleet / ".c.tar.gz.x1y2.partial"
+    assert again.returncode == 0 and again.stderr == (
+        f"pytest-therock: left {stale}: an interrupted snapshot's temporary directory; remove it\n"
+    )
+    assert (stale / "root/.therock").is_dir()  # said, not removed: it may be another's
+    (fleet / "c.tar.gz").unlink()
+    os.mkfifo(fleet / "pipe.tar.gz")
+    done = subprocess.run(
+        [*CLI, "fleet", str(fleet), "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"pytest-therock: {fleet / 'pipe.tar.gz'}: not a directory or a .tar.gz snapshot\n"
+    )
+    assert sorted(row["machine"] for row in json.loads(done.stdout)) == ["UPPER", "a", "b"]
+
+
+def test_paths_typed_by_the_user_are_printed_without_control_sequences(
+    tmp_path: Path, pytester: pytest.Pytester
+) -> None:
+    """doctor --root, snapshot's last line, pytest --therock-root; and an empty snapshot
+    destination is refused, never '.'."""
+    evil = "x\x1b]0;owned\x07\x1b[2J"
+    code, out, err = doctor("--root", str(tmp_path / evil))
+    assert (code, out) == (2, "") and "\x1b" not in err and "\\x1b]0;owned" in err
+    done = snapshot_cli(str(tmp_path / evil))
+    assert done.returncode == 0 and "\x1b" not in done.stdout and "\\x1b" in done.stdout
+    assert (tmp_path / evil / ".therock/snapshot.json").is_file()
+    result = pytester.runpytest_subprocess(f"--therock-root={tmp_path / 'none' / evil}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "\x1b" not in result.stderr.str() and "\\x1b]0;owned" in result.stderr.str()
+    before = sorted(os.listdir(pytester.path))
+    empty = subprocess.run([*CLI, "snapshot", ""], capture_output=True, text=True, timeout=60,
+                           cwd=pytester.path)  # fmt: skip
+    assert empty.returncode == 2 and empty.stderr == (
+        "pytest-therock: snapshot '': name a new directory or .tar.gz to create\n"
+    )
+    assert sorted(os.listdir(pytester.path)) == before
+
+
 # --------------------------------------------------------------------------- permissions
 
 UNPRIVILEGED = 65534  # nobody
@@ -684,6 +829,14 @@ def as_unprivileged(*commands: list[str]) -> list[tuple[int, str, str]]:
         "            from pytest_therock.sysroot import Root\n"
         "            env = detect(Root(Path(argv[1])), {})\n"
         "            status = print(*env.problems, sep='\\n')\n"
+        "        elif argv[0] == 'header':  # the pytest header's lines\n"
+        "            from pathlib import Path\n"
+        "            from pytest_therock.detect import detect\n"
+        "            from pytest_therock.diagnostics import run_checks\n"
+        "            from pytest_therock.report import summary_lines\n"
+        "            from pytest_therock.sysroot import Root\n"
+        "            env = detect(Root(Path(argv[1])), {})\n"
+        "            status = print(*summary_lines(env, run_checks(env)), sep='\\n')\n"
         "        else:\n"
         "            status = main(argv)\n"
         "    results.append((status, out.getvalue(), err.getvalue()))\n"
@@ -747,6 +900,34 @@ def test_permission_faults_are_one_line_reports_for_an_unprivileged_user(
     assert list(private.iterdir()) == []
 
 
+def test_permission_an_unreadable_root_is_said_so_in_fleet_diff_and_the_header(
+    shared_dir: Path,
+) -> None:
+    """A snapshot the user cannot enter: fleet and diff name it (exit 2, no traceback),
+    the header says it cannot be read (not "amdgpu is not loaded"); an unreadable
+    kfd-access record says "permission denied" once."""
+    fleet = shared_dir / "fleet"
+    fleet.mkdir()
+    fleet.chmod(0o755)
+    a = many_nodes(fleet / "a", 1)
+    closed = many_nodes(fleet / "closed", 1)
+    closed.chmod(0o700)
+    (a / ".therock/kfd-access").chmod(0)
+    results = as_unprivileged(
+        ["fleet", str(fleet)], ["diff", str(closed), str(a)], ["header", str(closed)],
+        ["doctor", "--root", str(a)],
+    )  # fmt: skip
+    denied = f"{closed}: permission denied (cannot list or enter it)"
+    status, out, err = results[0]
+    assert (status, err) == (2, f"pytest-therock: {denied}\n") and "a" in out
+    assert results[1] == (2, "", f"pytest-therock: {denied}\n")
+    header = results[2][1]
+    assert denied in header and "not loaded" not in header, header
+    said = [line for line in results[3][1].splitlines() if "kfd-access" in line]
+    assert sum("permission denied" in line for line in said) == 1, said
+    assert not any("malformed" in line for line in said), said
+
+
 def test_memory_records_nested_deeper_than_python_recurses_are_not_a_crash(
     tmp_path: Path,
 ) -> None:
@@ -760,6 +941,32 @@ def test_memory_records_nested_deeper_than_python_recurses_are_not_a_crash(
         code, out, err = doctor("--root", str(path), *args)
         assert code in (0, 1) and err == ""
         assert not any(text in out for text in ERRORS)
+
+
+@pytest.mark.parametrize(
+    "record",
+    ["[" * 100_000, '{"a":' * 100_000, "{" + "\x00" * 10, '{"therock": ["rocm"]}', "[]"],
+    ids=["deep-list", "deep-object", "malformed", "wrong-shape", "not-an-object"],
+)
+def test_a_json_record_that_cannot_be_parsed_is_a_problem_naming_it(
+    tmp_path: Path, record: str
+) -> None:
+    """doctor, diff and what the pytest header is made of (detect) name the file."""
+    path = tmp_path / "snap"
+    shutil.copytree(EXAMPLES / "strix-halo", path)
+    (path / ".therock/python-versions.json").write_text(record)
+    code, out, err = doctor("--root", str(path))
+    assert code in (0, 1) and err == ""
+    said = [line for line in out.splitlines() if "python-versions.json" in line]
+    assert len(said) == 1 and said[0].startswith(
+        "warning[source-unreadable]: .therock/python-versions.json: "
+    ), out
+    problems = [str(p) for p in detect(Root(path), {}).problems]
+    assert any(p.startswith(".therock/python-versions.json: ") for p in problems)
+    out_diff, err_diff = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out_diff), contextlib.redirect_stderr(err_diff):
+        cli_main(["diff", str(path), str(EXAMPLES / "strix-halo")])
+    assert not any(text in out_diff.getvalue() + err_diff.getvalue() for text in ERRORS)
 
 
 # --------------------------------------------------------------------------- property

@@ -443,6 +443,33 @@ def test_an_implausible_kfd_value_makes_the_node_a_problem_not_a_gpu(
     assert code == 1 and f"{field} {value} is implausible" in said
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("gfx_target_version", "-90010", "'-90010' is not an unsigned number"),
+        ("gfx_target_version", "0", "0 decodes to no gfx target"),
+        ("gfx_target_version", "999999", "999999 decodes to no gfx target"),
+        ("gfx_target_version", "91600", "91600 decodes to no gfx target"),
+        ("local_mem_size", "-1", "'-1' is not an unsigned number"),
+        ("wave_front_size", "0", "0 is implausible (at least 1)"),
+        ("simd_per_cu", "0", "0 is implausible (at least 1)"),
+    ],
+)
+def test_a_negative_zero_or_undecodable_kfd_value_is_a_problem_not_a_gpu(
+    root: RootBuilder, field: str, value: str, why: str
+) -> None:
+    lines = MI210_NODE.splitlines(keepends=True)
+    edited = [f"{field} {value}\n" if ln.split()[:1] == [field] else ln for ln in lines]
+    assert edited != lines
+    path = single_gpu(root, "".join(edited))
+    env = detect(Root(path), {})
+    assert env.gpus == () and not env.usable
+    said = f"{KFD}/1/properties: {field} {why}: not counted as a GPU"
+    assert said in [str(p) for p in env.problems]
+    code, out = doctor("--root", str(path))
+    assert code == 1 and said in out
+
+
 def test_a_real_node_is_within_every_bound(root: RootBuilder) -> None:
     """The control: the same node, unedited, is a GPU."""
     env = detect(Root(single_gpu(root)), {})
@@ -503,7 +530,7 @@ def test_any_other_kfd_access_text_is_a_malformed_source(
     pytester.makepyfile("def test_ok(): pass")
     result = run(pytester, f"--therock-root={path}")
     header = [ln for ln in result.stdout.lines if ln.startswith("therock:")]
-    assert "therock: /dev/kfd: unknown (.therock/kfd-access malformed)" in header
+    assert "therock: /dev/kfd: unknown (.therock/kfd-access unusable)" in header
     assert sum("kfd-access" in ln for ln in header) == 2  # the fact, and the warning
     assert not [ln for ln in header if "kfd-denied" in ln]  # no claim about the user
     code, said = doctor("--root", str(path))
@@ -659,3 +686,28 @@ def test_help_prints_whatever_any_variable_says(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     [said] = errors_in(result)
     assert variable[0] in said
+
+
+def test_a_marker_argument_whose_repr_raises_is_a_marker_error(pytester: pytest.Pytester) -> None:
+    """Not an INTERNALERROR: the argument is shown as what it is, the marker refused."""
+    pytester.makepyfile(
+        """
+        import pytest
+        class Evil:
+            def __repr__(self):
+                raise RuntimeError("no")
+        @pytest.mark.requires_vram_gb(Evil())
+        def test_a(): pass
+        @pytest.mark.skip_on_gfx("gfx90a", reason=Evil())
+        def test_b(): pass
+        """
+    )
+    result = run(pytester)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "*test_a: marker requires_vram_gb(<Evil: repr raised RuntimeError>)*",
+            "*test_b: marker skip_on_gfx('gfx90a', reason=<Evil: repr raised RuntimeError>)*",
+        ]
+    )
