@@ -408,7 +408,11 @@ def _kernel_params(
         cmdline = parse_cmdline(logged) if logged else {}
         for word in kernel_log.cut_parameters if kernel_log else ():
             problems.append(
-                Problem("kernel log", f"Command line: {word!r} is cut short (a wrapped paste?)")
+                Problem(
+                    "kernel log",
+                    f"Command line: {word!r} is or may be cut short (a wrapped or cut "
+                    "paste?): not read as a setting",
+                )
             )
     for name, value in cmdline.items():
         if name.startswith(CMDLINE_PREFIXES):

@@ -16,7 +16,13 @@ filled the terminal's width (the longest wrapped line of the log; one column les
 the paste lost the space the terminal wrapped at). A parameter that is still cut (its
 name ending in ``.``, ``_`` or ``-``, or a dotted name without ``=`` ending the command
 line, as a log without prefixes leaves it) is not read as a parameter: it is listed in
-``KernelLogFacts.cut_parameters``.
+``KernelLogFacts.cut_parameters``. So is the command line's last word, name or value,
+when it is or may begin a GPU module's parameter, unless a second copy of the command
+line in the log (x86 logs it as ``Command line:`` and ``Kernel command line:``) or the
+terminal's wrap (a last piece short of the width) confirms it: a paste may end anywhere
+inside it
+(``amdttm.pages_limit=32`` of ``amdttm.pages_limit=32768000``), and nothing in one
+copy tells a cut from a whole last word.
 """
 
 from __future__ import annotations
@@ -152,15 +158,14 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
     command_line: str | None = None
     unknown: list[str] = []
 
-    cut: tuple[str, ...] = ()
+    copies: list[tuple[str, bool]] = []  # every Command line record, rejoined; ends whole
     for index, raw in enumerate(lines):
         line = raw.strip()
-        if command_line is None and "ommand line:" in line:
+        if len(copies) < 4 and "ommand line:" in line:
             found = _COMMAND_LINE.search(line)
             if found:
                 prefixed = bool(line[: found.start(1)].partition("ommand line:")[0].strip())
-                joined = _rejoined(lines, index, found.group(1).strip(), prefixed)
-                command_line, cut = _without_cut(joined)
+                copies.append(_rejoined(lines, index, found.group(1).strip(), prefixed))
         ours = _is_ours(line)
         for kind, pattern in _EVENTS:
             if kind == "unknown-parameter":
@@ -185,6 +190,9 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
         if match := _GTT_TTM.search(line):
             gtt_size, ttm_size = int(match.group(1)), int(match.group(2))
 
+    cut: tuple[str, ...] = ()
+    if copies:
+        command_line, cut = _without_cut(copies[0][0], _confirmed(copies))
     events = tuple(
         KernelEvent(kind, counts[kind], last[kind]) for kind, _ in _EVENTS if kind in counts
     )
@@ -220,11 +228,14 @@ def _wrap_width(lines: list[str], prefixed: bool) -> int:
     return max(shared, default=0)
 
 
-def _rejoined(lines: list[str], index: int, head: str, prefixed: bool) -> str:
-    """The ``Command line:`` record at ``lines[index]``, with its wrapped continuation."""
+def _rejoined(lines: list[str], index: int, head: str, prefixed: bool) -> tuple[str, bool]:
+    """The ``Command line:`` record at ``lines[index]``, with its wrapped continuation,
+    and whether its end is known to be the record's: it was wrapped and its last piece
+    stops short of the terminal's width (so the terminal, not the paste, ended it)."""
     width = _wrap_width(lines, prefixed)
     piece = lines[index].rstrip("\r")
     text = piece[piece.rindex(head) :] if head and head in piece else head  # with its spaces
+    pieces = 1
     for following in lines[index + 1 : index + 64]:
         full = width and len(piece) in (width - 1, width)  # a wrapped piece fills the width
         if not full or not _continues(following, prefixed):
@@ -236,16 +247,46 @@ def _rejoined(lines: list[str], index: int, head: str, prefixed: bool) -> str:
         whole = "=" in text.rsplit(" ", 1)[-1] and bool(_GPU_SETTING.match(following))
         piece = following.rstrip("\r")
         text += (" " if short or whole else "") + piece
-    return text.strip()
+        pieces += 1
+    return text.strip(), pieces > 1 and len(piece.rstrip()) < width - 1
 
 
-def _without_cut(command_line: str) -> tuple[str, tuple[str, ...]]:
-    """The command line without words cut short, and those words."""
+def _gpu_related(word: str) -> bool:
+    """A word that is, or may be the start of, a GPU module's parameter (``a``,
+    ``amdttm.pages_limit=32``): the only words read as settings."""
+    name = word.partition("=")[0]
+    return bool(name) and any(
+        f"{m}.".startswith(name) or name.startswith(f"{m}.") for m in _GPU_MODULES
+    )
+
+
+def _confirmed(copies: list[tuple[str, bool]]) -> bool:
+    """Whether the last word of the first copy is whole: the terminal wrapped the record
+    and ended it short of its width, or another copy of the command line (x86 logs it
+    twice: ``Command line: %s`` in arch/x86/kernel/setup.c ``setup_arch()`` and
+    ``Kernel command line: %s`` in init/main.c ``start_kernel()``) holds the same words
+    and goes on past it, or ends with it too."""
+    first, whole = copies[0]
+    words = first.split()
+    if whole:
+        return True
+    for other, _ in copies[1:]:
+        theirs = other.split()
+        if words and theirs[: len(words)] == words:
+            return True
+    return False
+
+
+def _without_cut(command_line: str, confirmed: bool) -> tuple[str, tuple[str, ...]]:
+    """The command line without words cut short, and those words. Its last word is
+    where the pasted record ends: unless confirmed (:func:`_confirmed`), it may be cut
+    (``amdttm.pages_limit=32`` of ``...=32768000``, or ``a`` of ``amdgpu.gttsize=...``),
+    name or value alike, so when it is or may be a GPU setting it is listed as cut too."""
     words = command_line.split(" ")
     cut = [w for w in words if w and _CUT_NAME.fullmatch(w.partition("=")[0])]
     last = next((w for w in reversed(words) if w), "")
-    if "=" not in last and last.partition(".")[0] in _GPU_MODULES and last not in cut:
-        cut.append(last)  # "amdttm.pa": a GPU module's parameter ending the line, no value
+    if last and not confirmed and last not in cut and _gpu_related(last):
+        cut.append(last)
     dropped = set(cut)
     kept = " ".join(w for w in words if w not in dropped)
     return " ".join(kept.split()) if cut else command_line.strip(), tuple(dict.fromkeys(cut))[:20]
