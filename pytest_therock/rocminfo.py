@@ -13,8 +13,9 @@ when a header line such as ``ROCk module version 6.10.5 is loaded`` came first.
 
 Output cut short still parses, even with no whole agent left (a report with no agents,
 ``complete`` False), as long as what is there is rocminfo's normal output (its first
-line, headings, ``Agent N`` or its labels) rather than an error: an agent counts once its ``ISA Info:`` line arrived
-(all its pools came before it); the agent being printed when the text stops is dropped.
+line, headings, ``Agent N`` or its labels) rather than an error: an agent counts once
+its ``ISA Info:`` line arrived (all its pools came before it); the agent being printed
+when the text stops is dropped.
 But a cut output cannot say how many GPUs the machine has, so the report says what is
 missing (``RocminfoReport.missing``, ``complete``): its end (no ``*** Done ***``, which
 rocminfo prints last), its beginning (no ``HSA Agents`` banner and the first agent is not

@@ -134,7 +134,7 @@ def test_a_cut_with_no_whole_agent_is_incomplete_in_doctor(root: RootBuilder) ->
     cut = "".join(real("rocminfo/gfx90a-4x-mi210-2x-epyc7763-rocm5.7.1.txt").splitlines(True)[:50])
     for part in (cut, "".join(cut.splitlines(True)[:8])):
         snapshot(root, part)
-        code, out = doctor(root.path)
+        _, out = doctor(root.path)
         assert "rocminfo-incomplete" in out and "rocminfo-failed" not in out, out
         assert "dmesg" not in out and "missing its end" in out, out
         assert "lists 0 GPU agent(s)" in out, out
