@@ -125,9 +125,10 @@ def detect(
     kernel_log = _kernel_log(root, run_tools, timeout, problems)
     smi = None
     if run_tools or any(root.exists(f"{RECORD_DIR}/{name}.txt") for name in SMI_RECORDS):
-        from .smi_env import consult_smi, fill_memory
+        from .smi_env import check_gpu_count, consult_smi, fill_memory
 
         smi, listed = consult_smi(root, environ, timeout)
+        smi = check_gpu_count(smi, listed, gpus, problems)
         gpus = fill_memory(gpus, listed)
     if gpus:
         kfd_ram = _kfd_ram(root, problems)
