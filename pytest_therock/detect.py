@@ -123,6 +123,15 @@ def detect(
     slots = card_slots(root, problems) if gpus else {}
     gpus = [_with_drm(root, gpu, problems, slots, only_gpu=len(gpus) == 1) for gpu in gpus]
     kernel_log = _kernel_log(root, run_tools, timeout, problems)
+    if kernel_log is not None and kernel_log.unjoined_lines:
+        problems.append(
+            Problem(
+                "kernel log",
+                f"{kernel_log.unjoined_lines} line(s) carry no timestamp and no wrap width "
+                "explains them: the log looks wrapped (a terminal paste?), and an event "
+                "split across lines may be missed. Paste it from `sudo dmesg > dmesg.txt`",
+            )
+        )
     smi = None
     if run_tools or any(root.exists(f"{RECORD_DIR}/{name}.txt") for name in SMI_RECORDS):
         from .smi_env import check_gpu_count, consult_smi, fill_memory

@@ -537,3 +537,42 @@ def test_a_command_line_of_many_cut_words_stays_bounded() -> None:
     facts = scan_kernel_log(f"[    0.000000] Command line: ro {words}\n")
     assert time.perf_counter() - start < 5
     assert facts.command_line == "ro" and len(facts.cut_parameters) == 20
+
+
+PAGE_FAULTS = "gfx1151-strix-halo-pagefault-mes-failed-gpu-reset.txt"  # ROCm#5443
+
+
+@pytest.mark.parametrize("keep_space", [True, False])
+def test_a_wrapped_event_log_loses_no_event_and_quotes_no_fragment(keep_space: bool) -> None:
+    # The real #5443 page-fault log wrapped at every terminal width (60 columns lost
+    # its 10 page faults and its MES failure; 80 quoted `pasid:3277.` as a whole line):
+    # the same counts as the log itself, and each "last" line is a whole record.
+    text = _read(DMESG / PAGE_FAULTS)
+    records = [r for r in text.splitlines() if r.strip()]
+    whole = scan_kernel_log(text)
+    assert whole.count("page-fault") == 10 and whole.count("mes-failure") == 1
+    for width in range(40, 200):
+        facts = scan_kernel_log(_wrapped(records, width, keep_space))
+        assert _counts(facts) == _counts(whole), width
+        for event in facts.events:
+            assert event.last_line in records, (width, event.last_line)
+        # a paste that also dropped the spaces at the wrap may leave a piece a few
+        # columns short: it is still joined or flagged, never silently split
+        assert facts.unjoined_lines == 0 or not keep_space, width
+
+
+def test_a_wrap_no_width_explains_is_said(tmp_path: Path) -> None:
+    from pytest_therock.detect import detect
+    from pytest_therock.sysroot import Root
+
+    # The #5443 log wrapped at 60 columns, then one wrapped piece pasted a column short
+    # of the rest: no learnt width explains it, so the log is said to look wrapped.
+    records = [r for r in _read(DMESG / PAGE_FAULTS).splitlines() if r.strip()]
+    lines = _wrapped(records, 60).splitlines()
+    piece = next(i for i, line in enumerate(lines) if "page f" in line)
+    lines[piece] = lines[piece][:-3]
+    (tmp_path / ".therock").mkdir()
+    (tmp_path / ".therock/dmesg.txt").write_text("\n".join(lines) + "\n")
+    env = detect(Root(tmp_path), {})
+    said = [p.reason for p in env.problems if p.source == "kernel log"]
+    assert any("looks wrapped" in m for m in said), env.problems
