@@ -125,11 +125,21 @@ def detect(
     slots = card_slots(root, problems) if gpus else {}
     gpus = [_with_drm(root, gpu, problems, slots, only_gpu=len(gpus) == 1) for gpu in gpus]
     kernel_log = _kernel_log(root, run_tools, timeout, problems)
+    if kernel_log is not None and kernel_log.unjoined_lines:
+        problems.append(
+            Problem(
+                "kernel log",
+                f"{kernel_log.unjoined_lines} line(s) carry no timestamp and no wrap width "
+                "explains them: the log looks wrapped (a terminal paste?), and an event "
+                "split across lines may be missed. Paste it from `sudo dmesg > dmesg.txt`",
+            )
+        )
     smi = None
     if run_tools or any(root.exists(f"{RECORD_DIR}/{name}.txt") for name in SMI_RECORDS):
-        from .smi_env import consult_smi, fill_memory
+        from .smi_env import check_gpu_count, consult_smi, fill_memory
 
         smi, listed = consult_smi(root, environ, timeout)
+        smi = check_gpu_count(smi, listed, gpus, problems)
         gpus = fill_memory(gpus, listed)
     if gpus:
         kfd_ram = _kfd_ram(root, problems)
@@ -425,7 +435,11 @@ def _kernel_params(
         cmdline = parse_cmdline(logged) if logged else {}
         for word in kernel_log.cut_parameters if kernel_log else ():
             problems.append(
-                Problem("kernel log", f"Command line: {word!r} is cut short (a wrapped paste?)")
+                Problem(
+                    "kernel log",
+                    f"Command line: {word!r} is or may be cut short (a wrapped or cut "
+                    "paste?): not read as a setting",
+                )
             )
     for name, value in cmdline.items():
         if name.startswith(CMDLINE_PREFIXES):

@@ -16,7 +16,18 @@ filled the terminal's width (the longest wrapped line of the log; one column les
 the paste lost the space the terminal wrapped at). A parameter that is still cut (its
 name ending in ``.``, ``_`` or ``-``, or a dotted name without ``=`` ending the command
 line, as a log without prefixes leaves it) is not read as a parameter: it is listed in
-``KernelLogFacts.cut_parameters``.
+``KernelLogFacts.cut_parameters``. So is the command line's last word, name or value,
+when it is or may begin a GPU module's parameter, unless a second copy of the command
+line in the log (x86 logs it as ``Command line:`` and ``Kernel command line:``) or the
+terminal's wrap (a last piece short of the width) confirms it: a paste may end anywhere
+inside it
+(``amdttm.pages_limit=32`` of ``amdttm.pages_limit=32768000``), and nothing in one
+copy tells a cut from a whole last word.
+
+Every other record is rejoined the same way (prefixed logs, the width learnt from the
+log), so an event wrapped over two lines is counted and quoted whole; lines with no
+prefix that no learnt width explains are counted in ``KernelLogFacts.unjoined_lines``
+(the log looks wrapped: an event split there may be missed).
 """
 
 from __future__ import annotations
@@ -85,11 +96,13 @@ _GTT_TTM = re.compile(
 )
 _TOKEN_END = re.compile(r"[\s;\]]")
 _COMMAND_LINE = re.compile(r"(?:^|[\s;\]:])(?:Kernel c|C)ommand line: ?(.*)$")
-# How a record of each log shape starts: dmesg "[    0.000000]" / "[Sat Apr 11 ...]",
+# How a record of each log shape starts: dmesg "[    0.000000]" / "[Sat Apr 11 ...]"
+# (not any "[": a wrapped piece may start with "[gfxhub] page fault"),
 # kmsg "6,1,1000,-;", syslog/journal "Apr 11 21:30:00 ", ISO "2026-04-11T21:30:00",
 # dmesg -x "kern  :info  : ", and kmsg's " KEY=value" dictionary lines.
 _RECORD = re.compile(
-    r"\[|<\d+>|\d+,\d+,\d+,|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |\d{4}-\d\d-\d\d[T ]\d\d:"
+    r"\[ *\d+\.\d+\]|\[[A-Z][a-z]{2} [A-Z][a-z]{2} |<\d+>|\d+,\d+,\d+,"
+    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |\d{4}-\d\d-\d\d[T ]\d\d:"
     r"|[a-z]+ *:[a-z]+ *: | [A-Z][A-Z0-9_]*="
 )
 _ELISION = re.compile(r"[\s.…]*|\[?\s*\.\.\.\s*\]?|\(?\s*snip\w*\s*\)?", re.IGNORECASE)
@@ -118,6 +131,10 @@ class KernelLogFacts:
     command_line: str | None  # rejoined when wrapped; cut parameters left out
     unknown_parameters: tuple[str, ...]
     cut_parameters: tuple[str, ...] = ()  # command-line words cut by a wrap, not read
+    #: Lines of a log whose records carry a prefix that carry none and that no learnt
+    #: terminal width explains: the log looks wrapped, and an event split across such
+    #: lines may be missed.
+    unjoined_lines: int = 0
 
     def count(self, kind: str) -> int:
         """Occurrences of ``kind`` (0 when absent)."""
@@ -152,15 +169,41 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
     command_line: str | None = None
     unknown: list[str] = []
 
-    cut: tuple[str, ...] = ()
+    copies: list[tuple[str, bool]] = []  # every Command line record, rejoined; ends whole
+    widths: dict[bool, int] = {}  # the terminal's width, learnt once per log shape
+
+    def width(prefixed: bool) -> int:
+        if prefixed not in widths:
+            widths[prefixed] = _wrap_width(lines, prefixed)
+        return widths[prefixed]
+
+    sample = [line for line in lines[:2000] if line.strip()]
+    # Records carry a prefix when the log starts with one, or most lines have one (a
+    # narrow wrap makes most lines pieces).
+    records = sum(1 for line in sample if _RECORD.match(line))
+    prefixed_log = bool(sample) and (bool(_RECORD.match(sample[0])) or 2 * records > len(sample))
+    unjoined = 0  # lines of a prefixed log with no prefix that no wrap explains
+    skip_to = 0
     for index, raw in enumerate(lines):
+        if index < skip_to:
+            continue  # a wrapped piece, already joined to its record
         line = raw.strip()
-        if command_line is None and "ommand line:" in line:
+        if prefixed_log and _RECORD.match(raw) and width(True):
+            joined, _, used = _rejoined(lines, index, line, True, width(True))
+            line, skip_to = (joined, index + 1 + used) if used else (line, 0)
+        elif prefixed_log and _continues(raw, True) and not _RECORD.match(raw):
+            unjoined += 1
+        if len(copies) < 4 and "ommand line:" in line:
             found = _COMMAND_LINE.search(line)
             if found:
                 prefixed = bool(line[: found.start(1)].partition("ommand line:")[0].strip())
-                joined = _rejoined(lines, index, found.group(1).strip(), prefixed)
-                command_line, cut = _without_cut(joined)
+                if prefixed_log and prefixed and width(True):
+                    copies.append(_rejoined([line], 0, found.group(1).strip(), True, 0)[:2])
+                    copies[-1] = (copies[-1][0], _whole_end(lines, index, skip_to, width(True)))
+                else:
+                    head = found.group(1).strip()
+                    copies.append(_rejoined(lines, index, head, prefixed, width(prefixed))[:2])
+                continue  # the command line reports no event (and may be long)
         ours = _is_ours(line)
         for kind, pattern in _EVENTS:
             if kind == "unknown-parameter":
@@ -185,6 +228,9 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
         if match := _GTT_TTM.search(line):
             gtt_size, ttm_size = int(match.group(1)), int(match.group(2))
 
+    cut: tuple[str, ...] = ()
+    if copies:
+        command_line, cut = _without_cut(copies[0][0], _confirmed(copies))
     events = tuple(
         KernelEvent(kind, counts[kind], last[kind]) for kind, _ in _EVENTS if kind in counts
     )
@@ -197,6 +243,7 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
         command_line=command_line,
         unknown_parameters=tuple(unknown),
         cut_parameters=cut,
+        unjoined_lines=unjoined,
     )
 
 
@@ -220,11 +267,24 @@ def _wrap_width(lines: list[str], prefixed: bool) -> int:
     return max(shared, default=0)
 
 
-def _rejoined(lines: list[str], index: int, head: str, prefixed: bool) -> str:
-    """The ``Command line:`` record at ``lines[index]``, with its wrapped continuation."""
-    width = _wrap_width(lines, prefixed)
+def _whole_end(lines: list[str], index: int, end: int, width: int) -> bool:
+    """Whether the record at ``lines[index]``, wrapped up to ``lines[end]``, was ended by
+    the terminal: wrapped, its last piece stops short of the width."""
+    if end <= index + 1:
+        return False
+    return len(lines[end - 1].rstrip("\r").rstrip()) < width - 1
+
+
+def _rejoined(
+    lines: list[str], index: int, head: str, prefixed: bool, width: int
+) -> tuple[str, bool, int]:
+    """The record at ``lines[index]`` from ``head`` on, with its wrapped continuation;
+    whether its end is known to be the record's (it was wrapped and its last piece
+    stops short of the terminal's ``width``: the terminal, not the paste, ended it);
+    and how many continuation lines were joined."""
     piece = lines[index].rstrip("\r")
     text = piece[piece.rindex(head) :] if head and head in piece else head  # with its spaces
+    pieces = 1
     for following in lines[index + 1 : index + 64]:
         full = width and len(piece) in (width - 1, width)  # a wrapped piece fills the width
         if not full or not _continues(following, prefixed):
@@ -236,16 +296,46 @@ def _rejoined(lines: list[str], index: int, head: str, prefixed: bool) -> str:
         whole = "=" in text.rsplit(" ", 1)[-1] and bool(_GPU_SETTING.match(following))
         piece = following.rstrip("\r")
         text += (" " if short or whole else "") + piece
-    return text.strip()
+        pieces += 1
+    return text.strip(), pieces > 1 and len(piece.rstrip()) < width - 1, pieces - 1
 
 
-def _without_cut(command_line: str) -> tuple[str, tuple[str, ...]]:
-    """The command line without words cut short, and those words."""
+def _gpu_related(word: str) -> bool:
+    """A word that is, or may be the start of, a GPU module's parameter (``a``,
+    ``amdttm.pages_limit=32``): the only words read as settings."""
+    name = word.partition("=")[0]
+    return bool(name) and any(
+        f"{m}.".startswith(name) or name.startswith(f"{m}.") for m in _GPU_MODULES
+    )
+
+
+def _confirmed(copies: list[tuple[str, bool]]) -> bool:
+    """Whether the last word of the first copy is whole: the terminal wrapped the record
+    and ended it short of its width, or another copy of the command line (x86 logs it
+    twice: ``Command line: %s`` in arch/x86/kernel/setup.c ``setup_arch()`` and
+    ``Kernel command line: %s`` in init/main.c ``start_kernel()``) holds the same words
+    and goes on past it, or ends with it too."""
+    first, whole = copies[0]
+    words = first.split()
+    if whole:
+        return True
+    for other, _ in copies[1:]:
+        theirs = other.split()
+        if words and theirs[: len(words)] == words:
+            return True
+    return False
+
+
+def _without_cut(command_line: str, confirmed: bool) -> tuple[str, tuple[str, ...]]:
+    """The command line without words cut short, and those words. Its last word is
+    where the pasted record ends: unless confirmed (:func:`_confirmed`), it may be cut
+    (``amdttm.pages_limit=32`` of ``...=32768000``, or ``a`` of ``amdgpu.gttsize=...``),
+    name or value alike, so when it is or may be a GPU setting it is listed as cut too."""
     words = command_line.split(" ")
     cut = [w for w in words if w and _CUT_NAME.fullmatch(w.partition("=")[0])]
     last = next((w for w in reversed(words) if w), "")
-    if "=" not in last and last.partition(".")[0] in _GPU_MODULES and last not in cut:
-        cut.append(last)  # "amdttm.pa": a GPU module's parameter ending the line, no value
+    if last and not confirmed and last not in cut and _gpu_related(last):
+        cut.append(last)
     dropped = set(cut)
     kept = " ".join(w for w in words if w not in dropped)
     return " ".join(kept.split()) if cut else command_line.strip(), tuple(dict.fromkeys(cut))[:20]

@@ -11,8 +11,11 @@ Failures (``ROCk module is NOT loaded``, ``Unable to open /dev/kfd ...``,
 ``hsa api call failure`` / ``HSA_STATUS_ERROR_*``) raise :class:`RocminfoError`, even
 when a header line such as ``ROCk module version 6.10.5 is loaded`` came first.
 
-Output cut short still parses: an agent counts once its ``ISA Info:`` line arrived
-(all its pools came before it); the agent being printed when the text stops is dropped.
+Output cut short still parses, even with no whole agent left (a report with no agents,
+``complete`` False), as long as what is there is rocminfo's normal output (its first
+line, headings, ``Agent N`` or its labels) rather than an error: an agent counts once
+its ``ISA Info:`` line arrived (all its pools came before it); the agent being printed
+when the text stops is dropped.
 But a cut output cannot say how many GPUs the machine has, so the report says what is
 missing (``RocminfoReport.missing``, ``complete``): its end (no ``*** Done ***``, which
 rocminfo prints last), its beginning (no ``HSA Agents`` banner and the first agent is not
@@ -37,6 +40,79 @@ _INT = re.compile(r"([0-9]{1,20})\s*(?:\(0x[0-9a-fA-F]{1,16}\))?", re.ASCII)  # 
 _SIZE = re.compile(r"([0-9]{1,20})\s*(?:\(0x[0-9a-fA-F]{1,16}\))?\s*KB", re.ASCII)
 _GFX = re.compile(r"gfx[0-9a-f]{2,6}", re.ASCII)
 _KFD = re.compile(r"ROCk module version (\S+) is loaded")
+#: rocminfo's first line: "ROCk module is loaded" (ROCm 5 and older), "ROCk module version
+#: 6.10.5 is loaded" (rocminfo.cc ``CheckInitialState()``), or under WSL "WSL environment
+#: detected." instead.
+_FIRST = re.compile(r"ROCk module (?:version \S+ )?is loaded|WSL environment detected\.")
+#: Labels rocminfo.cc prints for the system, an agent, a pool or an ISA (a sample): a text
+#: made of them is rocminfo's normal output even when it holds no whole agent.
+_LABELS = frozenset(
+    (
+        "Runtime Version",
+        "Runtime Ext Version",
+        "System Timestamp Freq.",
+        "Sig. Max Wait Duration",
+        "Machine Model",
+        "System Endianness",
+        "Mwaitx",
+        "XNACK enabled",
+        "DMAbuf Support",
+        "VMM Support",
+        "Name",
+        "Uuid",
+        "Marketing Name",
+        "Vendor Name",
+        "Feature",
+        "Profile",
+        "Float Round Mode",
+        "Max Queue Number",
+        "Queue Min Size",
+        "Queue Max Size",
+        "Queue Type",
+        "Node",
+        "Device Type",
+        "Cache Info",
+        "Chip ID",
+        "ASIC Revision",
+        "Cacheline Size",
+        "Max Clock Freq. (MHz)",
+        "BDFID",
+        "Internal Node ID",
+        "Compute Unit",
+        "SIMDs per CU",
+        "Shader Engines",
+        "Shader Arrs. per Eng.",
+        "WatchPts on Addr. Ranges",
+        "Memory Properties",
+        "Features",
+        "Pool Info",
+        "Segment",
+        "Size",
+        "Allocatable",
+        "Alloc Granule",
+        "Alloc Recommended Granule",
+        "Alloc Alignment",
+        "Accessible by all",
+        "ISA Info",
+        "Machine Models",
+        "Profiles",
+        "Default Rounding Mode",
+        "Fast f16",
+        "Workgroup Max Size",
+        "Workgroup Max Size per Dimension",
+        "Grid Max Size",
+        "Grid Max Size per Dimension",
+        "FBarrier Max Size",
+        "Wavefront Size",
+        "Coherent Host Access",
+        "Max Waves Per CU",
+        "Max Work-item Per CU",
+        "Packet Processor uCode",
+        "SDMA engine uCode",
+        "IOMMU Support",
+    )
+)
+_HEADINGS = ("HSA System Attributes", "HSA Agents", "*** Done ***")
 _NUMBERED = re.compile(r"(Agent|ISA|Pool) [0-9]+")
 _GROUP = re.compile(r'is not member of "([^"]+)" group')
 
@@ -348,11 +424,17 @@ def parse_rocminfo(text: str) -> RocminfoReport:
     kfd_version = None
     numbers: list[int] = []  # "Agent N" headers, in order
     first = next((line for line in lines if line), "")
+    known = False  # a line only rocminfo's normal output has
     for line in lines:
         kfd = _KFD.fullmatch(line)
         numbered = _NUMBERED.fullmatch(line)
         label, colon, value = line.partition(":")
         label, value = " ".join(label.split()), value.lstrip(":").strip()
+        known = (
+            known
+            or bool(numbered or (colon and label in _LABELS) or _FIRST.fullmatch(line))
+            or line in _HEADINGS
+        )
         if kfd:
             kfd_version = kfd.group(1)
         elif line == "WSL environment detected.":
@@ -393,29 +475,35 @@ def parse_rocminfo(text: str) -> RocminfoReport:
         elif section == "agent":
             drafts[-1].fields.setdefault(label, value)
     agents = tuple(d.build() for d in drafts if done or d.listed)
-    if not agents:
-        if drafts:
-            code, what = "truncated", "rocminfo output stops before any agent was complete"
-        elif system or kfd_version or wsl or "HSA Agents" in lines:
+    beginning = banner or numbers[:1] == [1] or bool(_FIRST.fullmatch(first))
+    missing = _missing(first, beginning, numbers, done)
+    if not any(map(str.isalnum, text)):
+        raise RocminfoError(
+            "empty",
+            "rocminfo printed nothing (or its output was lost); run `rocminfo` by hand and "
+            "keep its whole output",
+        )
+    if not agents and not (missing and known):  # a cut output is incomplete, not failed
+        if done and known:
             code, what = "no-agents", "rocminfo listed no agents (no CPU, no GPU)"
         else:
             code, what = "unrecognised", "this is not rocminfo output"
         advice = f"run `rocminfo` by hand and {_SEE_DMESG}"
-        raise RocminfoError(code, f"{what}; {advice}. Output: {_excerpt(lines, bool(drafts))}")
+        raise RocminfoError(code, f"{what}; {advice}. Output: {_excerpt(lines, False)}")
     return RocminfoReport(
         runtime_version=system.get("Runtime Version"),
         kfd_version=kfd_version,
         wsl=wsl,
         system=MappingProxyType(system),
         agents=agents,
-        missing=_missing(first, banner, numbers, done),
+        missing=missing,
     )
 
 
-def _missing(first: str, banner: bool, numbers: list[int], done: bool) -> tuple[str, ...]:
+def _missing(first: str, beginning: bool, numbers: list[int], done: bool) -> tuple[str, ...]:
     """What a cut output lacks (see the module docstring); () for a whole output."""
     missing = []
-    if not banner and numbers[:1] != [1]:
+    if not beginning:
         missing.append(f"its beginning (it starts with {first[:60]!r})")
     for a, b in itertools.pairwise(numbers):
         if len(missing) >= 4:  # enough to say it is cut; hostile input has no end of gaps

@@ -60,7 +60,7 @@ def _reported_failure(output: str) -> ToolStatus | None:
     try:
         parse_rocminfo(output)
     except RocminfoError as exc:
-        if exc.code not in ("truncated", "no-agents", "unrecognised"):
+        if exc.code not in ("empty", "no-agents", "unrecognised"):
             return ToolStatus(False, exc.code, str(exc))
     return None
 

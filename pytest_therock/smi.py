@@ -61,7 +61,8 @@ class SmiError(ValueError):
 
     ``code`` is one of ``driver-not-initialized``, ``permission-denied``,
     ``invalid-command``, ``no-gpus``, ``tool-error`` (the tool reported another
-    failure) and ``unrecognised`` (not output of the expected command). The message
+    failure), ``incomplete`` (a table cut short: see :func:`_incomplete`) and
+    ``unrecognised`` (not output of the expected command). The message
     quotes the tool's own line (``line``) and says what to do.
     """
 
@@ -241,6 +242,25 @@ def _guarded(tool: str, expected: str, parse: Callable[[], _T]) -> _T:
             "unrecognised",
             f"{tool} output could not be read as {expected} ({type(exc).__name__}: {exc}).",
         ) from exc
+
+
+def _incomplete(tool: str, what: str) -> SmiError:
+    """A table that lacks part of itself: its GPUs cannot be counted from it."""
+    return SmiError(
+        "incomplete",
+        f"{tool} output is incomplete ({what}): its GPUs are not counted from it. Run "
+        f"`{tool}` again and keep its whole output (or record a new snapshot with "
+        "`pytest-therock snapshot`)",
+    )
+
+
+def _check_indices(tool: str, indices: Iterable[int]) -> None:
+    """GPU indices are 0..N-1 (both tools enumerate devices in order): a gap is a lost
+    row or block."""
+    found = sorted(set(indices))
+    if found and found != list(range(found[-1] + 1)):
+        missing = sorted(set(range(found[-1] + 1)) - set(found))[:8]
+        raise _incomplete(tool, f"GPU {', '.join(map(str, missing))} missing from the list")
 
 
 # --------------------------------------------------------------------------- values
@@ -469,9 +489,16 @@ def _amd_default_view(lines: list[str]) -> list[tuple[int, _Flat]] | None:
         return None
     rows: list[tuple[int, _Flat]] = []
     name: str | None = None
+    closed = False  # the box's bottom edge ("+---+---+") after the last GPU row
+    headed = False  # the box's column header ("... | ... Mem-Usage |") came
     for raw in lines:
         line = raw.strip()
-        if len(line) < 2 or line[0] != "|" or line[-1] != "|":
+        headed = headed or "Mem-Usage" in line
+        if headed and not closed and line.startswith("+"):
+            closed = True
+        if line.startswith("|") and not line.endswith("|") and not closed:
+            raise _incomplete("amd-smi", f"a row is cut short: {_quote(line, 80)}")
+        if len(line) < 2 or line[0] != "|" or line[-1] != "|" or closed:
             continue
         cells = line[1:-1].split("|")
         if len(cells) != 2:
@@ -490,6 +517,8 @@ def _amd_default_view(lines: list[str]) -> list[tuple[int, _Flat]] | None:
                 flat[("MEM_USAGE", "TOTAL_VRAM")] = f"{total} {unit}"
             rows.append((int(left[0]), flat))
             name = None
+    if not closed:
+        raise _incomplete("amd-smi", "the GPU table stops before its closing `+---+` edge")
     return rows
 
 
@@ -523,7 +552,11 @@ def _amd_monitor(lines: list[str]) -> list[tuple[int, _Flat]] | None:
             else:
                 cells.append(word)
         index = _index(cells[0]) if cells else None
-        if index is None or len(cells) != len(header):
+        if index is None:
+            continue
+        if len(cells) < len(header):
+            raise _incomplete("amd-smi", f"GPU {index}'s row has fewer columns than the header")
+        if len(cells) != len(header):
             continue
         flat: _Flat = {}
         for column, cell in zip(header, cells, strict=True):
@@ -575,6 +608,8 @@ def _amd_csv(lines: list[str]) -> list[tuple[int, _Flat]] | None:
     for row in rows[1:]:
         index = _index(row[0]) if row else None
         if index is not None:
+            if len(row) < len(header):
+                raise _incomplete("amd-smi", f"GPU {index}'s row has fewer columns than the header")
             found.append((index, {(key,): value for key, value in zip(header, row, strict=False)}))
     return found
 
@@ -640,6 +675,7 @@ def _amdsmi_gpus(text: str) -> tuple[SmiGpu, ...]:
     if records is None or (not records and _reported_error("amd-smi", lines)):
         raise _failure("amd-smi", text, _AMD_GPUS_EXPECTED)
     merged = _merge(records)
+    _check_indices("amd-smi", merged)
     return tuple(_amd_gpu(index, merged[index]) for index in sorted(merged))
 
 
@@ -800,25 +836,38 @@ def _rocm_concise(lines: list[str]) -> dict[int, str | None] | None:
         return None
     named = "[Model" in lines[header]
     base = len(lines[header]) - len(lines[header].lstrip())
+    # Every column has a value in every row (N/A when unknown): a row with fewer words
+    # than the header's known column names was cut.
+    columns = len((_CONCISE_COLUMNS | {"GPU", "Device"}).intersection(lines[header].split()))
     found: dict[int, str | None] = {}
     last: int | None = None
+    closed = False
     for raw in lines[header + 1 :]:
         line = raw.rstrip()
         content = line.lstrip()
         indent = len(line) - len(content)
         if content.startswith("=") or "End of ROCm SMI Log" in content:
-            if found:
+            if found or "End of ROCm SMI Log" in content:
+                closed = True
                 break
             continue
         row = _ROW.match(content + " ") if indent == base else None
         if row is not None:
             last = int(row.group(1))
+            if len(content.split()) < columns:
+                raise _incomplete("rocm-smi", f"GPU {last}'s row is cut short")
             found.setdefault(last, None)
         elif named and last is not None and indent > base and content:
             name = _name(content)
             if name is not None and len(name) < _CONCISE_NAME_WIDTH:
                 found[last] = found[last] or name
             last = None
+    # rocm-smi draws a `====` rule above and below the table; a paste that kept the one
+    # above and lost the one below was cut (a table pasted bare cannot tell).
+    opened = any(line.lstrip().startswith("=") for line in lines[:header])
+    if opened and not closed:
+        raise _incomplete("rocm-smi", "the concise table stops before its closing `====` rule")
+    _check_indices("rocm-smi", found)
     return found
 
 
@@ -864,6 +913,11 @@ def _rocmsmi_gpus(text: str) -> tuple[SmiGpu, ...]:
             if field is not None:
                 fields.setdefault(_key(field.group(1)), field.group(2).strip())
         concise = _rocm_concise(lines)
+        if per_gpu and concise is None:
+            banner = any("ROCm System Management Interface" in line for line in lines)
+            if banner and not any("End of ROCm SMI Log" in line for line in lines):
+                raise _incomplete("rocm-smi", "it stops before `End of ROCm SMI Log`")
+            _check_indices("rocm-smi", per_gpu)
         if per_gpu or concise is not None:
             cards, names = per_gpu, concise or {}
             for index in names:

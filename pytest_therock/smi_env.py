@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from . import tools
-from .environment import Gpu, SmiSummary, ToolStatus
+from .environment import Gpu, Problem, SmiSummary, ToolStatus
 from .smi import (
     SmiError,
     SmiGpu,
@@ -52,14 +52,18 @@ def consult_smi(
             except SmiError:
                 found = None
         gpus: dict[int, SmiGpu] = {}
+        cut: SmiError | None = None  # an output cut short: its GPUs are not taken
         for result in runs:
             try:
                 for gpu in parse_amdsmi_gpus(result.output):
                     gpus[gpu.index] = _merge(gpus.get(gpu.index), gpu)
-            except SmiError:
+            except SmiError as exc:
+                cut = cut or (exc if exc.code == "incomplete" else None)
                 continue
         tool_version = found.tool_version if found else None
         status = ToolStatus(True, "ok", f"amd-smi {tool_version or '?'}")
+        if cut is not None:
+            status = ToolStatus(False, "incomplete", str(cut))
         summary = SmiSummary(
             "amd-smi",
             tool_version,
@@ -77,6 +81,19 @@ def consult_smi(
         return SmiSummary("rocm-smi", None, None, None, ToolStatus(False, exc.code, str(exc))), ()
     status = ToolStatus(True, "ok", f"rocm-smi: {len(listed)} GPU(s)")
     return SmiSummary("rocm-smi", None, None, None, status), listed
+
+
+def check_gpu_count(
+    smi: SmiSummary | None, listed: tuple[SmiGpu, ...], gpus: list[Gpu], problems: list[Problem]
+) -> SmiSummary | None:
+    """The smi status, saying so (and a problem) when the tool lists another number of
+    GPUs than the KFD topology (or rocminfo) found: one of them missed some."""
+    if smi is None or not smi.status.ok or not listed or not gpus or len(listed) == len(gpus):
+        return smi
+    source = "the KFD topology" if all(g.source == "kfd" for g in gpus) else "rocminfo"
+    said = f"{smi.tool} lists {len(listed)} GPU(s) but {source} lists {len(gpus)}"
+    problems.append(Problem(smi.tool, said.removeprefix(f"{smi.tool} ")))
+    return dataclasses.replace(smi, status=ToolStatus(False, "gpu-count-mismatch", said))
 
 
 def _merge(old: SmiGpu | None, new: SmiGpu) -> SmiGpu:

@@ -285,7 +285,7 @@ def test_every_cmdline_sample(sample: str, root: RootBuilder) -> None:
             "ttm.pages_limit": "32768000",
             "ttm.page_pool_size": "32768000",
             "amdttm.pages_limit": "32768000",
-            "amdttm.page_pool_size": "32768000",
+            # the last word of a one-line paste may be cut: flagged, not read
         },
     }
     assert params == expected[sample]

@@ -319,7 +319,7 @@ def rocminfo_or_error(text: str) -> object:
 def test_parse_rocminfo_raises_only_rocminfo_error(text: str) -> None:
     result = rocminfo_or_error(text)
     if not isinstance(result, tuple):
-        assert result.agents  # type: ignore[attr-defined]
+        assert result.agents or not result.complete  # type: ignore[attr-defined]
 
 
 @FUZZ
@@ -327,7 +327,7 @@ def test_parse_rocminfo_raises_only_rocminfo_error(text: str) -> None:
 def test_parse_rocminfo_cut_output_keeps_complete_agents(text: str) -> None:
     result = rocminfo_or_error(text)
     if isinstance(result, tuple):
-        assert result[0] in ("truncated", "no-agents", "unrecognised"), result
+        assert result[0] in ("empty", "no-agents", "unrecognised"), result
         return
     whole = {
         a.name

@@ -150,8 +150,10 @@ def test_command_line_from_dmesg_head() -> None:
     facts = scan_kernel_log(text)
     assert facts.command_line is not None
     assert facts.command_line.startswith("BOOT_IMAGE=/boot/vmlinuz-6.17.0-1009-oem ")
-    assert facts.command_line.endswith("amdttm.page_pool_size=32768000")
+    assert facts.command_line.endswith(" amdttm.pages_limit=32768000")
     assert "ttm.pages_limit=32768000" in facts.command_line
+    # One copy, one line: its last word may be where the paste ended; flagged, not read.
+    assert facts.cut_parameters == ("amdttm.page_pool_size=32768000",)
     assert facts.events == ()
 
 
@@ -382,9 +384,18 @@ def test_every_wrap_column_gives_the_same_command_line(name: str, keep_space: bo
     records = _unwrapped(_read(DMESG / name))
     logged = next(r for r in records if "Command line: " in r).split("Command line: ", 1)[1]
     gpu_params = _gpu_params(logged)
+    last = logged.split()[-1]
     for width in range(60, 260):
         facts = scan_kernel_log(_wrapped(records, width, keep_space))
-        assert facts.command_line is not None and facts.cut_parameters == (), width
+        assert facts.command_line is not None, width
+        if facts.cut_parameters:
+            # A GPU setting ending the record where no wrap shows the record ended there
+            # (it fits one line, or fills it) may be cut: flagged, never read.
+            assert facts.cut_parameters == (last,) and "=" in last, width
+            assert _gpu_params(facts.command_line) == {
+                k: v for k, v in gpu_params.items() if k != last.partition("=")[0]
+            }, width
+            continue
         assert _gpu_params(facts.command_line) == gpu_params, width
         if keep_space:  # nothing lost: the very same command line
             assert facts.command_line == logged.strip(), width
@@ -424,8 +435,12 @@ def test_a_wrap_that_cannot_be_rejoined_is_flagged_never_read_as_a_name(name: st
             assert not name.endswith((".", "_", "-")), (cut, word)
             if name.startswith(("amdttm.", "ttm.", "amdgpu.")) and "=" not in word:
                 pytest.fail(f"cut {cut}: {word!r} read as a parameter without its value")
+        ends = logged[:cut].split()[-1]  # the paste's first line ends in this word
         for word in facts.cut_parameters:
-            assert word.partition("=")[0] not in names or "=" not in word, (cut, word)
+            whole = word.partition("=")[0] in names and "=" in word
+            assert not whole or word == ends, (cut, word)
+        if "=" in ends and ends.startswith(("amdttm.", "ttm.", "amdgpu.")):
+            assert ends in facts.cut_parameters, cut  # a value maybe cut is not read
 
 
 @pytest.mark.parametrize("name", WRAPPED)
@@ -462,7 +477,56 @@ def test_a_cut_parameter_is_reported_where_the_log_gives_the_command_line(tmp_pa
     env = detect(Root(tmp_path), {})
     assert {p.name for p in env.kernel_params} == {"amdttm.pages_limit"}
     messages = [d.message for d in run_checks(env) if d.code == "source-unreadable"]
-    assert "kernel log: Command line: 'amdttm.' is cut short (a wrapped paste?)" in messages
+    assert (
+        "kernel log: Command line: 'amdttm.' is or may be cut short (a wrapped or cut "
+        "paste?): not read as a setting"
+    ) in messages
+
+
+ROCM_5562 = "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-gttsize128000-amdttm-gtt-ttm-unusual.txt"
+
+
+def test_a_paste_cut_inside_the_last_value_or_name_is_flagged_not_read() -> None:
+    # The ROCm#5562 Command line, unwrapped, cut at every column: with the newline or
+    # without, at the end of the log or followed by the log's next record. The last
+    # word is never read as a setting when it is or may start a GPU parameter (the
+    # reviewer's `amdttm.pages_limit=32`, `a`, `amdgpu.gtts`); it is flagged instead.
+    records = _unwrapped(_read(DMESG / ROCM_5562))
+    index = next(i for i, r in enumerate(records) if "Command line: " in r)
+    record = records[index]
+    start = record.index("Command line: ") + len("Command line: ")
+    whole = set(record[start:].split())
+    for cut in range(start + 1, len(record)):
+        piece = record[:cut]
+        last = piece.split()[-1]
+        for text in (piece, piece + "\n", "\n".join([piece, *records[index + 1 :]])):
+            facts = scan_kernel_log(text)
+            assert facts.command_line is not None
+            read = facts.command_line.split()
+            if last.startswith(("a", "t", "d")) and not last.startswith("BOOT"):
+                gpu = any(
+                    f"{m}.".startswith(last.partition("=")[0]) or last.startswith(f"{m}.")
+                    for m in ("amdgpu", "amdttm", "ttm", "amdkfd", "drm")
+                )
+                if gpu:
+                    assert last not in read and last in facts.cut_parameters, (cut, text)
+            # every word read is a whole word of the record
+            assert all(w in whole for w in read[:-1]), cut
+
+
+def test_a_command_line_confirmed_by_its_second_copy_keeps_its_last_word() -> None:
+    # x86 logs the command line twice (Command line:, Kernel command line:): when both
+    # copies agree, the last word is whole.
+    name = "gfx1151-strix-halo-unknown-param-gtt_size-gttsize-deprecated-gtt-ttm-mismatch.txt"
+    text = _read(DMESG / name)
+    first = text.splitlines()[0]
+    cut = first[: first.rindex("amdgpu.gtt_size=") + len("amdgpu.gtt_size=12")]
+    facts = scan_kernel_log(text)
+    assert facts.cut_parameters == () and facts.command_line is not None
+    assert facts.command_line.endswith("amdgpu.gtt_size=122880 vt.handoff=7")
+    alone = scan_kernel_log(cut + "\n" + "\n".join(text.splitlines()[2:]))
+    assert alone.cut_parameters == ("amdgpu.gtt_size=12",)
+    assert alone.command_line is not None and alone.command_line.endswith(" splash")
 
 
 def test_a_command_line_of_many_cut_words_stays_bounded() -> None:
@@ -473,3 +537,42 @@ def test_a_command_line_of_many_cut_words_stays_bounded() -> None:
     facts = scan_kernel_log(f"[    0.000000] Command line: ro {words}\n")
     assert time.perf_counter() - start < 5
     assert facts.command_line == "ro" and len(facts.cut_parameters) == 20
+
+
+PAGE_FAULTS = "gfx1151-strix-halo-pagefault-mes-failed-gpu-reset.txt"  # ROCm#5443
+
+
+@pytest.mark.parametrize("keep_space", [True, False])
+def test_a_wrapped_event_log_loses_no_event_and_quotes_no_fragment(keep_space: bool) -> None:
+    # The real #5443 page-fault log wrapped at every terminal width (60 columns lost
+    # its 10 page faults and its MES failure; 80 quoted `pasid:3277.` as a whole line):
+    # the same counts as the log itself, and each "last" line is a whole record.
+    text = _read(DMESG / PAGE_FAULTS)
+    records = [r for r in text.splitlines() if r.strip()]
+    whole = scan_kernel_log(text)
+    assert whole.count("page-fault") == 10 and whole.count("mes-failure") == 1
+    for width in range(40, 200):
+        facts = scan_kernel_log(_wrapped(records, width, keep_space))
+        assert _counts(facts) == _counts(whole), width
+        for event in facts.events:
+            assert event.last_line in records, (width, event.last_line)
+        # a paste that also dropped the spaces at the wrap may leave a piece a few
+        # columns short: it is still joined or flagged, never silently split
+        assert facts.unjoined_lines == 0 or not keep_space, width
+
+
+def test_a_wrap_no_width_explains_is_said(tmp_path: Path) -> None:
+    from pytest_therock.detect import detect
+    from pytest_therock.sysroot import Root
+
+    # The #5443 log wrapped at 60 columns, then one wrapped piece pasted a column short
+    # of the rest: no learnt width explains it, so the log is said to look wrapped.
+    records = [r for r in _read(DMESG / PAGE_FAULTS).splitlines() if r.strip()]
+    lines = _wrapped(records, 60).splitlines()
+    piece = next(i for i, line in enumerate(lines) if "page f" in line)
+    lines[piece] = lines[piece][:-3]
+    (tmp_path / ".therock").mkdir()
+    (tmp_path / ".therock/dmesg.txt").write_text("\n".join(lines) + "\n")
+    env = detect(Root(tmp_path), {})
+    said = [p.reason for p in env.problems if p.source == "kernel log"]
+    assert any("looks wrapped" in m for m in said), env.problems

@@ -53,7 +53,7 @@ DRIVER_LINE = "ERROR:root:Driver not initialized (amdgpu not found in modules)"
 # host has it but a container got no devices) /dev/kfd is missing.
 NO_GPU_CODES = {"rock-not-loaded", "kfd-missing"}
 # Codes that mean the plugin did not understand, or did not get, rocminfo's output.
-NOT_UNDERSTOOD = {"unrecognised", "truncated", "not-run", "timeout"}
+NOT_UNDERSTOOD = {"unrecognised", "empty", "incomplete", "not-run", "timeout"}
 
 
 # --------------------------------------------------------------------------- helpers

@@ -447,11 +447,12 @@ def test_error_sample(name: str) -> None:
             "Segmentation fault",
             id="segfault",
         ),
-        pytest.param("", "unrecognised", "no output", id="empty"),
+        pytest.param("", "empty", "printed nothing", id="empty"),
+        pytest.param(" \n=====\n", "empty", "printed nothing", id="blank"),
         pytest.param("bash: rocminfo: command not found\n", "unrecognised", "command", id="junk"),
         pytest.param(
             "ROCk module is loaded\n=====================\nHSA System Attributes\n"
-            "=====================\nRuntime Version:         1.1\n",
+            "=====================\nRuntime Version:         1.1\nHSA Agents\n*** Done ***\n",
             "no-agents",
             "Runtime Version",
             id="header-only",
@@ -552,7 +553,7 @@ def test_every_line_truncation(name: str) -> None:
     full = parse_rocminfo("".join(lines))
     for end in range(len(lines) + 1):
         report = parse_or_error("".join(lines[:end]))
-        if report is not None:
+        if report is not None and report.agents:
             n = len(report.agents)
             assert report.agents[:-1] == full.agents[: n - 1]
             last = report.agents[-1]
@@ -563,6 +564,11 @@ def test_every_line_truncation(name: str) -> None:
             )
     # any cut with a whole first agent parses
     assert parse_or_error("".join(lines[: len(lines) - 1])) is not None
+    # any cut with none, too: a report with no agents that says it is incomplete
+    for end in range(1, len(lines)):
+        report = parse_or_error("".join(lines[:end]))
+        if "".join(lines[:end]).strip():
+            assert report is not None and not report.complete, end
 
 
 @given(st.text())

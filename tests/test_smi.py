@@ -644,3 +644,55 @@ def test_shuffled_sample_lines(chosen: list[bytes], rnd: random.Random) -> None:
     text = "\n".join(lines[: len(lines) // 2 + 1])
     for parse in PARSERS:
         parse_or_smi_error(parse, text)
+
+
+# --------------------------------------------------------------------------- cut tables
+
+CONCISE = sorted(p.name for p in (DATA / "rocmsmi").glob("rocm-smi-concise-*.txt"))
+AMD_DEFAULT_2X = "amdsmi/amd-smi-default-2x-rx7900xtx-amdsmi26.2.2.txt"
+
+
+def _indices_or_code(parse: Callable[[str], tuple[SmiGpu, ...]], text: str) -> object:
+    try:
+        return [gpu.index for gpu in parse(text)]
+    except SmiError as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("name", CONCISE)
+def test_a_concise_table_cut_anywhere_never_counts_part_of_its_gpus(name: str) -> None:
+    # Every character cut of each real concise table (`head -5` of the 4x MI210 one
+    # listed 2 GPUs; a row cut mid-way counted as a GPU): the whole list, or an error.
+    text = read(f"rocmsmi/{name}")
+    whole = [gpu.index for gpu in parse_rocmsmi_gpus(text)]
+    for cut in range(len(text)):
+        got = _indices_or_code(parse_rocmsmi_gpus, text[:cut])
+        assert got == whole or got in ("incomplete", "unrecognised"), (cut, got)
+    rows = [i for i, line in enumerate(text.splitlines()) if line[:1].isdigit()]
+    end = text.splitlines()[rows[-1]]
+    cut_row = "\n".join([*text.splitlines()[: rows[-1]], end[: len(end) // 3]])
+    assert _indices_or_code(parse_rocmsmi_gpus, cut_row) == "incomplete"
+
+
+@pytest.mark.parametrize("name", CONCISE)
+def test_a_concise_table_that_lost_a_row_is_incomplete(name: str) -> None:
+    lines = read(f"rocmsmi/{name}").splitlines()
+    rows = [i for i, line in enumerate(lines) if line[:1].isdigit()]
+    for row in rows[:-1]:  # the last row lost is an honest smaller table
+        text = "\n".join(lines[:row] + lines[row + 1 :])
+        with pytest.raises(SmiError) as info:
+            parse_rocmsmi_gpus(text)
+        assert info.value.code == "incomplete" and "missing from the list" in str(info.value)
+
+
+def test_the_amd_smi_default_view_cut_anywhere_never_counts_part_of_its_gpus() -> None:
+    # The 2x RX 7900 XTX box cut after GPU 0 listed 1 GPU.
+    text = read(AMD_DEFAULT_2X)
+    assert [gpu.index for gpu in parse_amdsmi_gpus(text)] == [0, 1]
+    for cut in range(len(text)):
+        got = _indices_or_code(parse_amdsmi_gpus, text[:cut])
+        assert got in ([0, 1], "incomplete", "unrecognised"), (cut, got)
+    lines = text.splitlines()
+    after_gpu0 = next(i for i, line in enumerate(lines) if line.startswith("|   0 "))
+    with pytest.raises(SmiError, match="closing"):
+        parse_amdsmi_gpus("\n".join(lines[: after_gpu0 + 2]))

@@ -96,3 +96,31 @@ def test_sysfs_values_win_over_amd_smi(
     assert gpu["vram_total_bytes"] == sysfs["vram_total_bytes"] == 4 << 30
     assert gpu["gtt_total_bytes"] == sysfs["gtt_total_bytes"]
     assert gpu["gtt_used_bytes"] == 964 * MiB  # sysfs gave no use: amd-smi does
+
+
+def test_an_smi_count_that_disagrees_with_the_kfd_topology_is_said(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A real 8-GPU MI210 topology with the (whole, real) amd-smi view of a 2-GPU
+    # machine: neither the status line nor the problems may let "2 GPU(s)" pass.
+    root.topology("topo-mi210-xgmi-pcie").kfd()
+    root.write(".therock/amd-smi.txt", real("amdsmi/amd-smi-default-2x-rx7900xtx-amdsmi26.2.2.txt"))
+    data = json.loads(doctor(capsys, "--root", str(root.path), "--json")[1])
+    assert len(data["gpus"]) == 8
+    status = data["smi"]["status"]
+    assert not status["ok"] and status["code"] == "gpu-count-mismatch", status
+    assert "amd-smi lists 2 GPU(s) but the KFD topology lists 8" in status["message"]
+    _, out = doctor(capsys, "--root", str(root.path))
+    assert "lists 2 GPU(s) but the KFD topology lists 8" in out
+
+
+def test_a_cut_rocm_smi_table_is_incomplete_in_doctor(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `head -5` of the real 4x MI210 concise table, recorded where rocm-smi's is read.
+    head = "\n".join(real("rocmsmi/rocm-smi-concise-4x-mi210-rocm5.7.1.txt").splitlines()[:5])
+    root.topology("topo-mi210-xgmi-pcie").kfd()
+    root.write(".therock/rocm-smi-showmeminfo.txt", head + "\n")
+    data = json.loads(doctor(capsys, "--root", str(root.path), "--json")[1])
+    status = data["smi"]["status"]
+    assert status["code"] == "incomplete" and "closing" in status["message"], status
