@@ -116,7 +116,14 @@ def environment_json(
     position = {id(g): i for i, g in enumerate(env.gpus)}  # not .index(): quadratic
     data["visible_gpus"] = [position[id(g)] for g in env.visible_gpus]
     data["memory"] = [
-        {**to_dict(m), "usable_bytes": m.usable_bytes, "is_default": m.is_default}
+        {
+            **to_dict(m),
+            "usable_bytes": m.usable_bytes,
+            "free_bytes": m.free_bytes,
+            "exceeds_vram": m.exceeds_vram,
+            "is_default": m.is_default,
+            "kfd_conflict": m.kfd_conflict,
+        }
         for m in (gpu_memory(env, g) for g in env.gpus)
     ]
     plan = machine_plan(env, need, exact=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .environment import Environment, fmt_bytes
-from .memory import PAGE, gpu_memory, machine_plan, target_bytes, ttm_param
+from .memory import DEFAULT_SOURCE, PAGE, gpu_memory, machine_plan, target_bytes, ttm_param
 
 SEVERITIES = ("error", "warning", "info")
 FAQ = "https://github.com/ROCm/TheRock/blob/main/docs/faq.md"
@@ -508,7 +508,9 @@ pages_limit, so the smaller of the two counts; the kernel logs "GTT size has bee
 set as X but TTM size has been set as Y, this is unusual"); a `ttm.pages_limit`
 the packaged amdgpu-dkms driver does not read (it reads `amdttm.pages_limit`), or
 an `amdttm.pages_limit` the in-kernel driver does not read; a large carve-out the
-driver does not allocate from. One diagnostic per machine, whose fix is the same
+driver does not allocate from; a TTM pages_limit changed at runtime that KFD, which
+took its limit when amdgpu loaded, does not follow (a process gets the smaller).
+One diagnostic per machine, whose fix is the same
 plan `pytest-therock doctor --need` prints: the exact pages_limit (4 KiB pages)
 for the size you asked for, never above 90% of the RAM (AMD's amd-ttm refuses
 more), carve-out first where it blocks.
@@ -543,6 +545,8 @@ def _memory_config(env: Environment, need: int | None) -> Found:
             f"the driver's GTT size {fmt_bytes(model.total_bytes)} differs from TTM's limit "
             f"{fmt_bytes(model.limit_bytes)} ({model.limit_source})"
         )
+    if model.kfd_conflict:
+        problems.append(model.kfd_conflict)
     carve = model.vram_total_bytes
     hidden = model.is_apu and model.pool == "GTT" and carve is not None
     if (
@@ -564,7 +568,24 @@ def _memory_config(env: Environment, need: int | None) -> Found:
         plan = machine_plan(env, carve if hidden else None, kind)
     found = f"{model.gfx_target or model.label} can allocate {fmt_bytes(model.allocatable_bytes)}"
     message = "; ".join(problems) + f": {found} from {model.pool}"
-    fix = plan.change or plan.why if plan is not None else None
+    fix = plan.change if plan is not None else None  # a plan with nothing to change: no Fix
+    if plan is not None and not plan.change and not plan.met:
+        message += f" ({plan.why})"
+    live = model.limit_bytes
+    if (
+        fix is None
+        and model.kfd_conflict
+        and live is not None
+        and model.ttm_param
+        in (
+            model.limit_source,
+            DEFAULT_SOURCE,
+        )
+    ):
+        fix = (
+            f"set {name}={live // PAGE} on the kernel command line and reboot, so KFD "
+            "takes the same limit when amdgpu loads"
+        )
     if model.gttsize_bytes is not None and (plan is None or plan.met):
         fix = "remove amdgpu.gttsize" + (f" ({plan.why})" if plan else f" and set {name}")
     elif (

@@ -127,6 +127,9 @@ class GpuMemory:
     pool: str
     pool_reason: str
     allocatable_bytes: int | None
+    #: KFD's own TTM limit, fixed when amdgpu loaded (the memory bank when it reports GTT);
+    #: None when KFD's view is not readable or reports the carve-out.
+    kfd_ttm_bytes: int | None = None
 
     @property
     def usable_bytes(self) -> int | None:
@@ -136,6 +139,7 @@ class GpuMemory:
             return None
         sizes = [self.limit_bytes]
         sizes += [self.total_bytes] if self.total_bytes is not None else []
+        sizes += [self.kfd_ttm_bytes] if self.kfd_ttm_bytes is not None else []
         if self.system_memory_bytes:
             sizes.append(kfd_system_limit(self.system_memory_bytes))
         return min(sizes)
@@ -145,6 +149,28 @@ class GpuMemory:
         if self.total_bytes is None or self.used_bytes is None:
             return None
         return max(self.total_bytes - self.used_bytes, 0)
+
+    @property
+    def kfd_conflict(self) -> str | None:
+        """Why KFD's limit and TTM's live ``pages_limit`` disagree, or None when they agree.
+
+        KFD takes its limit once, when amdgpu loads
+        (``amdgpu_amdkfd_gpuvm_init_mem_limits()``: ``max_ttm_mem_limit =
+        ttm_tt_pages_limit() << PAGE_SHIFT``, and the topology's memory bank), and refuses
+        a GTT allocation past it (``amdgpu_amdkfd_reserve_mem_limit()``); TTM reads its
+        ``pages_limit`` at every allocation (``ttm_tt_populate()`` in ``ttm_tt.c``), and
+        it can be changed at runtime (``/sys/module/ttm/parameters/pages_limit``, mode
+        0644; AMD's ``amd-ttm``). A process gets the smaller of the two.
+        """
+        kfd, live = self.kfd_ttm_bytes, self.limit_bytes
+        if kfd is None or live is None or abs(kfd - live) <= max(live // 100, MIB):
+            return None
+        smaller = "KFD's" if kfd < live else f"the live {self.ttm_param}"
+        return (
+            f"KFD's limit {fmt_bytes(kfd)} (set when amdgpu loaded) and the live "
+            f"{self.ttm_param} {fmt_bytes(live)} disagree: a process gets the smaller, "
+            f"{smaller}; a new value takes effect for KFD only when amdgpu reloads (reboot)"
+        )
 
     @property
     def limit_why(self) -> str:
@@ -265,6 +291,7 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
         half = ram // PAGE // 2 * PAGE if ram else None
         near = half is not None and abs(bank - half) <= half // 50
         limit, limit_source = bank, DEFAULT_SOURCE if near else "KFD memory bank"
+    kfd_ttm = bank if bank_is_gtt else None
 
     gttsize = gttsize_bytes(env)
     gtt, gtt_source = gpu.gtt_total_bytes, "mem_info_gtt_total" if gpu.card else "amd-smi"
@@ -301,6 +328,7 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
         pool="unknown",
         pool_reason="",
         allocatable_bytes=None,
+        kfd_ttm_bytes=kfd_ttm,
     )
     pool, reason = _pool(model, version, oem, bank_is_vram, bank_is_gtt)
     allocatable = vram if pool == "VRAM" else model.usable_bytes if pool == "GTT" else None
@@ -320,6 +348,8 @@ def _pool(
     if bank_is_vram:
         return "VRAM", "KFD reports the carve-out"
     if bank_is_gtt:
+        if m.kfd_conflict:
+            return "GTT", "KFD reports its TTM limit from driver load, not the live one"
         return "GTT", "KFD reports the TTM limit"
     rule = _kernel_rule(m, version, oem)
     if rule is not None:

@@ -538,3 +538,32 @@ def test_plan_never_exceeds_the_cap_and_reaches_the_need_or_says_why(
         assert steps.why  # it says why not
         if steps.reaches_bytes is not None:
             assert got is not None and got >= min(steps.reaches_bytes, need) - MIB
+
+
+def test_kfd_limit_from_driver_load_and_a_live_pages_limit_disagree(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """KFD takes its TTM limit when amdgpu loads; ``ttm.pages_limit`` can be raised later
+    (amd-ttm). The KFD bank is ROCm/ROCm#5817's recorded 62.5 GiB (TTM's default on 128 GB);
+    the live pages_limit 25165824 (96 GiB) and mem_info_gtt_total are noamsto/nix-amd-ai#42's:
+    examples/roots/strix-halo-gtt-raised. A process gets the smaller, KFD's, and it says so."""
+    shutil.copytree(EXAMPLES / "strix-halo-gtt-raised", root.path, dirs_exist_ok=True)
+    env = detect(Root(root.path), {})
+    (gpu,) = env.gpus
+    model = gpu_memory(env, gpu)
+    assert gpu.kfd_memory_bytes is not None
+    assert model.limit_bytes == 25165824 * PAGE  # the live value, reported as it is
+    assert model.allocatable_bytes == model.kfd_ttm_bytes == gpu.kfd_memory_bytes
+    assert model.kfd_conflict is not None and "KFD's limit 62.5 GiB" in model.kfd_conflict
+    out = doctor(capsys, root)
+    assert "allocatable 62.5 GiB from GTT" in out
+    (warning,) = [line for line in out.splitlines() if line.startswith("warning[memory-config]")]
+    assert "ttm.pages_limit 96 GiB disagree" in warning
+    assert "Fix: set ttm.pages_limit=25165824 on the kernel command line and reboot" in warning
+    data = json.loads(doctor(capsys, root, "--json"))
+    (memory,) = data["memory"]
+    assert memory["allocatable_bytes"] == gpu.kfd_memory_bytes
+    assert memory["kfd_conflict"] and memory["free_bytes"] is None
+    assert memory["exceeds_vram"] is True
+    # Asked for 96 GiB, the plan is the pages_limit on the command line (KFD reads it at load).
+    assert pages_printed(doctor(capsys, root, "--need", "96")) == {25165824}
