@@ -567,3 +567,48 @@ def test_kfd_limit_from_driver_load_and_a_live_pages_limit_disagree(
     assert memory["exceeds_vram"] is True
     # Asked for 96 GiB, the plan is the pages_limit on the command line (KFD reads it at load).
     assert pages_printed(doctor(capsys, root, "--need", "96")) == {25165824}
+
+
+def test_requirements_on_one_test_are_met_by_one_gpu(
+    root: RootBuilder, pytester: pytest.Pytester
+) -> None:
+    """ROCm/ROCm#5814's rocminfo: an RX 9070 XT (gfx1201, 15.9 GiB of VRAM) and the
+    Ryzen 9950X's iGPU (gfx1036, 61.7 GiB of GTT). 24 GiB on a gfx1201 is not the iGPU's."""
+    sample = "rocminfo/gfx1201-rx9070xt-plus-gfx1036-igpu-9950x-rocm7.0-kfd6.14.14.txt"
+    root.kfd().write(".therock/rocminfo.txt", real(sample))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires_gfx1201
+        @pytest.mark.requires_gpu_memory_gb(24)
+        def test_dgpu_24():
+            pass
+
+        @pytest.mark.requires_gpu_memory_gb(24)
+        @pytest.mark.requires_gfx1036
+        def test_igpu_24():
+            pass
+
+        @pytest.mark.requires_gfx1201
+        @pytest.mark.requires_gpu_memory_gb(8)
+        def test_dgpu_8():
+            pass
+
+        @pytest.mark.requires_gfx1201
+        @pytest.mark.requires_apu
+        def test_dgpu_apu():
+            pass
+        """
+    )
+    result = run(pytester, f"--therock-root={root.path}", "-rs")
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED*:3: requires_gfx1201 and requires_gpu_memory_gb(24) need one GPU "
+            "meeting both, found gfx1201: 15.9 GiB GPU memory from VRAM, not 24 GiB (*); "
+            "gfx1036: not gfx1201",
+            "SKIPPED*:18: requires_apu and requires_gfx1201 need one GPU meeting both,"
+            " found gfx1201: discrete; gfx1036: not gfx1201",
+        ]
+    )
