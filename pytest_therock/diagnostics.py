@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .environment import Environment, fmt_bytes
-from .memory import DEFAULT_SOURCE, PAGE, gpu_memory, machine_plan, target_bytes, ttm_param
+from .memory import PAGE, gpu_memory, machine_plan, target_bytes, ttm_param
 
 SEVERITIES = ("error", "warning", "info")
 FAQ = "https://github.com/ROCm/TheRock/blob/main/docs/faq.md"
@@ -563,7 +563,7 @@ def _memory_config(env: Environment, need: int | None) -> Found:
         return
     kind = "gpu" if model.is_apu else "gtt"
     if need:  # asked for (doctor --need): every line aims at that size
-        plan = machine_plan(env, need, kind, exact=True)
+        plan = machine_plan(env, need, kind)
     else:
         plan = machine_plan(env, carve if hidden else None, kind)
     found = f"{model.gfx_target or model.label} can allocate {fmt_bytes(model.allocatable_bytes)}"
@@ -572,16 +572,7 @@ def _memory_config(env: Environment, need: int | None) -> Found:
     if plan is not None and not plan.change and not plan.met:
         message += f" ({plan.why})"
     live = model.limit_bytes
-    if (
-        fix is None
-        and model.kfd_conflict
-        and live is not None
-        and model.ttm_param
-        in (
-            model.limit_source,
-            DEFAULT_SOURCE,
-        )
-    ):
+    if fix is None and model.kfd_conflict and live is not None:
         fix = (
             f"set {name}={live // PAGE} on the kernel command line and reboot, so KFD "
             "takes the same limit when amdgpu loads"
@@ -589,7 +580,11 @@ def _memory_config(env: Environment, need: int | None) -> Found:
     if model.gttsize_bytes is not None and (plan is None or plan.met):
         fix = "remove amdgpu.gttsize" + (f" ({plan.why})" if plan else f" and set {name}")
     elif (
-        plan is not None and plan.pages_limit is None and _pages(on_cmdline.get(other)) and not need
+        plan is not None
+        and plan.pages_limit is None
+        and model.system_memory_bytes is None
+        and _pages(on_cmdline.get(other))
+        and not need
     ):
         # The RAM is unknown, so no value of ours: the one the user chose, where it is read.
         pages = _pages(on_cmdline.get(other)) or 0
@@ -620,17 +615,14 @@ kernel upgrade where the kernel hides the larger pool), or why none can.
 CHECKS[MEMORY_BELOW_NEED.code] = MEMORY_BELOW_NEED
 
 
-def memory_below_need(
-    env: Environment, need: int, kind: str = "gpu", exact: bool = False
-) -> Diagnostic | None:
+def memory_below_need(env: Environment, need: int, kind: str = "gpu") -> Diagnostic | None:
     """What a session's tests (or the user) need, against what the GPUs allow, with the plan.
 
-    ``kind``: ``"gpu"`` (from whichever pool applies) or ``"gtt"``; ``exact``: plan for
-    ``need`` itself, not the larger size the settings ask for. None when met.
+    ``kind``: ``"gpu"`` (from whichever pool applies) or ``"gtt"``. None when met.
     """
     models = [gpu_memory(env, g) for g in env.visible_gpus]
     sizes = [(m.allocatable_bytes if kind == "gpu" else m.usable_bytes) for m in models]
-    plan = machine_plan(env, need, kind, exact)
+    plan = machine_plan(env, need, kind)
     if plan is None or any(s is not None and s >= need for s in sizes):
         return None
     best = max(zip(sizes, models, strict=True), key=lambda sm: sm[0] or -1)

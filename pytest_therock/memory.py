@@ -547,20 +547,22 @@ def _upgrade(m: GpuMemory, version: tuple[int, int] | None) -> str | None:
     return "upgrade the kernel to 6.15 or later"
 
 
-def machine_plan(
-    env: Environment, need: int | None, kind: str = "gpu", exact: bool = False
-) -> Plan | None:
-    """The plan for :func:`target_bytes` on the visible GPU that gets closest to it;
-    ``exact``: for ``need`` itself (``pytest-therock doctor --need``, where every line
-    is computed for that need, so they agree without the settings' size)."""
-    target = need if exact and need else target_bytes(env, need)
+def machine_plan(env: Environment, need: int | None, kind: str = "gpu") -> Plan | None:
+    """The plan for :func:`target_bytes` (the larger of ``need`` and what the settings
+    already ask for) on the visible GPU that gets closest to it: the one plan every line
+    on this machine quotes (header, session summary, skip reasons, ``doctor --need``)."""
+    target = target_bytes(env, need)
     if target is None or not env.visible_gpus:
         return None
     plans = [plan(gpu_memory(env, g), target, kind) for g in env.visible_gpus]
     met = [p for p in plans if p.met]
     if met:
         return met[0]
-    return max(plans, key=lambda p: (p.possible, p.reaches_bytes or p.found_bytes or -1))
+    best = max(plans, key=lambda p: (p.possible, p.reaches_bytes or p.found_bytes or -1))
+    if need and target > need:
+        why = f"the settings already ask for {fmt_bytes(target)}; {best.why}"
+        best = dataclasses.replace(best, why=why)
+    return best
 
 
 def memories(env: Environment, gpus: Iterable[Gpu] | None = None) -> list[GpuMemory]:
