@@ -625,15 +625,23 @@ def memory_below_need(env: Environment, need: int, kind: str = "gpu") -> Diagnos
     plan = machine_plan(env, need, kind)
     if plan is None or any(s is not None and s >= need for s in sizes):
         return None
-    best = max(zip(sizes, models, strict=True), key=lambda sm: sm[0] or -1)
+    # The GPU the plan is about is the one the message names; the others follow.
+    found = [
+        f"{m.gfx_target or m.label} can allocate {fmt_bytes(s)}"
+        + (f" from {m.pool}" if kind == "gpu" else "")
+        for s, m in zip(sizes, models, strict=True)
+    ]
+    first = next((i for i, m in enumerate(models) if m.gfx_target == plan.gfx_target), 0)
+    found.insert(0, found.pop(first))
     what = "GPU memory" if kind == "gpu" else "GTT"
-    pool = f" from {best[1].pool}" if kind == "gpu" else ""
+    message = f"{fmt_bytes(need)} of {what} needed; " + "; ".join(dict.fromkeys(found))
+    if not plan.change:
+        message += f" ({plan.why})"
     return Diagnostic(
         MEMORY_BELOW_NEED.code,
         MEMORY_BELOW_NEED.severity,
-        f"{fmt_bytes(need)} of {what} needed; {best[1].gfx_target or best[1].label} can "
-        f"allocate {fmt_bytes(best[0])}{pool}",
-        plan.change or plan.why,
+        message,
+        f"on {plan.gfx_target}: {plan.change}" if plan.change and len(models) > 1 else plan.change,
     )
 
 

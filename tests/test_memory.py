@@ -273,8 +273,9 @@ def test_carve_out_with_ram_and_kernel_unknown(
             "allocatable 96 GiB from VRAM",
             "therock: RAM unknown; TTM limit unknown (RAM unknown)",
             "*requires 8 GiB GTT, found unknown on gfx1151 (TTM limit unknown: RAM unknown)",
-            "warning[[]memory-below-need[]]: 8 GiB of GTT needed; gfx1151 can allocate unknown. "
-            "Fix: the RAM the OS sees is unknown, so no pages_limit can be checked against it",
+            # nothing to change is no Fix: the reason is part of what was found
+            "warning[[]memory-below-need[]]: 8 GiB of GTT needed; gfx1151 can allocate unknown "
+            "(the RAM the OS sees is unknown, so no pages_limit can be checked against it).",
         ]
     )
     assert not pages_printed(result.stdout.str())  # nothing that only looks measured
@@ -570,7 +571,7 @@ def test_kfd_limit_from_driver_load_and_a_live_pages_limit_disagree(
 
 
 def test_requirements_on_one_test_are_met_by_one_gpu(
-    root: RootBuilder, pytester: pytest.Pytester
+    root: RootBuilder, pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """ROCm/ROCm#5814's rocminfo: an RX 9070 XT (gfx1201, 15.9 GiB of VRAM) and the
     Ryzen 9950X's iGPU (gfx1036, 61.7 GiB of GTT). 24 GiB on a gfx1201 is not the iGPU's."""
@@ -612,3 +613,68 @@ def test_requirements_on_one_test_are_met_by_one_gpu(
             " found gfx1201: discrete; gfx1036: not gfx1201",
         ]
     )
+    # The need's diagnostic names the GPU its plan is about first, and that GPU's fix.
+    capsys.readouterr()
+    main(["doctor", "--root", str(root.path), "--need", "70"])
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "memory-below-need" in ln]
+    assert line.startswith(
+        "warning[memory-below-need]: 70 GiB of GPU memory needed; gfx1036 can allocate "
+        "61.7 GiB from GTT; gfx1201 can allocate 15.9 GiB from VRAM. Fix: on gfx1036: set "
+        "ttm.pages_limit=18350080 (70 GiB)"
+    )
+
+
+def test_one_need_gets_one_plan_in_the_session_and_the_doctor(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str], pytester: pytest.Pytester
+) -> None:
+    """ROCm/ROCm#6004's Beelink (amdgpu.gttsize=131072: 128 GiB asked for): a session
+    skipping requires_gpu_memory_gb(100) and `doctor --need 100` (text and --json) quote
+    the same pages_limit, one that fits."""
+    beelink(root)
+    env = detect(Root(root.path), {})
+    installed = gpu_memory(env, env.gpus[0]).installed_ram_bytes or 0
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires_gpu_memory_gb(100)
+        def test_big():
+            pass
+        """
+    )
+    session = run(pytester, f"--therock-root={root.path}", "-v").stdout.str()
+    pages = assert_one_pages_limit_that_fits(session, installed)
+    assert "warning[memory-below-need]: 100 GiB of GPU memory needed" in session
+    assert pages_printed(doctor(capsys, root, "--need", "100")) == {pages}
+    assert pages_printed(doctor(capsys, root)) == {pages}  # the header's memory-config
+    data = json.loads(doctor(capsys, root, "--need", "100", "--json"))
+    assert data["plan"]["pages_limit"] == pages
+
+
+def test_a_dkms_driver_before_6_10_gets_the_upgrade_on_every_line(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str], pytester: pytest.Pytester
+) -> None:
+    """ROCm/ROCm#6143's EVO-X2 (96 GiB carve-out, `ttm.pages_limit=25000000` that the DKMS
+    driver does not read) with ROCm 6.3's amdgpu-dkms 6.10.5 (ROCm/ROCm#4358): the driver
+    hides the carve-out, so the header and the summary both say to upgrade it, and neither
+    offers the value given to the wrong module."""
+    ttm = 16638816256
+    strix_halo(root, "6.12.74+deb13+1-amd64", ram=2 * ttm)
+    sample = "gfx1151-strix-halo-debian13-dkms-gttsize-mismatch-pagefaults-gpf-noise.txt"
+    root.write(".therock/dmesg.txt", real(f"dmesg/{sample}"))
+    root.write("sys/module/amdgpu/version", "6.10.5\n")
+    (root.path / "sys/module/amdttm/parameters").mkdir(parents=True)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires_gpu_memory_gb(20)
+        def test_twenty():
+            pass
+        """
+    )
+    session = run(pytester, f"--therock-root={root.path}").stdout.str()
+    upgrade = "upgrade amdgpu-dkms to a driver based on Linux 6.15 or later"
+    assert f"Fix: {upgrade}" in session
+    (line,) = [ln for ln in doctor(capsys, root).splitlines() if "[memory-config]" in ln]
+    assert line.endswith(f"Fix: {upgrade}") and not pages_printed(line)
