@@ -162,7 +162,8 @@ def _number(shown: str, args: Sequence[Any], example: str, rule: NumberRule) -> 
 
 
 def _gib(value: float) -> str:
-    return f"{value:g} GiB"
+    """``24 GiB``, ``0.5 GiB``, ``4194304 GiB``: never ``4.1943e+06 GiB``."""
+    return f"{value:.10g} GiB"
 
 
 def describe_found(env: Environment) -> str:

@@ -678,3 +678,25 @@ def test_a_dkms_driver_before_6_10_gets_the_upgrade_on_every_line(
     assert f"Fix: {upgrade}" in session
     (line,) = [ln for ln in doctor(capsys, root).splitlines() if "[memory-config]" in ln]
     assert line.endswith(f"Fix: {upgrade}") and not pages_printed(line)
+
+
+def test_sizes_read_as_sizes_at_both_ends(
+    capsys: pytest.CaptureFixture[str], pytester: pytest.Pytester
+) -> None:
+    """The largest size a marker takes prints whole, the smallest need in bytes."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires_gpu_memory_gb(4194304)
+        def test_huge():
+            pass
+        """
+    )
+    result = run(pytester, f"--therock-root={EXAMPLES / 'strix-halo'}", "-rs")
+    result.stdout.fnmatch_lines(["*requires 4194304 GiB GPU memory, found 62.5 GiB*"])
+    capsys.readouterr()
+    main(["doctor", "--root", str(EXAMPLES / "strix-halo"), "--need", "0.000001"])
+    assert "plan for 1074 bytes of GPU memory on gfx1151: nothing to change" in (
+        capsys.readouterr().out
+    )
