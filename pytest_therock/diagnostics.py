@@ -567,7 +567,7 @@ def _memory_config(env: Environment, need: int | None) -> Found:
     else:
         plan = machine_plan(env, carve if hidden else None, kind)
     found = f"{model.gfx_target or model.label} can allocate {fmt_bytes(model.allocatable_bytes)}"
-    message = "; ".join(problems) + f": {found} from {model.pool}"
+    message = "; ".join(problems) + f": {found} from {model.pool_name}"
     fix = plan.change if plan is not None else None  # a plan with nothing to change: no Fix
     if plan is not None and not plan.change and not plan.met:
         message += f" ({plan.why})"
@@ -628,7 +628,7 @@ def memory_below_need(env: Environment, need: int, kind: str = "gpu") -> Diagnos
     # The GPU the plan is about is the one the message names; the others follow.
     found = [
         f"{m.gfx_target or m.label} can allocate {fmt_bytes(s)}"
-        + (f" from {m.pool}" if kind == "gpu" else "")
+        + (f" from {m.pool_name}" if kind == "gpu" else "")
         for s, m in zip(sizes, models, strict=True)
     ]
     first = next((i for i, m in enumerate(models) if m.gfx_target == plan.gfx_target), 0)

@@ -214,7 +214,7 @@ def _memory(
             best, gpu = max(sizes, key=lambda sg: sg[0] or -1)
             on = f"on {gpu.gfx_target or gpu.label}"
             if kind == "GPU memory":
-                on = f"from {_model(env, gpu).pool} {on}"
+                on = f"from {_model(env, gpu).pool_name} {on}"
             why = hint(env, gpu, gib) if best is not None else _unknown(env, gpu, kind)
             return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} {on} ({why})"
 
@@ -222,7 +222,7 @@ def _memory(
             found = size(env, gpu)
             if found is not None and found >= gib * GIB:
                 return None
-            pool = f" from {_model(env, gpu).pool}" if kind == "GPU memory" else ""
+            pool = f" from {_model(env, gpu).pool_name}" if kind == "GPU memory" else ""
             why = hint(env, gpu, gib) if found is not None else _unknown(env, gpu, kind)
             return f"{fmt_bytes(found)} {kind}{pool}, not {_gib(gib)} ({why})"
 

@@ -151,6 +151,11 @@ class GpuMemory:
         return max(self.total_bytes - self.used_bytes, 0)
 
     @property
+    def pool_name(self) -> str:
+        """``VRAM``, ``GTT``, or ``an unknown pool``: for ``from {pool_name}``."""
+        return "an unknown pool" if self.pool == "unknown" else self.pool
+
+    @property
     def kfd_conflict(self) -> str | None:
         """Why KFD's limit and TTM's live ``pages_limit`` disagree, or None when they agree.
 
@@ -199,7 +204,12 @@ class GpuMemory:
     def describe(self) -> str:
         """One line: the pool, what it gives, and the sizes around it."""
         name = self.gfx_target or self.label
-        if self.pool == "unknown":
+        if self.pool == "unknown" and self.allocatable_bytes is not None:
+            head = (
+                f"{name}: {fmt_bytes(self.allocatable_bytes)} allocatable from an unknown "
+                f"pool ({self.pool_reason})"
+            )
+        elif self.pool == "unknown":
             head = f"{name}: allocations come from an unknown pool ({self.pool_reason})"
         else:
             head = (
@@ -286,9 +296,18 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
     limit, limit_source = _ttm_limit(env, name, ram)
     bank_is_vram = bank is not None and vram is not None and abs(bank - vram) <= MIB
     bank_is_gtt = gpu.is_apu and bank is not None and not bank_is_vram
+    half = ram // PAGE // 2 * PAGE if ram else None
+    ambiguous = (
+        bank_is_gtt
+        and bank is not None
+        and vram is None
+        and _bank_may_be_carve_out(gpu, bank, version, oem, half, limit, limit_source, name)
+    )
+    if ambiguous:
+        limit, limit_source = None, "unknown: KFD's memory bank is the carve-out or TTM's limit"
+        bank_is_gtt = False
     if bank_is_gtt and bank is not None and (limit is None or limit_source == DEFAULT_SOURCE):
         # KFD reports the TTM limit here: measured, and the default when it is half of RAM.
-        half = ram // PAGE // 2 * PAGE if ram else None
         near = half is not None and abs(bank - half) <= half // 50
         limit, limit_source = bank, DEFAULT_SOURCE if near else "KFD memory bank"
     kfd_ttm = bank if bank_is_gtt else None
@@ -330,9 +349,42 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
         allocatable_bytes=None,
         kfd_ttm_bytes=kfd_ttm,
     )
+    if ambiguous and bank is not None:
+        # Either way KFD offers ``bank``: the carve-out, or GTT up to TTM's limit.
+        reason = (
+            f"KFD offers {fmt_bytes(bank)}: the carve-out (from 6.15, when it is at least "
+            "the GTT size) or GTT up to TTM's limit; no mem_info_vram_total or kernel "
+            "version here tells which"
+        )
+        return dataclasses.replace(
+            model, pool="unknown", pool_reason=reason, allocatable_bytes=bank
+        )
     pool, reason = _pool(model, version, oem, bank_is_vram, bank_is_gtt)
     allocatable = vram if pool == "VRAM" else model.usable_bytes if pool == "GTT" else None
     return dataclasses.replace(model, pool=pool, pool_reason=reason, allocatable_bytes=allocatable)
+
+
+def _bank_may_be_carve_out(
+    gpu: Gpu,
+    bank: int,
+    version: tuple[int, int] | None,
+    oem: bool,
+    half: int | None,
+    limit: int | None,
+    limit_source: str,
+    name: str,
+) -> bool:
+    """Whether an APU's KFD bank (no carve-out size known) may be the carve-out as well as
+    TTM's limit: not from 6.10 to 6.14 (always GTT), not on MI300A (f4bff6e0b9e1), not
+    when it matches TTM's default (half of RAM) or a ``pages_limit`` that is set."""
+    if (gpu.gfx_target or "").startswith("gfx94"):
+        return False
+    if version is not None and not oem and GTT_ALWAYS <= version < LARGER_POOL:
+        return False
+    if half is not None and abs(bank - half) <= half // 50:
+        return False
+    set_here = limit is not None and limit_source == name
+    return not (set_here and limit is not None and abs(bank - limit) <= max(limit // 100, MIB))
 
 
 def _pool(
@@ -454,7 +506,7 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
         )
 
     if found is not None and found >= need:
-        pool = m.pool if kind == "gpu" else "GTT"
+        pool = m.pool_name if kind == "gpu" else "GTT"
         why = f"{fmt_bytes(found)} allocatable from {pool}"
         return Plan(m.gfx_target, kind, need, found, True, True, (), "", why, m.ttm_param)
     if kind == "gpu" and not m.is_apu:
@@ -533,6 +585,8 @@ def _now(m: GpuMemory, kind: str, found: int | None) -> str:
     if kind == "gtt" or m.pool == "GTT":
         limit = "TTM's default, 50% of RAM" if m.is_default else f"TTM limit: {m.limit_why}"
         return f"GTT {fmt_bytes(found)} now ({limit})"
+    if m.pool == "unknown":
+        return f"{fmt_bytes(found)} now from an unknown pool"
     return f"{m.pool} {fmt_bytes(found)} now"
 
 

@@ -26,7 +26,7 @@ def gpu_line(env: Environment, gpu: Gpu) -> str:
     else:
         parts.append(f"GTT {fmt_bytes(info.total_bytes)}")
     if gpu.is_apu:
-        parts.append(f"allocatable {fmt_bytes(info.allocatable_bytes)} from {info.pool}")
+        parts.append(f"allocatable {fmt_bytes(info.allocatable_bytes)} from {info.pool_name}")
     elif info.total_bytes is not None and info.usable_bytes not in (None, info.total_bytes):
         parts.append(f"usable {fmt_bytes(info.usable_bytes)}")
     return ", ".join(parts)

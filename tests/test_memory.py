@@ -700,3 +700,30 @@ def test_sizes_read_as_sizes_at_both_ends(
     assert "plan for 1074 bytes of GPU memory on gfx1151: nothing to change" in (
         capsys.readouterr().out
     )
+
+
+def test_a_bank_that_may_be_the_carve_out_or_gtt_is_said_to_be_either(root: RootBuilder) -> None:
+    """KFD offers 96 GiB (noamsto/nix-amd-ai#42's GTT with ttm.pages_limit=25165824) on a
+    machine whose OS sees ROCm/ROCm#5817's 124.9 GiB, with no carve-out size, no kernel
+    version and no pages_limit recorded: on 6.15+ a 96 GiB bank may be the carve-out as
+    well as TTM's limit. 96 GiB is allocatable either way; the pool and the limit are
+    unknown. A kernel version or the pages_limit settles it."""
+    kb = re.findall(
+        r"Size:\s+(\d+)\(", real("rocminfo/gfx1151-strix-halo-rocm7.11-nightly-kfd6.16.6.txt")
+    )
+    ram = int(kb[0]) * 1024
+    bank = int(real("sysfs/gfx1151-strix-halo-128G-ttm96G-card1-mem_info_gtt_total.txt"))
+    env = detect(Root(strix_halo(root, None, ram=ram, bank=bank).path), {})
+    memory = gpu_memory(env, env.gpus[0])
+    assert (memory.pool, memory.allocatable_bytes, memory.limit_bytes) == ("unknown", bank, None)
+    assert "the carve-out" in memory.pool_reason and "GTT up to TTM's limit" in memory.pool_reason
+    assert memory.describe().startswith("gfx1151: 96 GiB allocatable from an unknown pool")
+    # The kernel between 6.10 and 6.14 always allocates from GTT: KFD's bank is TTM's limit.
+    env = detect(Root(root.write("proc/sys/kernel/osrelease", "6.12.48+deb13-amd64\n").path), {})
+    assert gpu_memory(env, env.gpus[0]).pool == "GTT"
+    (root.path / "proc/sys/kernel/osrelease").unlink()
+    env = detect(Root(root.param("ttm", "pages_limit", "25165824\n").path), {})
+    assert (gpu_memory(env, env.gpus[0]).pool, gpu_memory(env, env.gpus[0]).limit_bytes) == (
+        "GTT",
+        bank,
+    )
