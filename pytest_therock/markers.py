@@ -212,11 +212,18 @@ def _memory(
             if any(s is not None and s >= gib * GIB for s, _ in sizes):
                 return None
             best, gpu = max(sizes, key=lambda sg: sg[0] or -1)
+            planned = _planned_gpu(env, kind, math.ceil(gib * GIB))
+            if planned is not None:  # the GPU the machine's plan is about comes first
+                best, gpu = next(((s, g) for s, g in sizes if g is planned), (best, gpu))
             on = f"on {gpu.gfx_target or gpu.label}"
             if kind == "GPU memory":
                 on = f"from {_model(env, gpu).pool_name} {on}"
             why = hint(env, gpu, gib) if best is not None else _unknown(env, gpu, kind)
-            return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} {on} ({why})"
+            others = [
+                f"{fmt_bytes(s)} on {g.gfx_target or g.label}" for s, g in sizes if g is not gpu
+            ]
+            also = f"; {', '.join(dict.fromkeys(others))}" if others else ""
+            return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} {on} ({why}){also}"
 
         def on_gpu(env: Environment, gpu: Gpu) -> str | None:
             found = size(env, gpu)
@@ -236,6 +243,19 @@ def _memory(
         )
 
     return parse
+
+
+def _planned_gpu(env: Environment, kind: str, need: int) -> Gpu | None:
+    """The visible GPU the machine's plan for ``need`` is about (memory.machine_plan), so a
+    skip reason and the session summary speak of the same GPU; None for VRAM (no plan)."""
+    if kind == "VRAM" or len(env.visible_gpus) < 2:
+        return None
+    from .memory import machine_plan
+
+    steps = machine_plan(env, need, "gpu" if kind == "GPU memory" else "gtt")
+    if steps is None:
+        return None
+    return next((g for g in env.visible_gpus if g.gfx_target == steps.gfx_target), None)
 
 
 def _model(env: Environment, gpu: Gpu) -> GpuMemory:

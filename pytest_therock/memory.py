@@ -501,6 +501,8 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
     def make(possible: bool, steps: tuple[str, ...], action: str, why: str, **kw: Any) -> Plan:
         if any(step.startswith("upgrade") for step in steps):
             kw.setdefault("kernel", f"{LARGER_POOL[0]}.{LARGER_POOL[1]}")
+        if steps and steps[0].startswith("upgrade") and not action.startswith("upgrade"):
+            action = f"{steps[0]}, then {action}"  # the skip reason names every kind of step
         return Plan(
             m.gfx_target, kind, need, found, False, possible, steps, action, why, m.ttm_param, **kw
         )

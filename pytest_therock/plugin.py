@@ -651,11 +651,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _property(item, REQUIRES_PROPERTY, " ".join(dict.fromkeys(r.marker for r in reqs)))
         unmet = [(r, state.unmet(r, env)) for r in reqs]
         reasons = [reason for _, reason in unmet if reason is not None]
-        if not reasons:  # each is met by some GPU: is one GPU meeting them all?
-            together = state.unmet_together(reqs, env)
-            if together is not None:
-                reasons = [together]
-                unmet = [(r, together if r.on_gpu is not None else None) for r in reqs]
+        # Requirements about a GPU are met by one GPU together; unmet, each GPU says why.
+        together = state.unmet_together(reqs, env)
+        if together is not None:
+            unmet = [(r, together if r.on_gpu is not None else why) for r, why in unmet]
+            reasons = [reason for _, reason in unmet if reason is not None]
         if reasons:
             from .printable import printable
 

@@ -600,10 +600,23 @@ def test_requirements_on_one_test_are_met_by_one_gpu(
         @pytest.mark.requires_apu
         def test_dgpu_apu():
             pass
+
+        @pytest.mark.requires_gfx1201
+        @pytest.mark.requires_gpu_memory_gb(100)
+        def test_dgpu_100():
+            pass
         """
     )
     result = run(pytester, f"--therock-root={root.path}", "-rs")
-    result.assert_outcomes(passed=2, skipped=2)
+    result.assert_outcomes(passed=2, skipped=3)
+    # No GPU has 100 GiB: the reason is still about the gfx1201, not the iGPU's plan.
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED*:23: requires_gfx1201 and requires_gpu_memory_gb(100) need one GPU "
+            "meeting both, found gfx1201: 15.9 GiB GPU memory from VRAM, not 100 GiB "
+            "(a discrete GPU's VRAM is 15.9 GiB); gfx1036: not gfx1201, *",
+        ]
+    )
     result.stdout.fnmatch_lines(
         [
             "SKIPPED*:3: requires_gfx1201 and requires_gpu_memory_gb(24) need one GPU "
