@@ -219,11 +219,7 @@ def _memory(
             if kind == "GPU memory":
                 on = f"from {_model(env, gpu).pool_name} {on}"
             why = hint(env, gpu, gib) if best is not None else _unknown(env, gpu, kind)
-            others = [
-                f"{fmt_bytes(s)} on {g.gfx_target or g.label}" for s, g in sizes if g is not gpu
-            ]
-            also = f"; {', '.join(dict.fromkeys(others))}" if others else ""
-            return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} {on} ({why}){also}"
+            return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} {on} ({why})"
 
         def on_gpu(env: Environment, gpu: Gpu) -> str | None:
             found = size(env, gpu)
@@ -434,14 +430,18 @@ def unmet_on_one_gpu(reqs: Sequence[Requirement], env: Environment) -> str | Non
     by a gfx1100 and another GPU's memory); None when one does, or when fewer than two
     such requirements apply. Each one alone is checked by :meth:`Requirement.check`."""
     scoped = [r for r in reqs if r.on_gpu is not None]
-    if len(scoped) < 2 or not env.visible_gpus:
+    if len(scoped) < 2 or len(env.visible_gpus) < 2:  # one GPU: each check already says
         return None
     lacks = []
+    kinds = set()
     for gpu in env.visible_gpus:
         misses = [why for r in scoped if r.on_gpu is not None and (why := r.on_gpu(env, gpu))]
         if not misses:
             return None
+        kinds.add(tuple(misses))
         lacks.append(f"{gpu.gfx_target or gpu.label}: {', '.join(misses)}")
+    if len(kinds) == 1:  # every GPU lacks the same: each requirement's own reason says it
+        return None
     wanted = " and ".join(r.marker for r in scoped)
     every = "both" if len(scoped) == 2 else "all of them"
     return f"{wanted} need one GPU meeting {every}, found {'; '.join(dict.fromkeys(lacks))}"
