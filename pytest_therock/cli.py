@@ -114,10 +114,17 @@ def environment_json(
     position = {id(g): i for i, g in enumerate(env.gpus)}  # not .index(): quadratic
     data["visible_gpus"] = [position[id(g)] for g in env.visible_gpus]
     data["memory"] = [
-        {**to_dict(m), "usable_bytes": m.usable_bytes, "is_default": m.is_default}
+        {
+            **to_dict(m),
+            "usable_bytes": m.usable_bytes,
+            "free_bytes": m.free_bytes,
+            "exceeds_vram": m.exceeds_vram,
+            "is_default": m.is_default,
+            "kfd_conflict": m.kfd_conflict,
+        }
         for m in (gpu_memory(env, g) for g in env.gpus)
     ]
-    plan = machine_plan(env, need, exact=True)
+    plan = machine_plan(env, need)
     data["plan"] = {**dataclasses.asdict(plan), "change": plan.change} if plan is not None else None
     data["diagnostics"] = [to_dict(d) for d in _diagnose(env, ignore, need)]
     data["usable"] = env.usable
@@ -141,7 +148,7 @@ def _diagnose(env: Environment, ignore: frozenset[str], need: int | None) -> lis
     from .diagnostics import SEVERITIES, memory_below_need, run_checks
 
     found = run_checks(env, ignore, need)
-    below = memory_below_need(env, need, exact=True) if need else None
+    below = memory_below_need(env, need) if need else None
     if below is not None and below.code not in ignore:
         found.append(below)
     return sorted(found, key=lambda d: SEVERITIES.index(d.severity))
@@ -207,7 +214,7 @@ def doctor(args: argparse.Namespace) -> int:
     if args.need:
         from .memory import machine_plan
 
-        plan = machine_plan(env, args.need, exact=True)
+        plan = machine_plan(env, args.need)
         print(plan.line() if plan is not None else "plan: no visible AMD GPU")
     return 0 if env.usable else 1
 

@@ -549,7 +549,9 @@ pages_limit, so the smaller of the two counts; the kernel logs "GTT size has bee
 set as X but TTM size has been set as Y, this is unusual"); a `ttm.pages_limit`
 the packaged amdgpu-dkms driver does not read (it reads `amdttm.pages_limit`), or
 an `amdttm.pages_limit` the in-kernel driver does not read; a large carve-out the
-driver does not allocate from. One diagnostic per machine, whose fix is the same
+driver does not allocate from; a TTM pages_limit changed at runtime that KFD, which
+took its limit when amdgpu loaded, does not follow (a process gets the smaller).
+One diagnostic per machine, whose fix is the same
 plan `pytest-therock doctor --need` prints: the exact pages_limit (4 KiB pages)
 for the size you asked for, never above 90% of the RAM (AMD's amd-ttm refuses
 more), carve-out first where it blocks.
@@ -584,6 +586,8 @@ def _memory_config(env: Environment, need: int | None) -> Found:
             f"the driver's GTT size {fmt_bytes(model.total_bytes)} differs from TTM's limit "
             f"{fmt_bytes(model.limit_bytes)} ({model.limit_source})"
         )
+    if model.kfd_conflict:
+        problems.append(model.kfd_conflict)
     carve = model.vram_total_bytes
     hidden = model.is_apu and model.pool == "GTT" and carve is not None
     if (
@@ -600,16 +604,28 @@ def _memory_config(env: Environment, need: int | None) -> Found:
         return
     kind = "gpu" if model.is_apu else "gtt"
     if need:  # asked for (doctor --need): every line aims at that size
-        plan = machine_plan(env, need, kind, exact=True)
+        plan = machine_plan(env, need, kind)
     else:
         plan = machine_plan(env, carve if hidden else None, kind)
     found = f"{model.gfx_target or model.label} can allocate {fmt_bytes(model.allocatable_bytes)}"
-    message = "; ".join(problems) + f": {found} from {model.pool}"
-    fix = plan.change or plan.why if plan is not None else None
+    message = "; ".join(problems) + f": {found} from {model.pool_name}"
+    fix = plan.change if plan is not None else None  # a plan with nothing to change: no Fix
+    if plan is not None and not plan.change and not plan.met:
+        message += f" ({plan.why})"
+    live = model.limit_bytes
+    if fix is None and model.kfd_conflict and live is not None:
+        fix = (
+            f"set {name}={live // PAGE} on the kernel command line and reboot, so KFD "
+            "takes the same limit when amdgpu loads"
+        )
     if model.gttsize_bytes is not None and (plan is None or plan.met):
         fix = "remove amdgpu.gttsize" + (f" ({plan.why})" if plan else f" and set {name}")
     elif (
-        plan is not None and plan.pages_limit is None and _pages(on_cmdline.get(other)) and not need
+        plan is not None
+        and plan.pages_limit is None
+        and model.system_memory_bytes is None
+        and _pages(on_cmdline.get(other))
+        and not need
     ):
         # The RAM is unknown, so no value of ours: the one the user chose, where it is read.
         pages = _pages(on_cmdline.get(other)) or 0
@@ -640,28 +656,33 @@ kernel upgrade where the kernel hides the larger pool), or why none can.
 CHECKS[MEMORY_BELOW_NEED.code] = MEMORY_BELOW_NEED
 
 
-def memory_below_need(
-    env: Environment, need: int, kind: str = "gpu", exact: bool = False
-) -> Diagnostic | None:
+def memory_below_need(env: Environment, need: int, kind: str = "gpu") -> Diagnostic | None:
     """What a session's tests (or the user) need, against what the GPUs allow, with the plan.
 
-    ``kind``: ``"gpu"`` (from whichever pool applies) or ``"gtt"``; ``exact``: plan for
-    ``need`` itself, not the larger size the settings ask for. None when met.
+    ``kind``: ``"gpu"`` (from whichever pool applies) or ``"gtt"``. None when met.
     """
     models = [gpu_memory(env, g) for g in env.visible_gpus]
     sizes = [(m.allocatable_bytes if kind == "gpu" else m.usable_bytes) for m in models]
-    plan = machine_plan(env, need, kind, exact)
+    plan = machine_plan(env, need, kind)
     if plan is None or any(s is not None and s >= need for s in sizes):
         return None
-    best = max(zip(sizes, models, strict=True), key=lambda sm: sm[0] or -1)
+    # The GPU the plan is about is the one the message names; the others follow.
+    found = [
+        f"{m.gfx_target or m.label} can allocate {fmt_bytes(s)}"
+        + (f" from {m.pool_name}" if kind == "gpu" else "")
+        for s, m in zip(sizes, models, strict=True)
+    ]
+    first = next((i for i, m in enumerate(models) if m.gfx_target == plan.gfx_target), 0)
+    found.insert(0, found.pop(first))
     what = "GPU memory" if kind == "gpu" else "GTT"
-    pool = f" from {best[1].pool}" if kind == "gpu" else ""
+    message = f"{fmt_bytes(need)} of {what} needed; " + "; ".join(dict.fromkeys(found))
+    if not plan.change:
+        message += f" ({plan.why})"
     return Diagnostic(
         MEMORY_BELOW_NEED.code,
         MEMORY_BELOW_NEED.severity,
-        f"{fmt_bytes(need)} of {what} needed; {best[1].gfx_target or best[1].label} can "
-        f"allocate {fmt_bytes(best[0])}{pool}",
-        plan.change or plan.why,
+        message,
+        f"on {plan.gfx_target}: {plan.change}" if plan.change and len(models) > 1 else plan.change,
     )
 
 

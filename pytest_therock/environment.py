@@ -22,11 +22,14 @@ OVERRIDE_VARIABLES = ("HSA_OVERRIDE_GFX_VERSION",)
 
 
 def fmt_bytes(n: int | None) -> str:
-    """``62.5 GiB``, ``64 GiB``, ``512 MiB``; ``unknown`` for None."""
+    """``62.5 GiB``, ``64 GiB``, ``512 MiB``, ``1074 bytes`` (below 1 MiB, where MiB would
+    round to 0); ``unknown`` for None."""
     if n is None:
         return "unknown"
     if n >= GIB:
         return f"{n / GIB:.1f}".removesuffix(".0") + " GiB"
+    if n < MIB:
+        return f"{n} bytes"
     return f"{n / MIB:.0f} MiB"
 
 

@@ -41,6 +41,9 @@ class Requirement:
     evaluate: Callable[[Environment, Callable[[], Versions]], str | None]
     gtt_bytes: int | None = None  # what requires_gtt_gb asks for
     gpu_memory_bytes: int | None = None  # what requires_gpu_memory_gb asks for
+    #: For a requirement about one GPU (its target, memory, being an APU): None when
+    #: ``gpu`` meets it, else what that GPU has instead. See :func:`unmet_on_one_gpu`.
+    on_gpu: Callable[[Environment, Gpu], str | None] | None = None
 
     def check(
         self, env: Environment, versions: Callable[[], Versions] = _no_versions
@@ -159,7 +162,8 @@ def _number(shown: str, args: Sequence[Any], example: str, rule: NumberRule) -> 
 
 
 def _gib(value: float) -> str:
-    return f"{value:g} GiB"
+    """``24 GiB``, ``0.5 GiB``, ``4194304 GiB``: never ``4.1943e+06 GiB``."""
+    return f"{value:.10g} GiB"
 
 
 def describe_found(env: Environment) -> str:
@@ -185,7 +189,10 @@ def _gfx(shown: str, patterns: list[TargetPattern], kwargs: Mapping[str, Any]) -
             return None
         return f"requires {wanted}, found {describe_found(env)}"
 
-    return Requirement(shown, check)
+    def on_gpu(env: Environment, gpu: Gpu) -> str | None:
+        return None if any(p.matches(gpu.gfx_target) for p in patterns) else f"not {wanted}"
+
+    return Requirement(shown, check, on_gpu=on_gpu)
 
 
 def _memory(
@@ -205,11 +212,22 @@ def _memory(
             if any(s is not None and s >= gib * GIB for s, _ in sizes):
                 return None
             best, gpu = max(sizes, key=lambda sg: sg[0] or -1)
+            planned = _planned_gpu(env, kind, math.ceil(gib * GIB))
+            if planned is not None:  # the GPU the machine's plan is about comes first
+                best, gpu = next(((s, g) for s, g in sizes if g is planned), (best, gpu))
             on = f"on {gpu.gfx_target or gpu.label}"
             if kind == "GPU memory":
-                on = f"from {_model(env, gpu).pool} {on}"
+                on = f"from {_model(env, gpu).pool_name} {on}"
             why = hint(env, gpu, gib) if best is not None else _unknown(env, gpu, kind)
             return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} {on} ({why})"
+
+        def on_gpu(env: Environment, gpu: Gpu) -> str | None:
+            found = size(env, gpu)
+            if found is not None and found >= gib * GIB:
+                return None
+            pool = f" from {_model(env, gpu).pool_name}" if kind == "GPU memory" else ""
+            why = hint(env, gpu, gib) if found is not None else _unknown(env, gpu, kind)
+            return f"{fmt_bytes(found)} {kind}{pool}, not {_gib(gib)} ({why})"
 
         need = math.ceil(gib * GIB)
         return Requirement(
@@ -217,9 +235,23 @@ def _memory(
             check,
             need if kind == "GTT" else None,
             need if kind == "GPU memory" else None,
+            on_gpu,
         )
 
     return parse
+
+
+def _planned_gpu(env: Environment, kind: str, need: int) -> Gpu | None:
+    """The visible GPU the machine's plan for ``need`` is about (memory.machine_plan), so a
+    skip reason and the session summary speak of the same GPU; None for VRAM (no plan)."""
+    if kind == "VRAM" or len(env.visible_gpus) < 2:
+        return None
+    from .memory import machine_plan
+
+    steps = machine_plan(env, need, "gpu" if kind == "GPU memory" else "gtt")
+    if steps is None:
+        return None
+    return next((g for g in env.visible_gpus if g.gfx_target == steps.gfx_target), None)
 
 
 def _model(env: Environment, gpu: Gpu) -> GpuMemory:
@@ -314,7 +346,7 @@ def _apu(shown: str, args: Sequence[Any]) -> Requirement:
         found = describe_found(env)
         return f"requires an APU, found {'discrete ' if env.visible_gpus else ''}{found}"
 
-    return Requirement(shown, check)
+    return Requirement(shown, check, on_gpu=lambda env, g: None if g.is_apu else "discrete")
 
 
 def _specifier(shown: str, args: Sequence[Any], optional: bool) -> Any:
@@ -390,6 +422,29 @@ _PARSERS: dict[str, Callable[[str, Sequence[Any]], Requirement]] = {
     "requires_gpus": _gpus,
     "requires_apu": _apu,
 }
+
+
+def unmet_on_one_gpu(reqs: Sequence[Requirement], env: Environment) -> str | None:
+    """Why no single visible GPU meets every per-GPU requirement of a test together
+    (``requires_gfx1100`` and ``requires_gpu_memory_gb(24)`` are met by one GPU, not
+    by a gfx1100 and another GPU's memory); None when one does, or when fewer than two
+    such requirements apply. Each one alone is checked by :meth:`Requirement.check`."""
+    scoped = [r for r in reqs if r.on_gpu is not None]
+    if len(scoped) < 2 or len(env.visible_gpus) < 2:  # one GPU: each check already says
+        return None
+    lacks = []
+    kinds = set()
+    for gpu in env.visible_gpus:
+        misses = [why for r in scoped if r.on_gpu is not None and (why := r.on_gpu(env, gpu))]
+        if not misses:
+            return None
+        kinds.add(tuple(misses))
+        lacks.append(f"{gpu.gfx_target or gpu.label}: {', '.join(misses)}")
+    if len(kinds) == 1:  # every GPU lacks the same: each requirement's own reason says it
+        return None
+    wanted = " and ".join(r.marker for r in scoped)
+    every = "both" if len(scoped) == 2 else "all of them"
+    return f"{wanted} need one GPU meeting {every}, found {'; '.join(dict.fromkeys(lacks))}"
 
 
 def requirements(

@@ -127,6 +127,9 @@ class GpuMemory:
     pool: str
     pool_reason: str
     allocatable_bytes: int | None
+    #: KFD's own TTM limit, fixed when amdgpu loaded (the memory bank when it reports GTT);
+    #: None when KFD's view is not readable or reports the carve-out.
+    kfd_ttm_bytes: int | None = None
 
     @property
     def usable_bytes(self) -> int | None:
@@ -136,6 +139,7 @@ class GpuMemory:
             return None
         sizes = [self.limit_bytes]
         sizes += [self.total_bytes] if self.total_bytes is not None else []
+        sizes += [self.kfd_ttm_bytes] if self.kfd_ttm_bytes is not None else []
         if self.system_memory_bytes:
             sizes.append(kfd_system_limit(self.system_memory_bytes))
         return min(sizes)
@@ -145,6 +149,33 @@ class GpuMemory:
         if self.total_bytes is None or self.used_bytes is None:
             return None
         return max(self.total_bytes - self.used_bytes, 0)
+
+    @property
+    def pool_name(self) -> str:
+        """``VRAM``, ``GTT``, or ``an unknown pool``: for ``from {pool_name}``."""
+        return "an unknown pool" if self.pool == "unknown" else self.pool
+
+    @property
+    def kfd_conflict(self) -> str | None:
+        """Why KFD's limit and TTM's live ``pages_limit`` disagree, or None when they agree.
+
+        KFD takes its limit once, when amdgpu loads
+        (``amdgpu_amdkfd_gpuvm_init_mem_limits()``: ``max_ttm_mem_limit =
+        ttm_tt_pages_limit() << PAGE_SHIFT``, and the topology's memory bank), and refuses
+        a GTT allocation past it (``amdgpu_amdkfd_reserve_mem_limit()``); TTM reads its
+        ``pages_limit`` at every allocation (``ttm_tt_populate()`` in ``ttm_tt.c``), and
+        it can be changed at runtime (``/sys/module/ttm/parameters/pages_limit``, mode
+        0644; AMD's ``amd-ttm``). A process gets the smaller of the two.
+        """
+        kfd, live = self.kfd_ttm_bytes, self.limit_bytes
+        if kfd is None or live is None or abs(kfd - live) <= max(live // 100, MIB):
+            return None
+        smaller = "KFD's" if kfd < live else f"the live {self.ttm_param}"
+        return (
+            f"KFD's limit {fmt_bytes(kfd)} (set when amdgpu loaded) and the live "
+            f"{self.ttm_param} {fmt_bytes(live)} disagree: a process gets the smaller, "
+            f"{smaller}; a new value takes effect for KFD only when amdgpu reloads (reboot)"
+        )
 
     @property
     def limit_why(self) -> str:
@@ -173,7 +204,12 @@ class GpuMemory:
     def describe(self) -> str:
         """One line: the pool, what it gives, and the sizes around it."""
         name = self.gfx_target or self.label
-        if self.pool == "unknown":
+        if self.pool == "unknown" and self.allocatable_bytes is not None:
+            head = (
+                f"{name}: {fmt_bytes(self.allocatable_bytes)} allocatable from an unknown "
+                f"pool ({self.pool_reason})"
+            )
+        elif self.pool == "unknown":
             head = f"{name}: allocations come from an unknown pool ({self.pool_reason})"
         else:
             head = (
@@ -260,11 +296,21 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
     limit, limit_source = _ttm_limit(env, name, ram)
     bank_is_vram = bank is not None and vram is not None and abs(bank - vram) <= MIB
     bank_is_gtt = gpu.is_apu and bank is not None and not bank_is_vram
+    half = ram // PAGE // 2 * PAGE if ram else None
+    ambiguous = (
+        bank_is_gtt
+        and bank is not None
+        and vram is None
+        and _bank_may_be_carve_out(gpu, bank, version, oem, half, limit, limit_source, name)
+    )
+    if ambiguous:
+        limit, limit_source = None, "unknown: KFD's memory bank is the carve-out or TTM's limit"
+        bank_is_gtt = False
     if bank_is_gtt and bank is not None and (limit is None or limit_source == DEFAULT_SOURCE):
         # KFD reports the TTM limit here: measured, and the default when it is half of RAM.
-        half = ram // PAGE // 2 * PAGE if ram else None
         near = half is not None and abs(bank - half) <= half // 50
         limit, limit_source = bank, DEFAULT_SOURCE if near else "KFD memory bank"
+    kfd_ttm = bank if bank_is_gtt else None
 
     gttsize = gttsize_bytes(env)
     gtt, gtt_source = gpu.gtt_total_bytes, "mem_info_gtt_total" if gpu.card else "amd-smi"
@@ -301,10 +347,44 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
         pool="unknown",
         pool_reason="",
         allocatable_bytes=None,
+        kfd_ttm_bytes=kfd_ttm,
     )
+    if ambiguous and bank is not None:
+        # Either way KFD offers ``bank``: the carve-out, or GTT up to TTM's limit.
+        reason = (
+            f"KFD offers {fmt_bytes(bank)}: the carve-out (from 6.15, when it is at least "
+            "the GTT size) or GTT up to TTM's limit; no mem_info_vram_total or kernel "
+            "version here tells which"
+        )
+        return dataclasses.replace(
+            model, pool="unknown", pool_reason=reason, allocatable_bytes=bank
+        )
     pool, reason = _pool(model, version, oem, bank_is_vram, bank_is_gtt)
     allocatable = vram if pool == "VRAM" else model.usable_bytes if pool == "GTT" else None
     return dataclasses.replace(model, pool=pool, pool_reason=reason, allocatable_bytes=allocatable)
+
+
+def _bank_may_be_carve_out(
+    gpu: Gpu,
+    bank: int,
+    version: tuple[int, int] | None,
+    oem: bool,
+    half: int | None,
+    limit: int | None,
+    limit_source: str,
+    name: str,
+) -> bool:
+    """Whether an APU's KFD bank (no carve-out size known) may be the carve-out as well as
+    TTM's limit: not from 6.10 to 6.14 (always GTT), not on MI300A (f4bff6e0b9e1), not
+    when it matches TTM's default (half of RAM) or a ``pages_limit`` that is set."""
+    if (gpu.gfx_target or "").startswith("gfx94"):
+        return False
+    if version is not None and not oem and GTT_ALWAYS <= version < LARGER_POOL:
+        return False
+    if half is not None and abs(bank - half) <= half // 50:
+        return False
+    set_here = limit is not None and limit_source == name
+    return not (set_here and limit is not None and abs(bank - limit) <= max(limit // 100, MIB))
 
 
 def _pool(
@@ -320,6 +400,8 @@ def _pool(
     if bank_is_vram:
         return "VRAM", "KFD reports the carve-out"
     if bank_is_gtt:
+        if m.kfd_conflict:
+            return "GTT", "KFD reports its TTM limit from driver load, not the live one"
         return "GTT", "KFD reports the TTM limit"
     rule = _kernel_rule(m, version, oem)
     if rule is not None:
@@ -419,12 +501,14 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
     def make(possible: bool, steps: tuple[str, ...], action: str, why: str, **kw: Any) -> Plan:
         if any(step.startswith("upgrade") for step in steps):
             kw.setdefault("kernel", f"{LARGER_POOL[0]}.{LARGER_POOL[1]}")
+        if steps and steps[0].startswith("upgrade") and not action.startswith("upgrade"):
+            action = f"{steps[0]}, then {action}"  # the skip reason names every kind of step
         return Plan(
             m.gfx_target, kind, need, found, False, possible, steps, action, why, m.ttm_param, **kw
         )
 
     if found is not None and found >= need:
-        pool = m.pool if kind == "gpu" else "GTT"
+        pool = m.pool_name if kind == "gpu" else "GTT"
         why = f"{fmt_bytes(found)} allocatable from {pool}"
         return Plan(m.gfx_target, kind, need, found, True, True, (), "", why, m.ttm_param)
     if kind == "gpu" and not m.is_apu:
@@ -503,6 +587,8 @@ def _now(m: GpuMemory, kind: str, found: int | None) -> str:
     if kind == "gtt" or m.pool == "GTT":
         limit = "TTM's default, 50% of RAM" if m.is_default else f"TTM limit: {m.limit_why}"
         return f"GTT {fmt_bytes(found)} now ({limit})"
+    if m.pool == "unknown":
+        return f"{fmt_bytes(found)} now from an unknown pool"
     return f"{m.pool} {fmt_bytes(found)} now"
 
 
@@ -517,20 +603,22 @@ def _upgrade(m: GpuMemory, version: tuple[int, int] | None) -> str | None:
     return "upgrade the kernel to 6.15 or later"
 
 
-def machine_plan(
-    env: Environment, need: int | None, kind: str = "gpu", exact: bool = False
-) -> Plan | None:
-    """The plan for :func:`target_bytes` on the visible GPU that gets closest to it;
-    ``exact``: for ``need`` itself (``pytest-therock doctor --need``, where every line
-    is computed for that need, so they agree without the settings' size)."""
-    target = need if exact and need else target_bytes(env, need)
+def machine_plan(env: Environment, need: int | None, kind: str = "gpu") -> Plan | None:
+    """The plan for :func:`target_bytes` (the larger of ``need`` and what the settings
+    already ask for) on the visible GPU that gets closest to it: the one plan every line
+    on this machine quotes (header, session summary, skip reasons, ``doctor --need``)."""
+    target = target_bytes(env, need)
     if target is None or not env.visible_gpus:
         return None
     plans = [plan(gpu_memory(env, g), target, kind) for g in env.visible_gpus]
     met = [p for p in plans if p.met]
     if met:
         return met[0]
-    return max(plans, key=lambda p: (p.possible, p.reaches_bytes or p.found_bytes or -1))
+    best = max(plans, key=lambda p: (p.possible, p.reaches_bytes or p.found_bytes or -1))
+    if need and target > need:
+        why = f"the settings already ask for {fmt_bytes(target)}; {best.why}"
+        best = dataclasses.replace(best, why=why)
+    return best
 
 
 def memories(env: Environment, gpus: Iterable[Gpu] | None = None) -> list[GpuMemory]:

@@ -693,6 +693,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _property(item, REQUIRES_PROPERTY, " ".join(dict.fromkeys(r.marker for r in reqs)))
         unmet = [(r, state.unmet(r, env)) for r in reqs]
         reasons = [reason for _, reason in unmet if reason is not None]
+        # Requirements about a GPU are met by one GPU together: where some are met (by
+        # some GPU) and not all by one, each GPU says what it lacks.
+        some_met = any(why is None for r, why in unmet if r.on_gpu is not None)
+        together = state.unmet_together(reqs, env) if some_met else None
+        if together is not None:
+            unmet = [(r, together if r.on_gpu is not None else why) for r, why in unmet]
+            reasons = [reason for _, reason in unmet if reason is not None]
         if reasons:
             from .printable import printable
 

@@ -26,7 +26,7 @@ def gpu_line(env: Environment, gpu: Gpu) -> str:
     else:
         parts.append(f"GTT {fmt_bytes(info.total_bytes)}")
     if gpu.is_apu:
-        parts.append(f"allocatable {fmt_bytes(info.allocatable_bytes)} from {info.pool}")
+        parts.append(f"allocatable {fmt_bytes(info.allocatable_bytes)} from {info.pool_name}")
     elif info.total_bytes is not None and info.usable_bytes not in (None, info.total_bytes):
         parts.append(f"usable {fmt_bytes(info.usable_bytes)}")
     return ", ".join(parts)
@@ -118,7 +118,7 @@ def junit_properties(
         ("therock_gpus", ",".join(g.gfx_target or "unknown" for g in gpus) or "none"),
         ("therock_gpu_names", ",".join(g.marketing_name or "" for g in gpus)),
         ("therock_vram_bytes", ",".join(str(g.vram_total_bytes or "") for g in gpus)),
-        ("therock_gtt_bytes", ",".join(str(m.usable_bytes or "") for m in memory)),
+        ("therock_gtt_usable_bytes", ",".join(str(m.usable_bytes or "") for m in memory)),
         ("therock_gpu_memory_bytes", ",".join(str(m.allocatable_bytes or "") for m in memory)),
         ("therock_memory_pool", ",".join(m.pool for m in memory)),
         ("therock_system_memory_bytes", str(env.system_memory_bytes or "")),

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .diagnostics import Diagnostic
     from .environment import Environment, ToolStatus
     from .markers import Exclusion, MarkerError, Requirement
@@ -82,6 +84,7 @@ class TheRock:
         self.parsed: dict[str, Requirement | Exclusion | MarkerError | None] = {}
         self.by_mark: dict[int, tuple[object, str, Any]] = {}  # id(Mark) -> (Mark, kind, parsed)
         self._unmet: dict[str, str | None] = {}  # marker as written -> unmet reason
+        self._together: dict[tuple[str, ...], str | None] = {}  # a test's marker set -> reason
         self.runtime: RuntimeProof | None = None  # --therock-expect-runtime's outcome
         self._stop: list[str] | None = None  # why the session must stop before any test
         self.marker_lines: dict[str, str] = {}  # marker name -> the `markers` line we added
@@ -146,6 +149,16 @@ class TheRock:
                 reason = unusable(requirement, env, self.versions)
             self._unmet[key] = reason
         return self._unmet[key]
+
+    def unmet_together(self, reqs: Sequence[Requirement], env: Environment) -> str | None:
+        """Why no one GPU meets ``reqs`` together (markers.unmet_on_one_gpu), worked out
+        once per distinct set of markers."""
+        key = tuple(sorted({r.marker for r in reqs}))
+        if key not in self._together:
+            from .markers import unmet_on_one_gpu
+
+            self._together[key] = unmet_on_one_gpu(reqs, env)
+        return self._together[key]
 
     def prove(self) -> list[str]:
         """``--therock-expect`` and ``--therock-expect-runtime``, checked once.

@@ -44,11 +44,14 @@ def test_strix_halo_with_default_gtt_says_what_is_allocatable_and_invents_no_tar
     assert diag.fix == "`pytest-therock doctor --need GIB` gives the change for a size"
 
 
-def test_raised_gtt_on_an_apu_is_the_pool() -> None:
+def test_pages_limit_raised_after_kfd_took_its_limit_is_flagged() -> None:
     diags = found(example("strix-halo-gtt-raised"))
-    assert "memory-config" not in diags
+    (config,) = diags["memory-config"]
+    assert "KFD's limit 62.5 GiB (set when amdgpu loaded) and the live ttm.pages_limit 96 GiB" in (
+        config.message
+    )
     assert diags["gpu-memory"][0].message.startswith(
-        "gfx1151: allocations come from GTT, 96 GiB allocatable"
+        "gfx1151: allocations come from GTT, 62.5 GiB allocatable"
     )
 
 

@@ -273,8 +273,9 @@ def test_carve_out_with_ram_and_kernel_unknown(
             "allocatable 96 GiB from VRAM",
             "therock: RAM unknown; TTM limit unknown (RAM unknown)",
             "*requires 8 GiB GTT, found unknown on gfx1151 (TTM limit unknown: RAM unknown)",
-            "warning[[]memory-below-need[]]: 8 GiB of GTT needed; gfx1151 can allocate unknown. "
-            "Fix: the RAM the OS sees is unknown, so no pages_limit can be checked against it",
+            # nothing to change is no Fix: the reason is part of what was found
+            "warning[[]memory-below-need[]]: 8 GiB of GTT needed; gfx1151 can allocate unknown "
+            "(the RAM the OS sees is unknown, so no pages_limit can be checked against it).",
         ]
     )
     assert not pages_printed(result.stdout.str())  # nothing that only looks measured
@@ -538,3 +539,204 @@ def test_plan_never_exceeds_the_cap_and_reaches_the_need_or_says_why(
         assert steps.why  # it says why not
         if steps.reaches_bytes is not None:
             assert got is not None and got >= min(steps.reaches_bytes, need) - MIB
+
+
+def test_kfd_limit_from_driver_load_and_a_live_pages_limit_disagree(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """KFD takes its TTM limit when amdgpu loads; ``ttm.pages_limit`` can be raised later
+    (amd-ttm). The KFD bank is ROCm/ROCm#5817's recorded 62.5 GiB (TTM's default on 128 GB);
+    the live pages_limit 25165824 (96 GiB) and mem_info_gtt_total are noamsto/nix-amd-ai#42's:
+    examples/roots/strix-halo-gtt-raised. A process gets the smaller, KFD's, and it says so."""
+    shutil.copytree(EXAMPLES / "strix-halo-gtt-raised", root.path, dirs_exist_ok=True)
+    env = detect(Root(root.path), {})
+    (gpu,) = env.gpus
+    model = gpu_memory(env, gpu)
+    assert gpu.kfd_memory_bytes is not None
+    assert model.limit_bytes == 25165824 * PAGE  # the live value, reported as it is
+    assert model.allocatable_bytes == model.kfd_ttm_bytes == gpu.kfd_memory_bytes
+    assert model.kfd_conflict is not None and "KFD's limit 62.5 GiB" in model.kfd_conflict
+    out = doctor(capsys, root)
+    assert "allocatable 62.5 GiB from GTT" in out
+    (warning,) = [line for line in out.splitlines() if line.startswith("warning[memory-config]")]
+    assert "ttm.pages_limit 96 GiB disagree" in warning
+    assert "Fix: set ttm.pages_limit=25165824 on the kernel command line and reboot" in warning
+    data = json.loads(doctor(capsys, root, "--json"))
+    (memory,) = data["memory"]
+    assert memory["allocatable_bytes"] == gpu.kfd_memory_bytes
+    assert memory["kfd_conflict"] and memory["free_bytes"] is None
+    assert memory["exceeds_vram"] is True
+    # Asked for 96 GiB, the plan is the pages_limit on the command line (KFD reads it at load).
+    assert pages_printed(doctor(capsys, root, "--need", "96")) == {25165824}
+
+
+def test_requirements_on_one_test_are_met_by_one_gpu(
+    root: RootBuilder, pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ROCm/ROCm#5814's rocminfo: an RX 9070 XT (gfx1201, 15.9 GiB of VRAM) and the
+    Ryzen 9950X's iGPU (gfx1036, 61.7 GiB of GTT). 24 GiB on a gfx1201 is not the iGPU's."""
+    sample = "rocminfo/gfx1201-rx9070xt-plus-gfx1036-igpu-9950x-rocm7.0-kfd6.14.14.txt"
+    root.kfd().write(".therock/rocminfo.txt", real(sample))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires_gfx1201
+        @pytest.mark.requires_gpu_memory_gb(24)
+        def test_dgpu_24():
+            pass
+
+        @pytest.mark.requires_gpu_memory_gb(24)
+        @pytest.mark.requires_gfx1036
+        def test_igpu_24():
+            pass
+
+        @pytest.mark.requires_gfx1201
+        @pytest.mark.requires_gpu_memory_gb(8)
+        def test_dgpu_8():
+            pass
+
+        @pytest.mark.requires_gfx1201
+        @pytest.mark.requires_apu
+        def test_dgpu_apu():
+            pass
+
+        @pytest.mark.requires_gfx1201
+        @pytest.mark.requires_gpu_memory_gb(100)
+        def test_dgpu_100():
+            pass
+        """
+    )
+    result = run(pytester, f"--therock-root={root.path}", "-rs")
+    result.assert_outcomes(passed=2, skipped=3)
+    # No GPU has 100 GiB: the reason is still about the gfx1201, not the iGPU's plan.
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED*:23: requires_gfx1201 and requires_gpu_memory_gb(100) need one GPU "
+            "meeting both, found gfx1201: 15.9 GiB GPU memory from VRAM, not 100 GiB "
+            "(a discrete GPU's VRAM is 15.9 GiB); gfx1036: not gfx1201, *",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED*:3: requires_gfx1201 and requires_gpu_memory_gb(24) need one GPU "
+            "meeting both, found gfx1201: 15.9 GiB GPU memory from VRAM, not 24 GiB (*); "
+            "gfx1036: not gfx1201",
+            "SKIPPED*:18: requires_apu and requires_gfx1201 need one GPU meeting both,"
+            " found gfx1201: discrete; gfx1036: not gfx1201",
+        ]
+    )
+    # The need's diagnostic names the GPU its plan is about first, and that GPU's fix.
+    capsys.readouterr()
+    main(["doctor", "--root", str(root.path), "--need", "70"])
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "memory-below-need" in ln]
+    assert line.startswith(
+        "warning[memory-below-need]: 70 GiB of GPU memory needed; gfx1036 can allocate "
+        "61.7 GiB from GTT; gfx1201 can allocate 15.9 GiB from VRAM. Fix: on gfx1036: set "
+        "ttm.pages_limit=18350080 (70 GiB)"
+    )
+
+
+def test_one_need_gets_one_plan_in_the_session_and_the_doctor(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str], pytester: pytest.Pytester
+) -> None:
+    """ROCm/ROCm#6004's Beelink (amdgpu.gttsize=131072: 128 GiB asked for): a session
+    skipping requires_gpu_memory_gb(100) and `doctor --need 100` (text and --json) quote
+    the same pages_limit, one that fits."""
+    beelink(root)
+    env = detect(Root(root.path), {})
+    installed = gpu_memory(env, env.gpus[0]).installed_ram_bytes or 0
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires_gpu_memory_gb(100)
+        def test_big():
+            pass
+        """
+    )
+    session = run(pytester, f"--therock-root={root.path}", "-v").stdout.str()
+    pages = assert_one_pages_limit_that_fits(session, installed)
+    assert "warning[memory-below-need]: 100 GiB of GPU memory needed" in session
+    assert pages_printed(doctor(capsys, root, "--need", "100")) == {pages}
+    assert pages_printed(doctor(capsys, root)) == {pages}  # the header's memory-config
+    data = json.loads(doctor(capsys, root, "--need", "100", "--json"))
+    assert data["plan"]["pages_limit"] == pages
+
+
+def test_a_dkms_driver_before_6_10_gets_the_upgrade_on_every_line(
+    root: RootBuilder, capsys: pytest.CaptureFixture[str], pytester: pytest.Pytester
+) -> None:
+    """ROCm/ROCm#6143's EVO-X2 (96 GiB carve-out, `ttm.pages_limit=25000000` that the DKMS
+    driver does not read) with ROCm 6.3's amdgpu-dkms 6.10.5 (ROCm/ROCm#4358): the driver
+    hides the carve-out, so the header and the summary both say to upgrade it, and neither
+    offers the value given to the wrong module."""
+    ttm = 16638816256
+    strix_halo(root, "6.12.74+deb13+1-amd64", ram=2 * ttm)
+    sample = "gfx1151-strix-halo-debian13-dkms-gttsize-mismatch-pagefaults-gpf-noise.txt"
+    root.write(".therock/dmesg.txt", real(f"dmesg/{sample}"))
+    root.write("sys/module/amdgpu/version", "6.10.5\n")
+    (root.path / "sys/module/amdttm/parameters").mkdir(parents=True)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires_gpu_memory_gb(20)
+        def test_twenty():
+            pass
+        """
+    )
+    session = run(pytester, f"--therock-root={root.path}").stdout.str()
+    upgrade = "upgrade amdgpu-dkms to a driver based on Linux 6.15 or later"
+    assert f"Fix: {upgrade}" in session
+    (line,) = [ln for ln in doctor(capsys, root).splitlines() if "[memory-config]" in ln]
+    assert line.endswith(f"Fix: {upgrade}") and not pages_printed(line)
+
+
+def test_sizes_read_as_sizes_at_both_ends(
+    capsys: pytest.CaptureFixture[str], pytester: pytest.Pytester
+) -> None:
+    """The largest size a marker takes prints whole, the smallest need in bytes."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires_gpu_memory_gb(4194304)
+        def test_huge():
+            pass
+        """
+    )
+    result = run(pytester, f"--therock-root={EXAMPLES / 'strix-halo'}", "-rs")
+    result.stdout.fnmatch_lines(["*requires 4194304 GiB GPU memory, found 62.5 GiB*"])
+    capsys.readouterr()
+    main(["doctor", "--root", str(EXAMPLES / "strix-halo"), "--need", "0.000001"])
+    assert "plan for 1074 bytes of GPU memory on gfx1151: nothing to change" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_bank_that_may_be_the_carve_out_or_gtt_is_said_to_be_either(root: RootBuilder) -> None:
+    """KFD offers 96 GiB (noamsto/nix-amd-ai#42's GTT with ttm.pages_limit=25165824) on a
+    machine whose OS sees ROCm/ROCm#5817's 124.9 GiB, with no carve-out size, no kernel
+    version and no pages_limit recorded: on 6.15+ a 96 GiB bank may be the carve-out as
+    well as TTM's limit. 96 GiB is allocatable either way; the pool and the limit are
+    unknown. A kernel version or the pages_limit settles it."""
+    kb = re.findall(
+        r"Size:\s+(\d+)\(", real("rocminfo/gfx1151-strix-halo-rocm7.11-nightly-kfd6.16.6.txt")
+    )
+    ram = int(kb[0]) * 1024
+    bank = int(real("sysfs/gfx1151-strix-halo-128G-ttm96G-card1-mem_info_gtt_total.txt"))
+    env = detect(Root(strix_halo(root, None, ram=ram, bank=bank).path), {})
+    memory = gpu_memory(env, env.gpus[0])
+    assert (memory.pool, memory.allocatable_bytes, memory.limit_bytes) == ("unknown", bank, None)
+    assert "the carve-out" in memory.pool_reason and "GTT up to TTM's limit" in memory.pool_reason
+    assert memory.describe().startswith("gfx1151: 96 GiB allocatable from an unknown pool")
+    # The kernel between 6.10 and 6.14 always allocates from GTT: KFD's bank is TTM's limit.
+    env = detect(Root(root.write("proc/sys/kernel/osrelease", "6.12.48+deb13-amd64\n").path), {})
+    assert gpu_memory(env, env.gpus[0]).pool == "GTT"
+    (root.path / "proc/sys/kernel/osrelease").unlink()
+    env = detect(Root(root.param("ttm", "pages_limit", "25165824\n").path), {})
+    assert (gpu_memory(env, env.gpus[0]).pool, gpu_memory(env, env.gpus[0]).limit_bytes) == (
+        "GTT",
+        bank,
+    )

@@ -79,7 +79,7 @@ def test_junit_records_the_environment_and_each_skip_reason(
     assert suite is not None
     props = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
     assert props["therock_gpus"] == "gfx1151"
-    assert props["therock_gtt_bytes"] == str(65507932 * 1024)
+    assert props["therock_gtt_usable_bytes"] == str(65507932 * 1024)
     assert props["therock_gpu_memory_bytes"] == str(65507932 * 1024)
     assert props["therock_memory_pool"] == "GTT"
     assert props["therock_diagnostics"] == "info:gpu-memory"
