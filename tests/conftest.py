@@ -69,3 +69,12 @@ class RootBuilder:
 @pytest.fixture
 def root(tmp_path: Path) -> RootBuilder:
     return RootBuilder(tmp_path / "root")
+
+
+def gone(pid: int) -> bool:
+    """The process is gone (a zombie nobody reaped counts as gone: it runs nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return state in ("Z", "X")

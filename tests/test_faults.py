@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import KFD, REALDATA, RootBuilder, real, run
+from conftest import KFD, REALDATA, RootBuilder, gone, real, run
 
 from pytest_therock.cli import main as cli_main
 from pytest_therock.detect import detect
@@ -503,15 +503,6 @@ def tool(tmp_path: Path) -> Callable[..., str]:
         return str(path)
 
     return make
-
-
-def gone(pid: int) -> bool:
-    """The process is gone (a zombie nobody reaped counts as gone: it runs nothing)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return True
-    return state in ("Z", "X")
 
 
 def wait_gone(pid: int, within: float = 2.0) -> bool:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, KFD, REALDATA, RootBuilder, real, run
+from conftest import EXAMPLES, KFD, REALDATA, RootBuilder, gone, real, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,15 +46,6 @@ ERRORS = ("Traceback", "INTERNALERROR")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def gone(pid: int) -> bool:
-    """The process is gone (a zombie nobody reaped counts as gone: it runs nothing)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return True
-    return state in ("Z", "X")
 
 
 def all_gone(pids: list[int], within: float = 10.0) -> bool:
