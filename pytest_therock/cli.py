@@ -104,7 +104,6 @@ def environment_json(
     shown: str | None = None,
 ) -> dict[str, object]:
     """The doctor's JSON: the environment, each GPU's memory model, the plan, the diagnostics."""
-    import dataclasses
 
     from .environment import to_dict
     from .memory import gpu_memory, machine_plan
@@ -125,7 +124,7 @@ def environment_json(
         for m in (gpu_memory(env, g) for g in env.gpus)
     ]
     plan = machine_plan(env, need)
-    data["plan"] = {**dataclasses.asdict(plan), "change": plan.change} if plan is not None else None
+    data["plan"] = {**to_dict(plan), "change": plan.change} if plan is not None else None
     data["diagnostics"] = [to_dict(d) for d in _diagnose(env, ignore, need)]
     data["usable"] = env.usable
     return data
@@ -134,13 +133,12 @@ def environment_json(
 def _detect(root: str, timeout: float, shown: str | None = None) -> Environment:
     """The machine at ``root``, named ``shown`` (a snapshot archive's path, not the
     temporary directory it was extracted into)."""
-    import dataclasses
 
     from .detect import detect
     from .sysroot import Root
 
     env = detect(Root(Path(root)), run_tools=True, timeout=timeout)
-    return dataclasses.replace(env, root=shown) if shown else env
+    return env._replace(root=shown) if shown else env
 
 
 def _diagnose(env: Environment, ignore: frozenset[str], need: int | None) -> list[Diagnostic]:

@@ -407,9 +407,8 @@ def _with_drm(
 
 
 def _replace(gpu: Gpu, **changes: object) -> Gpu:
-    import dataclasses
 
-    return dataclasses.replace(gpu, **changes)  # type: ignore[arg-type]
+    return gpu._replace(**changes)  # type: ignore[arg-type]
 
 
 def _kernel_params(

@@ -8,7 +8,7 @@ the explanation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .environment import Environment, fmt_bytes
 from .memory import PAGE, gpu_memory, machine_plan, target_bytes, ttm_param
@@ -17,8 +17,7 @@ SEVERITIES = ("error", "warning", "info")
 FAQ = "https://github.com/ROCm/TheRock/blob/main/docs/faq.md"
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     """A finding: a stable code, its severity, one line of what was measured, the fix."""
 
     code: str
@@ -44,8 +43,7 @@ def checked(diag: object) -> Diagnostic:
     )
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     """A registered check: its code, severity, FAQ question and explanation."""
 
     code: str

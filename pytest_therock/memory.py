@@ -48,10 +48,8 @@ why, never a number that only looks measured. The rules, with their sources:
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .environment import GIB, MIB, Environment, Gpu, fmt_bytes
 
@@ -98,8 +96,7 @@ def _int(value: str | None) -> int | None:
     return number if number is not None and 0 <= number < 10**15 else None
 
 
-@dataclass(frozen=True)
-class GpuMemory:
+class GpuMemory(NamedTuple):
     """One GPU's memory: sizes in bytes (None: unknown, and its ``*_source`` says why).
 
     ``pool`` is where allocations (``hipMalloc``, PyTorch) come from: ``"VRAM"`` (a
@@ -356,12 +353,10 @@ def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
             "the GTT size) or GTT up to TTM's limit; no mem_info_vram_total or kernel "
             "version here tells which"
         )
-        return dataclasses.replace(
-            model, pool="unknown", pool_reason=reason, allocatable_bytes=bank
-        )
+        return model._replace(pool="unknown", pool_reason=reason, allocatable_bytes=bank)
     pool, reason = _pool(model, version, oem, bank_is_vram, bank_is_gtt)
     allocatable = vram if pool == "VRAM" else model.usable_bytes if pool == "GTT" else None
-    return dataclasses.replace(model, pool=pool, pool_reason=reason, allocatable_bytes=allocatable)
+    return model._replace(pool=pool, pool_reason=reason, allocatable_bytes=allocatable)
 
 
 def _bank_may_be_carve_out(
@@ -449,8 +444,7 @@ def target_bytes(env: Environment, need: int | None = None) -> int | None:
     return max(need or 0, intended_bytes(env) or 0) or None
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """The single change that lets ``gpu`` allocate ``need_bytes``, or why none can.
 
     ``kind`` is ``"gpu"`` (from whichever pool applies) or ``"gtt"`` (GTT itself).
@@ -617,7 +611,7 @@ def machine_plan(env: Environment, need: int | None, kind: str = "gpu") -> Plan 
     best = max(plans, key=lambda p: (p.possible, p.reaches_bytes or p.found_bytes or -1))
     if need and target > need:
         why = f"the settings already ask for {fmt_bytes(target)}; {best.why}"
-        best = dataclasses.replace(best, why=why)
+        best = best._replace(why=why)
     return best
 
 

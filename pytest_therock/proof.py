@@ -16,7 +16,6 @@ Everything here is a pure function of the detected :class:`Environment` (and the
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -121,7 +120,7 @@ def unusable(
     stop = blocker(env)
     if stop is None or not env.visible_gpus:
         return None
-    if requirement.check(dataclasses.replace(env, gpus=()), versions) is None:
+    if requirement.check(env._replace(gpus=()), versions) is None:
         return None  # met without any GPU
     return (
         f"{requirement.marker}: found {_counted(env.visible_gpus)}, but it cannot be used: "

@@ -29,8 +29,8 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 __all__ = ["Agent", "Pool", "RocminfoError", "RocminfoReport", "parse_rocminfo"]
 
@@ -135,10 +135,11 @@ _HSA_HINT = (
     f"accessible, and {_SEE_DMESG}"
 )
 # (code, pattern, what failed and what to do); the first pattern that matches a line wins.
-_FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+# Patterns stay text, compiled (and cached by `re`) only when an output looks like a failure.
+_FAILURES: tuple[tuple[str, str, str], ...] = (
     (
         "wsl-driver-mismatch",
-        re.compile(r"thunk_proxy|QueryAdapterInfo|/wsl/\S*libhsakmt|props\.EngineId"),
+        r"thunk_proxy|QueryAdapterInfo|/wsl/\S*libhsakmt|props\.EngineId",
         "rocminfo crashed in ROCm's WSL layer (libhsakmt's thunk_proxy, which asks the Windows "
         "AMD driver through /dev/dxg): the Windows driver (Adrenalin) and this ROCm for WSL "
         "do not match, or the driver does not support this GPU under WSL. Install the Adrenalin "
@@ -148,61 +149,61 @@ _FAILURES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     (
         "rock-not-loaded",
-        re.compile(r"ROCk module is NOT loaded"),
+        r"ROCk module is NOT loaded",
         "the amdgpu kernel module is not loaded. Load it with `sudo modprobe amdgpu`, then "
         "check `dmesg | grep amdgpu` for why it did not load (no supported GPU, missing "
         "firmware, Secure Boot, or a VM without a GPU passed through)",
     ),
     (
         "rock-not-live",
-        re.compile(r"ROCk module is NOT live"),
+        r"ROCk module is NOT live",
         "the amdgpu kernel module is loaded but did not finish initialising; "
         f"{_SEE_DMESG} (firmware, unsupported GPU), then reload the module or reboot",
     ),
     (
         "kfd-permission-denied",
-        re.compile(r"Unable to open /dev/kfd.{0,200}Permission denied"),
+        r"Unable to open /dev/kfd.{0,200}Permission denied",
         "this user may not open /dev/kfd. Add the user to the {group} group "
         "(`sudo usermod -aG {group} $USER`; older systems also use `video`) and log in again",
     ),
     (
         "kfd-missing",
-        re.compile(r"Unable to open /dev/kfd.{0,200}No such file or directory"),
+        r"Unable to open /dev/kfd.{0,200}No such file or directory",
         "/dev/kfd does not exist. Inside a container pass the devices "
         "(`docker run --device /dev/kfd --device /dev/dri ...`); on the host load amdgpu "
         f"(`sudo modprobe amdgpu`) and {_SEE_DMESG}",
     ),
     (
         "kfd-no-gpu",
-        re.compile(r"Unable to open /dev/kfd.{0,200}Cannot allocate memory"),
+        r"Unable to open /dev/kfd.{0,200}Cannot allocate memory",
         "the kernel driver could not set up any GPU for compute, so /dev/kfd cannot be opened "
         "(`Cannot allocate memory`); usually the GPU is not supported by KFD: look for "
         "`not supported` or `missing in supported_devices` in `sudo dmesg | grep -i kfd`",
     ),
     (
         "unsupported-gpu",
-        re.compile(r"GPU node has an unrecognized id"),
+        r"GPU node has an unrecognized id",
         "the ROCm runtime does not know this GPU (`Agent creation failed`): this ROCm build "
         "predates the GPU or does not support it. Use a ROCm (or TheRock) release that lists "
         "its gfx target",
     ),
     (
         "kfd-open-failed",
-        re.compile(r"Unable to open /dev/kfd"),
+        r"Unable to open /dev/kfd",
         "rocminfo could not open /dev/kfd. Check `ls -l /dev/kfd` and the user's groups; "
         "inside a container pass `--device /dev/kfd --device /dev/dri` (and allow them in the "
         f"device cgroup); {_SEE_DMESG}",
     ),
     (
         "out-of-resources",
-        re.compile(r"HSA_STATUS_ERROR_OUT_OF_RESOURCES|Call returned (?:4104|0x1008)\b"),
+        r"HSA_STATUS_ERROR_OUT_OF_RESOURCES|Call returned (?:4104|0x1008)\b",
         _OOR_HINT,
     ),
-    ("hsa-init-failed", re.compile(r"HSA_STATUS_ERROR_\w+|Call returned"), _HSA_HINT),
-    ("hsa-init-failed", re.compile(r"hsa api call failure"), _HSA_HINT),
+    ("hsa-init-failed", r"HSA_STATUS_ERROR_\w+|Call returned", _HSA_HINT),
+    ("hsa-init-failed", r"hsa api call failure", _HSA_HINT),
     (
         "crashed",
-        re.compile(
+        (
             r"Segmentation fault|Bus error|Illegal instruction|Assertion .{0,500} failed"
             r"|\(core dumped\)|^Aborted\b"
         ),
@@ -222,8 +223,7 @@ class RocminfoError(ValueError):
         return type(self), (self.code, str(self))
 
 
-@dataclass(frozen=True)
-class Pool:
+class Pool(NamedTuple):
     """One memory pool of an agent."""
 
     segment: str  # "GLOBAL", "GROUP", ...
@@ -232,8 +232,7 @@ class Pool:
     allocatable: bool | None
 
 
-@dataclass(frozen=True)
-class Agent:
+class Agent(NamedTuple):
     """One HSA agent (CPU, GPU, or DSP such as an NPU)."""
 
     name: str  # may be "" (empty CPU names exist)
@@ -277,18 +276,20 @@ class Agent:
         return (coarse or pools)[0].size_bytes if pools else None
 
 
-@dataclass(frozen=True)
-class RocminfoReport:
+class RocminfoReport(NamedTuple):
     """``rocminfo``'s output, parsed."""
 
     runtime_version: str | None
     kfd_version: str | None  # "6.16.6" from "ROCk module version 6.16.6 is loaded"
     wsl: bool  # "WSL environment detected."
-    system: Mapping[str, str] = field(hash=False)  # HSA System Attributes, read-only
+    system: Mapping[str, str]  # HSA System Attributes, read-only
     agents: tuple[Agent, ...]
     #: What a cut output lacks: "its end (no `*** Done ***`)", "its beginning (...)",
     #: "agents 3 to 4"; empty for a whole output.
     missing: tuple[str, ...] = ()
+
+    def __hash__(self) -> int:  # the mapping proxy is not hashable: hash what it came with
+        return hash((self.runtime_version, self.kfd_version, self.wsl, self.agents, self.missing))
 
     @property
     def complete(self) -> bool:
@@ -333,14 +334,16 @@ def _pool(fields: dict[str, str]) -> Pool:
     )
 
 
-@dataclass
 class _Draft:
     """An agent while its lines arrive."""
 
-    fields: dict[str, str] = field(default_factory=dict)
-    pools: list[dict[str, str]] = field(default_factory=list)
-    isas: list[str] = field(default_factory=list)
-    listed: bool = False  # its "ISA Info:" line arrived, so its pools are complete
+    __slots__ = ("fields", "isas", "listed", "pools")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+        self.pools: list[dict[str, str]] = []
+        self.isas: list[str] = []
+        self.listed = False  # its "ISA Info:" line arrived, so its pools are complete
 
     def build(self) -> Agent:
         f = self.fields
@@ -402,7 +405,7 @@ def _check_failure(lines: list[str]) -> None:
     if not any(word in text for word in _FAILURE_WORDS):
         return
     for code, pattern, advice in _FAILURES:
-        found = re.search(pattern.pattern, text, re.MULTILINE)
+        found = re.search(pattern, text, re.MULTILINE)
         if found:
             start = text.rfind("\n", 0, found.start()) + 1
             end = text.find("\n", found.end())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 
@@ -128,8 +127,7 @@ def consult_rocminfo(
             if agent.gfx_target != gpu.gfx_target:
                 problems.append(_kfd_override(gpu, agent))
                 overridden[agent.node] = gpu.gfx_target
-            gpu = dataclasses.replace(
-                gpu,
+            gpu = gpu._replace(
                 marketing_name=gpu.marketing_name or agent.marketing_name,
                 is_apu=gpu.is_apu or agent.is_apu,
             )

@@ -93,7 +93,7 @@ def check_gpu_count(
     source = "the KFD topology" if all(g.source == "kfd" for g in gpus) else "rocminfo"
     said = f"{smi.tool} lists {len(listed)} GPU(s) but {source} lists {len(gpus)}"
     problems.append(Problem(smi.tool, said.removeprefix(f"{smi.tool} ")))
-    return dataclasses.replace(smi, status=ToolStatus(False, "gpu-count-mismatch", said))
+    return smi._replace(status=ToolStatus(False, "gpu-count-mismatch", said))
 
 
 def _merge(old: SmiGpu | None, new: SmiGpu) -> SmiGpu:
@@ -125,5 +125,5 @@ def fill_memory(gpus: list[Gpu], listed: tuple[SmiGpu, ...]) -> list[Gpu]:
             if getattr(gpu, name) is None and getattr(smi, name) is not None
         }
         name = gpu.marketing_name or smi.name
-        filled.append(dataclasses.replace(gpu, marketing_name=name, **values))
+        filled.append(gpu._replace(marketing_name=name, **values))
     return filled

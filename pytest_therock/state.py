@@ -226,6 +226,5 @@ def _no_gpu_is_not_an_error(diag: Diagnostic) -> Diagnostic:
     driver is loaded) whose topology lists no usable GPU."""
     if diag.code not in ("kfd-missing", "no-gpu"):
         return diag
-    import dataclasses
 
-    return dataclasses.replace(diag, severity="info", fix=None)
+    return diag._replace(severity="info", fix=None)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import subprocess
@@ -68,7 +66,6 @@ def root_problem(root: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class Root:
     """A filesystem root: ``/`` on a live machine, a snapshot directory in tests.
 
@@ -78,18 +75,30 @@ class Root:
     never followed: a snapshot is untrusted, its links must not read this machine.
     """
 
-    path: Path = Path("/")
-    #: Directories already resolved (a snapshot does not change while it is read).
-    _dirs: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    __slots__ = ("_dirs", "_real_path", "is_live", "path")
 
-    @functools.cached_property
-    def is_live(self) -> bool:
-        return self.path == Path("/")
+    def __init__(self, path: Path = Path("/")) -> None:
+        self.path = path
+        self.is_live = path == Path("/")
+        #: Directories already resolved (a snapshot does not change while it is read).
+        self._dirs: dict[str, str] = {}
+        self._real_path: str | None = None
 
-    @functools.cached_property
+    def __repr__(self) -> str:
+        return f"Root(path={self.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return self.path == other.path if isinstance(other, Root) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @property
     def _real(self) -> str:
         """The root with its own symlinks resolved: what resolved paths must stay under."""
-        return os.path.realpath(self.path)
+        if self._real_path is None:
+            self._real_path = os.path.realpath(self.path)
+        return self._real_path
 
     def _abs(self, rel: str) -> str:
         # str, not Path: detection joins hundreds.
@@ -236,8 +245,7 @@ class Root:
             return rel
 
 
-@dataclass(frozen=True)
-class ToolResult:
+class ToolResult(NamedTuple):
     """What a tool run returned."""
 
     argv: tuple[str, ...]

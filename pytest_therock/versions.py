@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .environment import Problem
 from .sysroot import RECORD_DIR, Root, SourceError
@@ -13,13 +13,12 @@ from .sysroot import RECORD_DIR, Root, SourceError
 THEROCK_DISTRIBUTIONS = ("rocm", "rocm-sdk-core", "rocm-sdk-devel", "rocm-sdk-libraries")
 
 
-@dataclass(frozen=True)
-class Versions:
+class Versions(NamedTuple):
     """Installed versions: ROCm, torch, the kernel, amdgpu, TheRock's SDK."""
 
     rocm: str | None  # "7.2.0" (/opt/rocm/.info/version) or TheRock's SDK version
     rocm_source: str | None  # where ``rocm`` came from
-    therock: dict[str, str] = field(default_factory=dict)  # distribution -> version
+    therock: Mapping[str, str] = {}  # distribution -> version (never mutated)
     torch: str | None = None  # "2.9.1+rocm7.10.0a20251124"
     kernel: str | None = None
     amdgpu: str | None = None  # the DKMS driver's version; in-tree drivers have none

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from .environment import Environment
@@ -40,7 +39,7 @@ def worker_variables(env: Environment, positions: range) -> dict[str, str]:
 
 def for_worker(env: Environment, variables: dict[str, str]) -> Environment:
     """The environment as a worker with these visibility variables sees it."""
-    return dataclasses.replace(env, env_vars={**env.env_vars, **variables})
+    return env._replace(env_vars={**env.env_vars, **variables})
 
 
 def worker_ids(tx: Sequence[str]) -> list[str]:

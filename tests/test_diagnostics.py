@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -60,10 +59,8 @@ def test_vram_carve_out_at_least_gtt_means_vram_is_used() -> None:
     # Without KFD's bank or a kernel version, the FAQ's rule (kernels 6.15+) decides.
     env = example("strix-halo-gtt-raised")
     size = int(real("sysfs/rx570-polaris-amdgpu21.10-card1-mem_info_gtt_total.txt"))
-    gpu = dataclasses.replace(
-        env.gpus[0], gtt_total_bytes=size, vram_total_bytes=size, kfd_memory_bytes=None
-    )
-    diags = found(dataclasses.replace(env, gpus=(gpu,), kernel_params=()))
+    gpu = env.gpus[0]._replace(gtt_total_bytes=size, vram_total_bytes=size, kfd_memory_bytes=None)
+    diags = found(env._replace(gpus=(gpu,), kernel_params=()))
     assert diags["gpu-memory"][0].message.startswith(
         "gfx1151: allocations come from VRAM, 4 GiB allocatable "
         "(carve-out >= GTT; kernel unknown, 6.15+ assumed)"
@@ -186,8 +183,8 @@ def test_unreadable_sources_are_reported_once_each(root: RootBuilder) -> None:
 
 def test_group_member_who_has_not_logged_in_again() -> None:
     env = example("mi210-8x")
-    kfd = dataclasses.replace(env.kfd, readable=False, writable=False, group="render", relogin=True)
-    diag = found(dataclasses.replace(env, kfd=kfd))["kfd-denied"][0]
+    kfd = env.kfd._replace(readable=False, writable=False, group="render", relogin=True)
+    diag = found(env._replace(kfd=kfd))["kfd-denied"][0]
     assert "you are a member, but not in this login session" in diag.message
     assert diag.fix == "log out and in again (or run `newgrp render`)"
 
@@ -214,11 +211,11 @@ def test_kernel_log_gtt_ttm_mismatch_is_one_memory_config_diagnostic(root: RootB
 
 def test_vram_carve_out_small_and_large() -> None:
     env = example("strix-halo-gtt-raised")  # 4 GiB of carve-out, 125 GiB of RAM
-    small = dataclasses.replace(env.gpus[0], vram_total_bytes=512 << 20)  # the BIOS minimum
-    message = found(dataclasses.replace(env, gpus=(small,)))["gpu-memory"][0].message
+    small = env.gpus[0]._replace(vram_total_bytes=512 << 20)  # the BIOS minimum
+    message = found(env._replace(gpus=(small,)))["gpu-memory"][0].message
     assert "; carve-out 512 MiB;" in message
-    large = dataclasses.replace(env.gpus[0], vram_total_bytes=128 << 30, gtt_total_bytes=None)
-    diags = found(dataclasses.replace(env, gpus=(large,)))
+    large = env.gpus[0]._replace(vram_total_bytes=128 << 30, gtt_total_bytes=None)
+    diags = found(env._replace(gpus=(large,)))
     # KFD's bank is not the carve-out, so the driver allocates from GTT (96 GiB here).
     (diag,) = diags["memory-config"]
     assert "the 128 GiB carve-out is larger than GTT" in diag.message

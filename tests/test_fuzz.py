@@ -33,7 +33,7 @@ from pytest_therock.parsing import (
     parse_properties,
 )
 from pytest_therock.report import summary_lines
-from pytest_therock.rocminfo import RocminfoError, parse_rocminfo
+from pytest_therock.rocminfo import RocminfoError, RocminfoReport, parse_rocminfo
 from pytest_therock.sysroot import Root
 
 try:
@@ -306,7 +306,7 @@ def test_scan_kernel_log_real_samples_are_stable(sample: str) -> None:
 # --------------------------------------------------------------------------- parse_rocminfo
 
 
-def rocminfo_or_error(text: str) -> object:
+def rocminfo_or_error(text: str) -> RocminfoReport | tuple[str, str]:
     try:
         return parse_rocminfo(text)
     except RocminfoError as exc:
@@ -318,15 +318,15 @@ def rocminfo_or_error(text: str) -> object:
 @given(anything(ROCMINFO))
 def test_parse_rocminfo_raises_only_rocminfo_error(text: str) -> None:
     result = rocminfo_or_error(text)
-    if not isinstance(result, tuple):
-        assert result.agents or not result.complete  # type: ignore[attr-defined]
+    if isinstance(result, RocminfoReport):
+        assert result.agents or not result.complete
 
 
 @FUZZ
 @given(truncated(ROCMINFO_OK))
 def test_parse_rocminfo_cut_output_keeps_complete_agents(text: str) -> None:
     result = rocminfo_or_error(text)
-    if isinstance(result, tuple):
+    if not isinstance(result, RocminfoReport):
         assert result[0] in ("empty", "no-agents", "unrecognised"), result
         return
     whole = {
@@ -335,7 +335,7 @@ def test_parse_rocminfo_cut_output_keeps_complete_agents(text: str) -> None:
         if real(s).startswith(text)
         for a in parse_rocminfo(real(s)).agents
     }
-    assert {a.name for a in result.agents} <= whole  # type: ignore[attr-defined]
+    assert {a.name for a in result.agents} <= whole
 
 
 @pytest.mark.parametrize("sample", ROCMINFO_OK)
@@ -351,7 +351,7 @@ def test_parse_rocminfo_real_samples_are_stable(sample: str) -> None:
 def test_parse_rocminfo_real_errors_are_stable(sample: str) -> None:
     text = real(sample)
     first = rocminfo_or_error(text)
-    assert isinstance(first, tuple)
+    assert not isinstance(first, RocminfoReport)
     assert rocminfo_or_error(text) == first
     assert rocminfo_or_error(crlf(text)) == first
 

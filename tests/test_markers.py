@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from conftest import REALDATA, RootBuilder, real
 
@@ -28,8 +26,7 @@ def no_gpu(root: RootBuilder) -> Environment:
 def strix_halo_like(gtt_total: int, ram: int, pages_limit: str | None) -> Environment:
     """The MI210 topology re-labelled as a gfx1151 APU, with a real Strix Halo's memory values."""
     env = mi210()
-    gpu = dataclasses.replace(
-        env.gpus[0],
+    gpu = env.gpus[0]._replace(
         gfx_target="gfx1151",
         is_apu=True,
         vram_total_bytes=int(
@@ -38,7 +35,7 @@ def strix_halo_like(gtt_total: int, ram: int, pages_limit: str | None) -> Enviro
         gtt_total_bytes=gtt_total,
     )
     params = (KernelParam("ttm.pages_limit", pages_limit, "cmdline"),) if pages_limit else ()
-    return dataclasses.replace(env, gpus=(gpu,), system_memory_bytes=ram, kernel_params=params)
+    return env._replace(gpus=(gpu,), system_memory_bytes=ram, kernel_params=params)
 
 
 def check(marker: str, env: Environment, *args: object, **kwargs: object) -> str | None:
@@ -64,7 +61,7 @@ def test_reason_without_gpu_says_why(root: RootBuilder) -> None:
 
 
 def test_hidden_gpus_are_named_in_the_reason() -> None:
-    env = dataclasses.replace(mi210(), env_vars={"HIP_VISIBLE_DEVICES": "-1"})
+    env = mi210()._replace(env_vars={"HIP_VISIBLE_DEVICES": "-1"})
     assert check("requires_gpus", env, 1) == (
         "requires 1 AMD GPU, found 0: no visible AMD GPU (8 hidden by HIP_VISIBLE_DEVICES='-1')"
     )

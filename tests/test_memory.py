@@ -9,7 +9,6 @@ as a pool's ``Size: ... KB``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shutil
@@ -232,7 +231,7 @@ def test_a_small_carve_out_on_6_11_and_the_rule_before_6_10(root: RootBuilder) -
     assert (memory.vram_total_bytes, memory.total_bytes) == (8192 * MIB, 11867 * MIB)
     assert (memory.pool, memory.allocatable_bytes) == ("GTT", 11867 * MIB)
     assert memory.installed_ram_bytes == 2 * 11867 * MIB + 8192 * MIB
-    older = dataclasses.replace(env, versions=Versions(None, None, kernel="6.8.0-50-generic"))
+    older = env._replace(versions=Versions(None, None, kernel="6.8.0-50-generic"))
     before = gpu_memory(older, older.gpus[0])
     assert (before.pool, before.allocatable_bytes) == ("VRAM", 8192 * MIB)
     steps = plan(before, 10 * GIB)
@@ -375,8 +374,8 @@ def test_amdgpu_dkms_version_counts_not_the_kernel(root: RootBuilder) -> None:
     machine is ROCm/ROCm#5444's Framework (its RAM on 6.16.3) with that kernel release."""
     env = detect(Root(framework(root, ("6.17.0-1009-oem", "debian-6.16.3"), bank=False).path), {})
     for version, pool in (("6.16.13", "VRAM"), ("6.10.5", "GTT")):
-        versions = dataclasses.replace(env.versions or Versions(None, None), amdgpu=version)
-        dkms = dataclasses.replace(env, versions=versions)
+        versions = (env.versions or Versions(None, None))._replace(amdgpu=version)
+        dkms = env._replace(versions=versions)
         memory = gpu_memory(dkms, dkms.gpus[0])
         assert memory.ttm_param == "amdttm.pages_limit"
         assert memory.pool == pool, version
@@ -405,8 +404,8 @@ def test_dkms_on_6_12_uses_the_carve_out_and_ignores_ttm_settings(
     assert (memory.pool, memory.allocatable_bytes) == ("VRAM", 96 * GIB)
     assert memory.limit_bytes == ttm
     # Judged by the kernel's version alone, the carve-out would look hidden.
-    kernel_only = dataclasses.replace(
-        env, versions=dataclasses.replace(env.versions or Versions(None, None), amdgpu=None)
+    kernel_only = env._replace(
+        versions=(env.versions or Versions(None, None))._replace(amdgpu=None)
     )
     assert gpu_memory(kernel_only, kernel_only.gpus[0]).pool == "GTT"
     out = doctor(capsys, root)
@@ -470,7 +469,7 @@ def machine(
         params.append(KernelParam("ttm.pages_limit", str(pages), "cmdline"))
     limit = pages * PAGE if pages else ram // PAGE // 2 * PAGE
     gtt = gttsize_mib * MIB if gttsize_mib is not None else limit  # amdgpu_ttm_init()
-    gpu = dataclasses.replace(GPU, vram_total_bytes=carve, gtt_total_bytes=gtt)
+    gpu = GPU._replace(vram_total_bytes=carve, gtt_total_bytes=gtt)
     return Environment(
         root="/property", gpus=(gpu,), system_memory_bytes=ram, page_size=PAGE,
         kernel_params=tuple(params), kfd=KfdAccess(True, True, True),
