@@ -518,7 +518,9 @@ def test_the_package_page_has_no_dead_links_and_a_license() -> None:
     links = re.findall(r"\]\(([^)]+)\)", (repo / "README.md").read_text())
     assert links and all(link.startswith("https://") for link in links), links
     project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
-    assert project["license"] == "MIT" and project["urls"]["Homepage"].startswith("https://")
+    assert project["license"] == "MIT" and project["urls"]
+    # Every project URL is public, and none is the index page itself (it would link to itself).
+    assert all(u.startswith("https://") and "pypi.org" not in u for u in project["urls"].values())
     assert (repo / "LICENSE").read_text().startswith("MIT License")
 
 
