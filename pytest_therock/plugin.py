@@ -714,20 +714,53 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             if memory:
                 _property(item, GPU_MEMORY_NEED_PROPERTY, memory)
             _unmet(item.config, reason)
+    xfails: list[pytest.Mark] = []
     for exclusion in exclusions:
         why = exclusion.applies(env)
         if why is None:
             continue
         if not exclusion.xfail:
             raise pytest.skip.Exception(why, _use_item_location=True)
-        if not item.stash.get(XFAIL_ADDED, False):  # pytest's skipping plugin evaluates it
-            item.stash[XFAIL_ADDED] = True
-            options: dict[str, Any] = {"reason": why}
-            if exclusion.strict is not None:
-                options["strict"] = exclusion.strict
-            if exclusion.raises is not None:
-                options["raises"] = exclusion.raises
-            item.add_marker(pytest.mark.xfail(**options))
+        options: dict[str, Any] = {"reason": why}
+        if exclusion.strict is not None:
+            options["strict"] = exclusion.strict
+        if exclusion.raises is not None:
+            options["raises"] = exclusion.raises
+        xfails.append(pytest.mark.xfail(**options).mark)
+    if xfails and not item.stash.get(XFAIL_ADDED, False):  # once, however often it is set up
+        item.stash[XFAIL_ADDED] = True
+        _add_xfail(item, xfails)
+
+
+class _OneMark:
+    """An item that shows pytest's skipping plugin one mark: how pytest reads it alone."""
+
+    def __init__(self, item: pytest.Item, mark: pytest.Mark) -> None:
+        self.config = item.config
+        self.mark = mark
+
+    def iter_markers(self, name: str | None = None) -> list[pytest.Mark]:
+        return [self.mark]
+
+
+def _add_xfail(item: pytest.Item, ours: list[pytest.Mark]) -> None:
+    """Put the ``xfail_on_gfx`` marks that apply, with the test's own xfail that applies,
+    as one xfail first on the test: pytest's first matching xfail mark is the one it
+    evaluates (``_pytest.skipping.evaluate_xfail_marks``), and no mark is dropped
+    (:func:`pytest_therock.markers.combine_xfails`)."""
+    from _pytest.skipping import evaluate_xfail_marks, xfailed_key
+
+    from .markers import XfailMark, combine_xfails
+
+    read = [evaluate_xfail_marks(_OneMark(item, m)) for m in ours]  # type: ignore[arg-type]
+    xfails: list[Any] = [x for x in read if x is not None]
+    theirs = evaluate_xfail_marks(item)  # the test's own xfail marks, as pytest reads them
+    if theirs is not None:
+        reason = f"xfail: {theirs.reason}" if theirs.reason else "xfail"
+        xfails.append(XfailMark(reason, theirs.run, theirs.strict, theirs.raises))
+    item.add_marker(pytest.mark.xfail(**combine_xfails(xfails)), append=False)
+    # pytest's skipping plugin reads the marks at setup; its hook may have run before ours.
+    item.stash[xfailed_key] = evaluate_xfail_marks(item)
 
 
 class HardwareSummary:

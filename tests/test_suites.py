@@ -286,6 +286,79 @@ def test_negative_markers_elsewhere_change_nothing(pytester: pytest.Pytester) ->
     result.stdout.fnmatch_lines(["SKIPPED*skip_on_gfx('gfx115x') on gfx1151 (*)"])
 
 
+def _both_orders(ours: str, theirs: str, body: str) -> str:
+    """A module with the two marks on two tests, in either decorator order."""
+    return (
+        f"import pytest\n\n@pytest.mark.{ours}\n@pytest.mark.{theirs}\n"
+        f"def test_ours_on_top():\n    {body}\n\n"
+        f"@pytest.mark.{theirs}\n@pytest.mark.{ours}\n"
+        f"def test_theirs_on_top():\n    {body}\n"
+    )
+
+
+def test_a_strict_xfail_on_gfx_holds_next_to_a_plain_xfail(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        _both_orders(
+            'xfail_on_gfx("gfx90a", reason="fp8 kernel missing", strict=True)',
+            'xfail(reason="flaky upstream")',
+            "pass",
+        )
+    )
+    result = run(pytester, f"--therock-root={MI210}")
+    result.assert_outcomes(failed=2)  # an XPASS of a strict xfail_on_gfx fails, either order
+    reason = "fp8 kernel missing (xfail_on_gfx('gfx90a') on gfx90a); xfail: flaky upstream"
+    assert result.stdout.lines.count(f"[XPASS(strict)] {reason}") == 2
+    # Where the GPU does not match, the plain xfail is the test's, unchanged.
+    elsewhere = run(pytester, f"--therock-root={STRIX}", "-rX")
+    elsewhere.assert_outcomes(xpassed=2)
+    elsewhere.stdout.fnmatch_lines(["XPASS *::test_ours_on_top - flaky upstream"])
+
+
+def test_a_plain_strict_xfail_is_not_replaced_by_xfail_on_gfx(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        _both_orders('xfail_on_gfx("gfx90a")', 'xfail(reason="wrong", strict=True)', "pass")
+    )
+    result = run(pytester, f"--therock-root={MI210}")
+    result.assert_outcomes(failed=2)
+    reason = "xfail_on_gfx('gfx90a') on gfx90a; xfail: wrong"
+    assert result.stdout.lines.count(f"[XPASS(strict)] {reason}") == 2
+
+
+@pytest.mark.parametrize(
+    ("raised", "outcome"),
+    [("AssertionError", "xfailed"), ("TypeError", "xfailed"), ("KeyError", "failed")],
+)
+def test_either_xfails_expected_exception_is_expected(
+    pytester: pytest.Pytester, raised: str, outcome: str
+) -> None:
+    pytester.makepyfile(
+        _both_orders(
+            'xfail_on_gfx("gfx9*", raises=AssertionError)',
+            "xfail(raises=TypeError)",
+            f"raise {raised}",
+        )
+    )
+    run(pytester, f"--therock-root={MI210}").assert_outcomes(**{outcome: 2})
+
+
+def test_a_plain_xfail_that_does_not_run_the_test_still_holds(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        _both_orders('xfail_on_gfx("gfx90a", strict=True)', "xfail(run=False)", "assert 0")
+    )
+    result = run(pytester, f"--therock-root={MI210}", "-rx")
+    result.assert_outcomes(xfailed=2)
+    result.stdout.fnmatch_lines(["XFAIL *::test_ours_on_top - [[]NOTRUN[]] *on gfx90a; xfail"])
+
+
+def test_xfail_on_gfx_without_strict_follows_xfail_strict(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        _both_orders('xfail_on_gfx("gfx90a")', 'xfail(False, reason="not here")', "pass")
+    )
+    run(pytester, f"--therock-root={MI210}").assert_outcomes(xpassed=2)
+    strict = run(pytester, f"--therock-root={MI210}", "-o", "xfail_strict=true")
+    strict.assert_outcomes(failed=2)
+
+
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
