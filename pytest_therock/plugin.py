@@ -583,13 +583,14 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 
 
 def read_marks(
-    item: pytest.Item, marks: list[pytest.Mark], state: TheRock
+    item: pytest.Item, marks: list[pytest.Mark], state: TheRock, at_setup: bool = False
 ) -> tuple[list[Requirement], list[Exclusion]]:
     """The plugin's requirements and exclusions among ``marks``, each parsed once per session.
 
     Raises :class:`pytest_therock.markers.MarkerError` for a misused marker of the plugin.
     A generic marker (``requires_gpus``, ...) the plugin cannot read is left alone, as
-    another project's, unless the test's module uses the plugin's own markers.
+    another project's, unless the test's module uses the plugin's own markers; at setup
+    (``at_setup``), when every conftest has had its say, see :func:`_unread_generic`.
     """
     _refresh_owners(item.config, state)
     reqs: list[Requirement] = []
@@ -604,6 +605,8 @@ def read_marks(
         if kind == "error":
             auto = state.settings.generic_markers == "auto"
             if auto and is_generic(mark.name) and not _uses_plugin(item, state):
+                if at_setup:  # left alone, but not silently
+                    _unread_generic(item, mark.name, found, state)
                 continue
             raise found
         if kind == "requirement":
@@ -611,6 +614,43 @@ def read_marks(
         elif kind == "exclusion":
             exclusions.append(found)
     return reqs, exclusions
+
+
+class MarkerWarning(pytest.PytestWarning):
+    """A generic marker pytest-therock could not read, and left alone (the test runs)."""
+
+
+def _where(item: pytest.Item) -> str:
+    """``tests/test_x.py:12``: where the test is defined (its marks carry no place)."""
+    path, line, _ = item.location
+    return f"{path}:{line + 1}" if line is not None else path
+
+
+def _unread_generic(item: pytest.Item, name: str, error: Exception, state: TheRock) -> None:
+    """A generic marker no one registered, that the plugin cannot read, in a module that
+    does not otherwise use the plugin: maybe another project's, maybe a typo of ours.
+
+    Decided at setup, once every conftest (a subdirectory's too) could register the
+    name. Under ``--therock-strict`` (a runner that must not go green by accident) it is
+    an error of that test; else one warning per distinct marker, and the test runs.
+    """
+    from .markers import MarkerError
+
+    if state.settings.strict:
+        raise MarkerError(
+            f"{error} ({_where(item)}; under --therock-strict an unregistered {name} is "
+            f"pytest-therock's: register it in the ini `markers` if it is your project's)"
+        )
+    if str(error) in state.warned_markers:
+        return
+    state.warned_markers.add(str(error))
+    item.warn(
+        MarkerWarning(
+            f"pytest-therock: {error}; not read, so not applied: the test runs "
+            f"(register {name} in the ini `markers` if it is your project's; "
+            f"an error under --therock-strict)"
+        )
+    )
 
 
 def _parse(mark: pytest.Mark, state: TheRock) -> tuple[str, Any]:
@@ -680,10 +720,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not marks:
         return
     state = state_of(item.config)
+    invalid: str | None = None
     try:
-        reqs, exclusions = read_marks(item, marks, state)
-    except ValueError as exc:  # a MarkerError, added after collection so not seen there
-        pytest.fail(f"pytest-therock: invalid marker {exc}", pytrace=False)
+        reqs, exclusions = read_marks(item, marks, state, at_setup=True)
+    except ValueError as exc:  # a MarkerError: added after collection, or decided at setup
+        invalid = str(exc)
+    if invalid is not None:  # outside the except clause: one line, no chained traceback
+        pytest.fail(f"pytest-therock: invalid marker {invalid}", pytrace=False)
     if not reqs and not exclusions:
         return
     env = state.env()

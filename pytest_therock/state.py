@@ -92,6 +92,7 @@ class TheRock:
         self.stepped_aside: set[str] = set()  # generic marker names the project registered
         self.gfx_names_seen: set[str] = set()  # requires_gfx<target> names found in sources
         self.module_uses_plugin: dict[str, bool] = {}  # test module path -> names the plugin
+        self.warned_markers: set[str] = set()  # unread generic markers already warned about
 
     def quiet(self, verbose: int) -> bool:
         """No AMD GPU here and nobody asked for one: the header is one line, no summary.

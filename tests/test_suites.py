@@ -146,6 +146,61 @@ def test_an_unregistered_generic_marker_the_plugin_cannot_read_is_left_alone(
     run(pytester, f"--therock-root={MI210}", "test_theirs.py").assert_outcomes(passed=1)
 
 
+MALFORMED = """
+import pytest
+
+def test_cpu():
+    pass
+
+@pytest.mark.requires_gpus("two")
+def test_two_gpus():
+    pass
+
+@pytest.mark.requires_gpus("two")
+def test_two_gpus_again():
+    pass
+
+@pytest.mark.requires_rocm(bogus=1)
+def test_rocm():
+    pass
+"""
+
+
+def test_a_malformed_unregistered_generic_marker_is_not_silently_left_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_malformed=MALFORMED)
+    result = run(pytester, f"--therock-root={MI210}", "-W", "always")
+    result.assert_outcomes(passed=4, warnings=2)  # left alone, said once per distinct marker
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_malformed.py:6: MarkerWarning: pytest-therock: requires_gpus('two'): "
+            "expected a whole number of GPUs*; not read, so not applied: the test runs*",
+            "*test_malformed.py:14: MarkerWarning: pytest-therock: requires_rocm(bogus=1): "
+            "unknown keyword 'bogus'; not read, so not applied*",
+        ]
+    )
+    # A runner that must not go green by accident: an error of each such test, not of
+    # the module (its other tests run), naming the marker, its arguments and its line.
+    strict = run(pytester, f"--therock-root={MI210}", "--therock-strict")
+    strict.assert_outcomes(passed=1, errors=3)
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    strict.stdout.fnmatch_lines_random(
+        [
+            "pytest-therock: invalid marker requires_gpus('two'): expected a whole number "
+            "of GPUs, got 'two'; e.g. requires_gpus(2) (test_malformed.py:6; *",
+            "*pytest-therock: invalid marker requires_rocm(bogus=1): unknown keyword 'bogus' "
+            "(test_malformed.py:14; under --therock-strict an unregistered requires_rocm "
+            "is pytest-therock's: register it in the ini `markers` if it is your project's)",
+        ]
+    )
+    # Registered by the project: its own, under strict too, and nothing to warn about.
+    pytester.makeini("[pytest]\nmarkers =\n    requires_gpus(n): ours\n    requires_rocm: ours\n")
+    registered = run(pytester, f"--therock-root={MI210}", "--therock-strict", "-W", "always")
+    registered.assert_outcomes(passed=4)
+    assert "MarkerWarning" not in registered.stdout.str()
+
+
 @pytest.mark.parametrize(
     ("setting", "outcome"),
     [
