@@ -25,6 +25,7 @@ STATE = pytest.StashKey[TheRock]()
 XFAIL_ADDED = pytest.StashKey[bool]()  # an xfail_on_gfx already added its xfail (reruns)
 WORKER_KEY = "therock_env"
 VARIABLES_KEY = "therock_visible_devices"
+STEPPED_ASIDE_KEY = "therock_stepped_aside"  # worker to controller: names left to the project
 
 
 #: name -> (argument help, description) for ``pytest --markers``.
@@ -430,10 +431,15 @@ class XdistHooks:
             node.workerinput[VARIABLES_KEY] = worker_variables(env, positions)
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """A worker finished or crashed: its GPUs go to the worker that replaces it."""
+        """A worker finished or crashed: its GPUs go to the worker that replaces it; the
+        marker names its conftests registered are reported by the controller."""
         state = node.config.stash.get(STATE, None)
-        if state is not None and state.gpu_slices is not None:
+        if state is None:
+            return
+        if state.gpu_slices is not None:
             state.gpu_slices.release(str(node.workerinput["workerid"]))
+        output = getattr(node, "workeroutput", None) or {}
+        state.stepped_aside.update(str(name) for name in output.get(STEPPED_ASIDE_KEY, ()))
 
 
 def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
@@ -505,15 +511,24 @@ def _printable(lines: list[str]) -> list[str]:
 
 
 def _marker_owner_lines(config: pytest.Config, state: TheRock) -> list[str]:
-    """Which generic marker names the plugin left to the project, said once."""
-    _refresh_owners(config, state)
-    generic = [name for name in MARKERS if is_generic(name)]
+    """Which generic marker names the plugin left to the project (header, ``-v``)."""
     if state.settings.generic_markers == "off":
-        return [f"therock: generic markers off (therock_generic_markers): {', '.join(generic)}"]
-    if state.stepped_aside:
-        names = ", ".join(sorted(state.stepped_aside))
-        return [f"therock: markers registered by this project, left to it: {names}"]
-    return []
+        generic = ", ".join(name for name in MARKERS if is_generic(name))
+        return [f"therock: generic markers off (therock_generic_markers): {generic}"]
+    line = _stepped_aside_line(config, state)
+    return [f"therock: {line}"] if line else []
+
+
+def _stepped_aside_line(config: pytest.Config, state: TheRock) -> str | None:
+    """``markers registered by this project, left to it: requires_gpus``, for the names
+    not reported yet: each once, in the header if registered by then, else at the end
+    (a subdirectory's conftest registers its markers during collection)."""
+    _refresh_owners(config, state)
+    names = sorted(state.stepped_aside - state.stepped_aside_said)
+    if not names:
+        return None
+    state.stepped_aside_said.update(names)
+    return f"markers registered by this project, left to it: {', '.join(names)}"
 
 
 def _collect_extra_diagnostics(config: pytest.Config, state: TheRock) -> None:
@@ -833,9 +848,12 @@ class HardwareSummary:
                     needed[kind] = max(needed.get(kind, 0), need)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.state.detected and self.state.quiet(int(self.config.getoption("verbose"))):
+        verbose = int(self.config.getoption("verbose"))
+        if self.state.detected and self.state.quiet(verbose):
             return  # no AMD GPU here, and nobody asked: the header said so
         lines = self.tally.summary()
+        late = _stepped_aside_line(self.config, self.state) if verbose > 0 else None
+        lines += [late] if late else []
         needed = self.tally.memory_needed
         if needed and self.state.detected:
             from .diagnostics import memory_below_need
@@ -868,6 +886,17 @@ def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
             _stop(reasons)
     yield
     _junit_properties(config, state_of(config))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker: the generic names its conftests registered, for the controller's
+    ``-v`` summary (it collects nothing, so it never loads a subdirectory's conftest)."""
+    config = session.config
+    output = getattr(config, "workeroutput", None)
+    state = config.stash.get(STATE, None)
+    if output is not None and state is not None:
+        _refresh_owners(config, state)
+        output[STEPPED_ASIDE_KEY] = sorted(state.stepped_aside)
 
 
 STOPPED_PROPERTY = "therock_stopped"

@@ -102,6 +102,43 @@ def test_halo_forge_style_requires_rocm_next_to_the_plugins_markers(
     result.stdout.fnmatch_lines(["SKIPPED*requires ROCm gfx1151; backend is cpu"])
 
 
+REGISTER_ROCM = (
+    "def pytest_configure(config):\n"
+    '    config.addinivalue_line("markers", "requires_rocm: our own ROCm host")\n'
+)
+
+
+@pytest.mark.parametrize("where", ["root ini", "root conftest", "subdirectory conftest"])
+@pytest.mark.parametrize("xdist", [False, True], ids=["", "xdist"])
+def test_a_registered_generic_name_is_said_once_with_v_wherever_it_is_registered(
+    pytester: pytest.Pytester, where: str, xdist: bool
+) -> None:
+    """A subdirectory's conftest registers its markers after the header is printed
+    (during collection; under xdist only in the workers): said at the end instead."""
+    sub = pytester.mkpydir("sub")
+    if where == "root ini":
+        pytester.makeini("[pytest]\nmarkers =\n    requires_rocm: our own ROCm host\n")
+    elif where == "root conftest":
+        pytester.makeconftest(REGISTER_ROCM)
+    else:
+        (sub / "conftest.py").write_text(REGISTER_ROCM)
+    (sub / "test_theirs.py").write_text(
+        "import pytest\n\n@pytest.mark.requires_rocm\ndef test_on_rocm():\n    pass\n"
+    )
+    pytester.makepyfile(test_ours="def test_cpu():\n    pass\n")
+    args = ("-n", "2") if xdist else ()
+    strict = ("--strict-markers", "--therock-strict", "-W", "error::pytest.PytestWarning")
+    result = run(pytester, f"--therock-root={MI210}", "-v", *strict, *args, xdist=xdist)
+    # The project's bare requires_rocm: not the plugin's, not misuse, not unknown.
+    result.assert_outcomes(passed=2)
+    said = [line for line in result.stdout.lines if "left to it" in line]
+    assert [line.split("markers registered", 1)[1] for line in said] == [
+        " by this project, left to it: requires_rocm"
+    ]
+    in_header = said[0].startswith("therock: ")  # else in the end-of-run block
+    assert in_header == (where != "subdirectory conftest")
+
+
 def test_a_generic_name_registered_in_the_ini_file_stays_the_projects(
     pytester: pytest.Pytester,
 ) -> None:
