@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .environment import GIB, Environment, Gpu, fmt_bytes
 from .parsing import GIB_SIZE, GPU_COUNT, NumberError, NumberRule, parse_number
@@ -79,6 +79,54 @@ class Exclusion:
 
 
 EXCLUSIONS = ("skip_on_gfx", "xfail_on_gfx")
+
+
+class Xfail(Protocol):
+    """An xfail as pytest reads one mark (``_pytest.skipping.Xfail``)."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def run(self) -> bool: ...
+    @property
+    def strict(self) -> bool: ...
+    @property
+    def raises(self) -> Any: ...
+
+
+class XfailMark(NamedTuple):
+    """An :class:`Xfail` of one's own: one of the xfails :func:`combine_xfails` keeps."""
+
+    reason: str
+    run: bool
+    strict: bool
+    raises: Any  # an exception type, a tuple of them, or None: any exception
+
+
+def combine_xfails(xfails: Sequence[Xfail]) -> dict[str, Any]:
+    """The keywords of one ``pytest.mark.xfail`` that keeps every xfail that applies.
+
+    pytest's own rule for several xfail marks is that the first one that applies wins
+    (``_pytest.skipping.evaluate_xfail_marks``, in ``iter_markers`` order), so marks
+    written in another order would drop an ``xfail_on_gfx(strict=True)`` or a plain
+    ``xfail``. Here none is dropped: the test is expected to fail; an XPASS fails the
+    test if any of them is strict; any exception one of them expects is expected
+    (``raises`` unset in any: every exception); it is not run if any says
+    ``run=False``; the reason names each, in order. ``xfails`` is not empty.
+    """
+    reasons = [x.reason for x in xfails if x.reason] or [""]
+    kinds: list[type[BaseException]] = []
+    for x in xfails:
+        kinds += x.raises if isinstance(x.raises, tuple) else [x.raises]
+    options: dict[str, Any] = {
+        "reason": "; ".join(dict.fromkeys(reasons)),
+        "strict": any(x.strict for x in xfails),
+        "run": all(x.run for x in xfails),
+    }
+    if all(kind is not None for kind in kinds):
+        unique = tuple(dict.fromkeys(kinds))
+        options["raises"] = unique[0] if len(unique) == 1 else unique
+    return options
 
 
 def parse_exclusion(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Exclusion:

@@ -25,6 +25,7 @@ STATE = pytest.StashKey[TheRock]()
 XFAIL_ADDED = pytest.StashKey[bool]()  # an xfail_on_gfx already added its xfail (reruns)
 WORKER_KEY = "therock_env"
 VARIABLES_KEY = "therock_visible_devices"
+STEPPED_ASIDE_KEY = "therock_stepped_aside"  # worker to controller: names left to the project
 
 
 #: name -> (argument help, description) for ``pytest --markers``.
@@ -430,10 +431,15 @@ class XdistHooks:
             node.workerinput[VARIABLES_KEY] = worker_variables(env, positions)
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """A worker finished or crashed: its GPUs go to the worker that replaces it."""
+        """A worker finished or crashed: its GPUs go to the worker that replaces it; the
+        marker names its conftests registered are reported by the controller."""
         state = node.config.stash.get(STATE, None)
-        if state is not None and state.gpu_slices is not None:
+        if state is None:
+            return
+        if state.gpu_slices is not None:
             state.gpu_slices.release(str(node.workerinput["workerid"]))
+        output = getattr(node, "workeroutput", None) or {}
+        state.stepped_aside.update(str(name) for name in output.get(STEPPED_ASIDE_KEY, ()))
 
 
 def pytest_plugin_registered(plugin: object, manager: pytest.PytestPluginManager) -> None:
@@ -505,15 +511,24 @@ def _printable(lines: list[str]) -> list[str]:
 
 
 def _marker_owner_lines(config: pytest.Config, state: TheRock) -> list[str]:
-    """Which generic marker names the plugin left to the project, said once."""
-    _refresh_owners(config, state)
-    generic = [name for name in MARKERS if is_generic(name)]
+    """Which generic marker names the plugin left to the project (header, ``-v``)."""
     if state.settings.generic_markers == "off":
-        return [f"therock: generic markers off (therock_generic_markers): {', '.join(generic)}"]
-    if state.stepped_aside:
-        names = ", ".join(sorted(state.stepped_aside))
-        return [f"therock: markers registered by this project, left to it: {names}"]
-    return []
+        generic = ", ".join(name for name in MARKERS if is_generic(name))
+        return [f"therock: generic markers off (therock_generic_markers): {generic}"]
+    line = _stepped_aside_line(config, state)
+    return [f"therock: {line}"] if line else []
+
+
+def _stepped_aside_line(config: pytest.Config, state: TheRock) -> str | None:
+    """``markers registered by this project, left to it: requires_gpus``, for the names
+    not reported yet: each once, in the header if registered by then, else at the end
+    (a subdirectory's conftest registers its markers during collection)."""
+    _refresh_owners(config, state)
+    names = sorted(state.stepped_aside - state.stepped_aside_said)
+    if not names:
+        return None
+    state.stepped_aside_said.update(names)
+    return f"markers registered by this project, left to it: {', '.join(names)}"
 
 
 def _collect_extra_diagnostics(config: pytest.Config, state: TheRock) -> None:
@@ -583,13 +598,14 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 
 
 def read_marks(
-    item: pytest.Item, marks: list[pytest.Mark], state: TheRock
+    item: pytest.Item, marks: list[pytest.Mark], state: TheRock, at_setup: bool = False
 ) -> tuple[list[Requirement], list[Exclusion]]:
     """The plugin's requirements and exclusions among ``marks``, each parsed once per session.
 
     Raises :class:`pytest_therock.markers.MarkerError` for a misused marker of the plugin.
     A generic marker (``requires_gpus``, ...) the plugin cannot read is left alone, as
-    another project's, unless the test's module uses the plugin's own markers.
+    another project's, unless the test's module uses the plugin's own markers; at setup
+    (``at_setup``), when every conftest has had its say, see :func:`_unread_generic`.
     """
     _refresh_owners(item.config, state)
     reqs: list[Requirement] = []
@@ -604,6 +620,8 @@ def read_marks(
         if kind == "error":
             auto = state.settings.generic_markers == "auto"
             if auto and is_generic(mark.name) and not _uses_plugin(item, state):
+                if at_setup:  # left alone, but not silently
+                    _unread_generic(item, mark.name, found, state)
                 continue
             raise found
         if kind == "requirement":
@@ -611,6 +629,43 @@ def read_marks(
         elif kind == "exclusion":
             exclusions.append(found)
     return reqs, exclusions
+
+
+class MarkerWarning(pytest.PytestWarning):
+    """A generic marker pytest-therock could not read, and left alone (the test runs)."""
+
+
+def _where(item: pytest.Item) -> str:
+    """``tests/test_x.py:12``: where the test is defined (its marks carry no place)."""
+    path, line, _ = item.location
+    return f"{path}:{line + 1}" if line is not None else path
+
+
+def _unread_generic(item: pytest.Item, name: str, error: Exception, state: TheRock) -> None:
+    """A generic marker no one registered, that the plugin cannot read, in a module that
+    does not otherwise use the plugin: maybe another project's, maybe a typo of ours.
+
+    Decided at setup, once every conftest (a subdirectory's too) could register the
+    name. Under ``--therock-strict`` (a runner that must not go green by accident) it is
+    an error of that test; else one warning per distinct marker, and the test runs.
+    """
+    from .markers import MarkerError
+
+    if state.settings.strict:
+        raise MarkerError(
+            f"{error} ({_where(item)}; under --therock-strict an unregistered {name} is "
+            f"pytest-therock's: register it in the ini `markers` if it is your project's)"
+        )
+    if str(error) in state.warned_markers:
+        return
+    state.warned_markers.add(str(error))
+    item.warn(
+        MarkerWarning(
+            f"pytest-therock: {error}; not read, so not applied: the test runs "
+            f"(register {name} in the ini `markers` if it is your project's; "
+            f"an error under --therock-strict)"
+        )
+    )
 
 
 def _parse(mark: pytest.Mark, state: TheRock) -> tuple[str, Any]:
@@ -680,10 +735,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if not marks:
         return
     state = state_of(item.config)
+    invalid: str | None = None
     try:
-        reqs, exclusions = read_marks(item, marks, state)
-    except ValueError as exc:  # a MarkerError, added after collection so not seen there
-        pytest.fail(f"pytest-therock: invalid marker {exc}", pytrace=False)
+        reqs, exclusions = read_marks(item, marks, state, at_setup=True)
+    except ValueError as exc:  # a MarkerError: added after collection, or decided at setup
+        invalid = str(exc)
+    if invalid is not None:  # outside the except clause: one line, no chained traceback
+        pytest.fail(f"pytest-therock: invalid marker {invalid}", pytrace=False)
     if not reqs and not exclusions:
         return
     env = state.env()
@@ -714,20 +772,53 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             if memory:
                 _property(item, GPU_MEMORY_NEED_PROPERTY, memory)
             _unmet(item.config, reason)
+    xfails: list[pytest.Mark] = []
     for exclusion in exclusions:
         why = exclusion.applies(env)
         if why is None:
             continue
         if not exclusion.xfail:
             raise pytest.skip.Exception(why, _use_item_location=True)
-        if not item.stash.get(XFAIL_ADDED, False):  # pytest's skipping plugin evaluates it
-            item.stash[XFAIL_ADDED] = True
-            options: dict[str, Any] = {"reason": why}
-            if exclusion.strict is not None:
-                options["strict"] = exclusion.strict
-            if exclusion.raises is not None:
-                options["raises"] = exclusion.raises
-            item.add_marker(pytest.mark.xfail(**options))
+        options: dict[str, Any] = {"reason": why}
+        if exclusion.strict is not None:
+            options["strict"] = exclusion.strict
+        if exclusion.raises is not None:
+            options["raises"] = exclusion.raises
+        xfails.append(pytest.mark.xfail(**options).mark)
+    if xfails and not item.stash.get(XFAIL_ADDED, False):  # once, however often it is set up
+        item.stash[XFAIL_ADDED] = True
+        _add_xfail(item, xfails)
+
+
+class _OneMark:
+    """An item that shows pytest's skipping plugin one mark: how pytest reads it alone."""
+
+    def __init__(self, item: pytest.Item, mark: pytest.Mark) -> None:
+        self.config = item.config
+        self.mark = mark
+
+    def iter_markers(self, name: str | None = None) -> list[pytest.Mark]:
+        return [self.mark]
+
+
+def _add_xfail(item: pytest.Item, ours: list[pytest.Mark]) -> None:
+    """Put the ``xfail_on_gfx`` marks that apply, with the test's own xfail that applies,
+    as one xfail first on the test: pytest's first matching xfail mark is the one it
+    evaluates (``_pytest.skipping.evaluate_xfail_marks``), and no mark is dropped
+    (:func:`pytest_therock.markers.combine_xfails`)."""
+    from _pytest.skipping import evaluate_xfail_marks, xfailed_key
+
+    from .markers import XfailMark, combine_xfails
+
+    read = [evaluate_xfail_marks(_OneMark(item, m)) for m in ours]  # type: ignore[arg-type]
+    xfails: list[Any] = [x for x in read if x is not None]
+    theirs = evaluate_xfail_marks(item)  # the test's own xfail marks, as pytest reads them
+    if theirs is not None:
+        reason = f"xfail: {theirs.reason}" if theirs.reason else "xfail"
+        xfails.append(XfailMark(reason, theirs.run, theirs.strict, theirs.raises))
+    item.add_marker(pytest.mark.xfail(**combine_xfails(xfails)), append=False)
+    # pytest's skipping plugin reads the marks at setup; its hook may have run before ours.
+    item.stash[xfailed_key] = evaluate_xfail_marks(item)
 
 
 class HardwareSummary:
@@ -757,9 +848,12 @@ class HardwareSummary:
                     needed[kind] = max(needed.get(kind, 0), need)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.state.detected and self.state.quiet(int(self.config.getoption("verbose"))):
+        verbose = int(self.config.getoption("verbose"))
+        if self.state.detected and self.state.quiet(verbose):
             return  # no AMD GPU here, and nobody asked: the header said so
         lines = self.tally.summary()
+        late = _stepped_aside_line(self.config, self.state) if verbose > 0 else None
+        lines += [late] if late else []
         needed = self.tally.memory_needed
         if needed and self.state.detected:
             from .diagnostics import memory_below_need
@@ -792,6 +886,17 @@ def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
             _stop(reasons)
     yield
     _junit_properties(config, state_of(config))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker: the generic names its conftests registered, for the controller's
+    ``-v`` summary (it collects nothing, so it never loads a subdirectory's conftest)."""
+    config = session.config
+    output = getattr(config, "workeroutput", None)
+    state = config.stash.get(STATE, None)
+    if output is not None and state is not None:
+        _refresh_owners(config, state)
+        output[STEPPED_ASIDE_KEY] = sorted(state.stepped_aside)
 
 
 STOPPED_PROPERTY = "therock_stopped"

@@ -90,8 +90,10 @@ class TheRock:
         self.marker_lines: dict[str, str] = {}  # marker name -> the `markers` line we added
         self.marker_lines_seen = -1  # length of the ini `markers` list when owners were checked
         self.stepped_aside: set[str] = set()  # generic marker names the project registered
+        self.stepped_aside_said: set[str] = set()  # of those, the ones already reported
         self.gfx_names_seen: set[str] = set()  # requires_gfx<target> names found in sources
         self.module_uses_plugin: dict[str, bool] = {}  # test module path -> names the plugin
+        self.warned_markers: set[str] = set()  # unread generic markers already warned about
 
     def quiet(self, verbose: int) -> bool:
         """No AMD GPU here and nobody asked for one: the header is one line, no summary.

@@ -102,6 +102,43 @@ def test_halo_forge_style_requires_rocm_next_to_the_plugins_markers(
     result.stdout.fnmatch_lines(["SKIPPED*requires ROCm gfx1151; backend is cpu"])
 
 
+REGISTER_ROCM = (
+    "def pytest_configure(config):\n"
+    '    config.addinivalue_line("markers", "requires_rocm: our own ROCm host")\n'
+)
+
+
+@pytest.mark.parametrize("where", ["root ini", "root conftest", "subdirectory conftest"])
+@pytest.mark.parametrize("xdist", [False, True], ids=["", "xdist"])
+def test_a_registered_generic_name_is_said_once_with_v_wherever_it_is_registered(
+    pytester: pytest.Pytester, where: str, xdist: bool
+) -> None:
+    """A subdirectory's conftest registers its markers after the header is printed
+    (during collection; under xdist only in the workers): said at the end instead."""
+    sub = pytester.mkpydir("sub")
+    if where == "root ini":
+        pytester.makeini("[pytest]\nmarkers =\n    requires_rocm: our own ROCm host\n")
+    elif where == "root conftest":
+        pytester.makeconftest(REGISTER_ROCM)
+    else:
+        (sub / "conftest.py").write_text(REGISTER_ROCM)
+    (sub / "test_theirs.py").write_text(
+        "import pytest\n\n@pytest.mark.requires_rocm\ndef test_on_rocm():\n    pass\n"
+    )
+    pytester.makepyfile(test_ours="def test_cpu():\n    pass\n")
+    args = ("-n", "2") if xdist else ()
+    strict = ("--strict-markers", "--therock-strict", "-W", "error::pytest.PytestWarning")
+    result = run(pytester, f"--therock-root={MI210}", "-v", *strict, *args, xdist=xdist)
+    # The project's bare requires_rocm: not the plugin's, not misuse, not unknown.
+    result.assert_outcomes(passed=2)
+    said = [line for line in result.stdout.lines if "left to it" in line]
+    assert [line.split("markers registered", 1)[1] for line in said] == [
+        " by this project, left to it: requires_rocm"
+    ]
+    in_header = said[0].startswith("therock: ")  # else in the end-of-run block
+    assert in_header == (where != "subdirectory conftest")
+
+
 def test_a_generic_name_registered_in_the_ini_file_stays_the_projects(
     pytester: pytest.Pytester,
 ) -> None:
@@ -144,6 +181,61 @@ def test_an_unregistered_generic_marker_the_plugin_cannot_read_is_left_alone(
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "ERROR collecting test_theirs.py" not in result.stdout.str()
     run(pytester, f"--therock-root={MI210}", "test_theirs.py").assert_outcomes(passed=1)
+
+
+MALFORMED = """
+import pytest
+
+def test_cpu():
+    pass
+
+@pytest.mark.requires_gpus("two")
+def test_two_gpus():
+    pass
+
+@pytest.mark.requires_gpus("two")
+def test_two_gpus_again():
+    pass
+
+@pytest.mark.requires_rocm(bogus=1)
+def test_rocm():
+    pass
+"""
+
+
+def test_a_malformed_unregistered_generic_marker_is_not_silently_left_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_malformed=MALFORMED)
+    result = run(pytester, f"--therock-root={MI210}", "-W", "always")
+    result.assert_outcomes(passed=4, warnings=2)  # left alone, said once per distinct marker
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_malformed.py:6: MarkerWarning: pytest-therock: requires_gpus('two'): "
+            "expected a whole number of GPUs*; not read, so not applied: the test runs*",
+            "*test_malformed.py:14: MarkerWarning: pytest-therock: requires_rocm(bogus=1): "
+            "unknown keyword 'bogus'; not read, so not applied*",
+        ]
+    )
+    # A runner that must not go green by accident: an error of each such test, not of
+    # the module (its other tests run), naming the marker, its arguments and its line.
+    strict = run(pytester, f"--therock-root={MI210}", "--therock-strict")
+    strict.assert_outcomes(passed=1, errors=3)
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    strict.stdout.fnmatch_lines_random(
+        [
+            "pytest-therock: invalid marker requires_gpus('two'): expected a whole number "
+            "of GPUs, got 'two'; e.g. requires_gpus(2) (test_malformed.py:6; *",
+            "*pytest-therock: invalid marker requires_rocm(bogus=1): unknown keyword 'bogus' "
+            "(test_malformed.py:14; under --therock-strict an unregistered requires_rocm "
+            "is pytest-therock's: register it in the ini `markers` if it is your project's)",
+        ]
+    )
+    # Registered by the project: its own, under strict too, and nothing to warn about.
+    pytester.makeini("[pytest]\nmarkers =\n    requires_gpus(n): ours\n    requires_rocm: ours\n")
+    registered = run(pytester, f"--therock-root={MI210}", "--therock-strict", "-W", "always")
+    registered.assert_outcomes(passed=4)
+    assert "MarkerWarning" not in registered.stdout.str()
 
 
 @pytest.mark.parametrize(
@@ -284,6 +376,79 @@ def test_negative_markers_elsewhere_change_nothing(pytester: pytest.Pytester) ->
     result = run(pytester, f"--therock-root={STRIX}", "-rs")
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED*skip_on_gfx('gfx115x') on gfx1151 (*)"])
+
+
+def _both_orders(ours: str, theirs: str, body: str) -> str:
+    """A module with the two marks on two tests, in either decorator order."""
+    return (
+        f"import pytest\n\n@pytest.mark.{ours}\n@pytest.mark.{theirs}\n"
+        f"def test_ours_on_top():\n    {body}\n\n"
+        f"@pytest.mark.{theirs}\n@pytest.mark.{ours}\n"
+        f"def test_theirs_on_top():\n    {body}\n"
+    )
+
+
+def test_a_strict_xfail_on_gfx_holds_next_to_a_plain_xfail(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        _both_orders(
+            'xfail_on_gfx("gfx90a", reason="fp8 kernel missing", strict=True)',
+            'xfail(reason="flaky upstream")',
+            "pass",
+        )
+    )
+    result = run(pytester, f"--therock-root={MI210}")
+    result.assert_outcomes(failed=2)  # an XPASS of a strict xfail_on_gfx fails, either order
+    reason = "fp8 kernel missing (xfail_on_gfx('gfx90a') on gfx90a); xfail: flaky upstream"
+    assert result.stdout.lines.count(f"[XPASS(strict)] {reason}") == 2
+    # Where the GPU does not match, the plain xfail is the test's, unchanged.
+    elsewhere = run(pytester, f"--therock-root={STRIX}", "-rX")
+    elsewhere.assert_outcomes(xpassed=2)
+    elsewhere.stdout.fnmatch_lines(["XPASS *::test_ours_on_top*flaky upstream"])
+
+
+def test_a_plain_strict_xfail_is_not_replaced_by_xfail_on_gfx(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        _both_orders('xfail_on_gfx("gfx90a")', 'xfail(reason="wrong", strict=True)', "pass")
+    )
+    result = run(pytester, f"--therock-root={MI210}")
+    result.assert_outcomes(failed=2)
+    reason = "xfail_on_gfx('gfx90a') on gfx90a; xfail: wrong"
+    assert result.stdout.lines.count(f"[XPASS(strict)] {reason}") == 2
+
+
+@pytest.mark.parametrize(
+    ("raised", "outcome"),
+    [("AssertionError", "xfailed"), ("TypeError", "xfailed"), ("KeyError", "failed")],
+)
+def test_either_xfails_expected_exception_is_expected(
+    pytester: pytest.Pytester, raised: str, outcome: str
+) -> None:
+    pytester.makepyfile(
+        _both_orders(
+            'xfail_on_gfx("gfx9*", raises=AssertionError)',
+            "xfail(raises=TypeError)",
+            f"raise {raised}",
+        )
+    )
+    run(pytester, f"--therock-root={MI210}").assert_outcomes(**{outcome: 2})
+
+
+def test_a_plain_xfail_that_does_not_run_the_test_still_holds(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        _both_orders('xfail_on_gfx("gfx90a", strict=True)', "xfail(run=False)", "assert 0")
+    )
+    result = run(pytester, f"--therock-root={MI210}", "-rx")
+    result.assert_outcomes(xfailed=2)
+    result.stdout.fnmatch_lines(["XFAIL *::test_ours_on_top*[[]NOTRUN[]] *on gfx90a; xfail"])
+
+
+def test_xfail_on_gfx_without_strict_follows_xfail_strict(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        _both_orders('xfail_on_gfx("gfx90a")', 'xfail(False, reason="not here")', "pass")
+    )
+    run(pytester, f"--therock-root={MI210}").assert_outcomes(xpassed=2)
+    strict = run(pytester, f"--therock-root={MI210}", "-o", "xfail_strict=true")
+    strict.assert_outcomes(failed=2)
 
 
 @pytest.mark.parametrize(
