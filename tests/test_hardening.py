@@ -254,6 +254,74 @@ def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
     assert list(out.iterdir()) == []  # no half-written snapshot, no temporary sibling
 
 
+LAUNCHER = Path(__file__).parent.parent / "bin" / "pytest-therock"
+INTERRUPT_DELAYS = (0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.3)
+
+
+@pytest.mark.parametrize("command", ["doctor", "snapshot"])
+def test_cleanup_ctrl_c_at_any_moment_is_one_line_and_exit_130(
+    tool: Callable[[str, str], Path], tmp_path: Path, command: str
+) -> None:
+    """Ctrl-C at every moment from the start of `pytest-therock` (imports, argument
+    parsing, a tool running): one line and exit 130, no traceback, no process or file
+    left. The command's real script (bin/pytest-therock, as installed) is run. Before
+    it runs, the interpreter starts: a signal before Python installs its handler ends
+    the process silently (the shell's exit 130), and one while Python initialises its
+    streams or imports ``site`` is Python's own "Fatal Python error: init_...", with no
+    frame of the command in it, and one as the script's code object starts (before its
+    first statement, ``line 0``) is Python's KeyboardInterrupt: nothing of the command
+    had run yet. (The tool hangs
+    without a daemon: a daemon caught while it leaves the session is another race,
+    see test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file.)"""
+    tool("rocminfo", "echo $$ > PIDS/tool.pid\nexec sleep 60\n")
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "ROCM_PATH": str(tmp_path), "TMPDIR": str(tmp)}
+    env.pop("PYTEST_THEROCK_ROOT", None)
+    args = {
+        "doctor": ["doctor", "--timeout", "30"],
+        "snapshot": ["snapshot", str(out / "snap.tar.gz"), "--timeout", "30"],
+    }[command]
+    said_once = 0
+    for delay in INTERRUPT_DELAYS:
+        proc = subprocess.Popen(
+            [sys.executable, str(LAUNCHER), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGINT)
+            try:
+                stdout, stderr = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:  # Python swallowed it ("Exception ignored
+                proc.send_signal(signal.SIGINT)  # in" an import lock's callback): again
+                stdout, stderr = proc.communicate(timeout=10)
+        finally:
+            proc.kill()
+        assert stdout == "", delay
+        frames = [line for line in stderr.splitlines() if line.lstrip().startswith('File "')]
+        ours = [f for f in frames if "pytest_therock" in f or str(LAUNCHER) in f]
+        # no traceback through the command's code; Python's own start may print one
+        # (interpreter, `site`, or the script's code object starting: `line 0`)
+        assert all(f == f'  File "{LAUNCHER}", line 0, in <module>' for f in ours), stderr
+        if proc.returncode == 130:
+            assert stderr.splitlines()[-1:] == ["pytest-therock: interrupted"], stderr
+            assert stderr.count("pytest-therock: ") == 1 and not ours, stderr
+            said_once += 1
+        else:  # Python's start: killed by the signal's default action, or its report
+            assert proc.returncode in (-signal.SIGINT, 1), (delay, proc.returncode, stderr)
+            assert "pytest-therock: " not in stderr, stderr
+        assert all_gone(pids_in(tmp_path / "pids")), delay
+        assert list(tmp.iterdir()) == [], delay
+        assert list(out.iterdir()) == [], delay
+    assert said_once  # the package's own code was interrupted at some delay
+
+
 def test_cleanup_a_pytest_session_terminated_leaves_no_tool(
     tool: Callable[[str, str], Path], tmp_path: Path
 ) -> None:
