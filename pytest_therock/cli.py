@@ -257,12 +257,14 @@ def snapshot(args: argparse.Namespace) -> int:
     print(f"pytest-therock: recorded {len(written)} files into {printable(str(path))}")
     import glob
 
+    from .snapshot import unfinished
+
     # A snapshot killed outright (SIGKILL, power loss) leaves its temporary sibling;
     # not knowing whether another snapshot is writing it now, say so, do not remove it.
     for stale in sorted(
         glob.glob(f"{glob.escape(str(path.parent))}/.{glob.escape(path.name)}.*.partial")
     ):
-        _error(f"left {stale}: an interrupted snapshot's temporary directory; remove it")
+        _error(unfinished(stale) or stale)
     return 0
 
 

@@ -803,8 +803,9 @@ def test_environment_an_absolute_rocm_path_is_recorded_inside_the_snapshot(
 
 
 def test_fleet_skips_hidden_and_partial_snapshots_and_names_a_fifo(tmp_path: Path) -> None:
-    """A half-written ``.NAME.*.partial`` (SIGKILL) is no machine; a FIFO named like an
-    archive is named on stderr, exit 2; ``RUNNER.TAR.GZ`` is an archive everywhere."""
+    """A half-written ``.NAME.*.partial`` (SIGKILL) is no machine: snapshot, fleet and
+    diff say so in one line naming it, and leave it; a FIFO named like an archive is
+    named on stderr, exit 2; ``RUNNER.TAR.GZ`` is an archive everywhere."""
     fleet = tmp_path / "fleet"
     fleet.mkdir()
     for name in ("a", "b"):
@@ -818,17 +819,29 @@ def test_fleet_skips_hidden_and_partial_snapshots_and_names_a_fifo(tmp_path: Pat
         assert ".therock/snapshot.json" in tar.getnames()
     again = snapshot_cli(str(fleet / "c.tar.gz"))
     stale = fleet / ".c.tar.gz.x1y2.partial"
-    assert again.returncode == 0 and again.stderr == (
-        f"pytest-therock: left {stale}: an interrupted snapshot's temporary directory; remove it\n"
+    said = (
+        f"pytest-therock: skipped {stale}: an unfinished snapshot (its `pytest-therock "
+        "snapshot` was killed before it finished); delete it, unless a snapshot is being "
+        "written now\n"
     )
+    assert again.returncode == 0 and again.stderr == said
     assert (stale / "root/.therock").is_dir()  # said, not removed: it may be another's
     (fleet / "c.tar.gz").unlink()
+    # fleet says the same one line, and still shows the machines (exit 0)
+    shown = subprocess.run([*CLI, "fleet", str(fleet)], capture_output=True, text=True)
+    assert (shown.returncode, shown.stderr) == (0, said), shown.stderr
+    assert [line.split()[0] for line in shown.stdout.splitlines()[1:4]] == ["UPPER", "a", "b"]
+    # diff (or fleet) of the unfinished snapshot itself: that line, exit 2, not read
+    for command in (["diff", str(fleet / "a"), str(stale)], ["fleet", str(stale)]):
+        named = subprocess.run([*CLI, *command], capture_output=True, text=True)
+        assert (named.returncode, named.stdout, named.stderr) == (2, "", said), command
+    assert (stale / "root/.therock").is_dir()  # never removed
     os.mkfifo(fleet / "pipe.tar.gz")
     done = subprocess.run(
         [*CLI, "fleet", str(fleet), "--json"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2, done.stderr
-    assert done.stderr == (
+    assert done.stderr == said + (
         f"pytest-therock: {fleet / 'pipe.tar.gz'}: not a directory or a .tar.gz snapshot\n"
     )
     assert sorted(row["machine"] for row in json.loads(done.stdout)) == ["UPPER", "a", "b"]
