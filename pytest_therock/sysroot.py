@@ -420,9 +420,7 @@ def _kill_unbound(token: str) -> None:
     me = os.getpid()
     ours = _cmdline(me)
     deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline and any(
-        _cmdline(child) == ours for child in _children(me)
-    ):
+    while time.monotonic() < deadline and any(_cmdline(child) == ours for child in _children(me)):
         time.sleep(0.005)
     pids = _tool_processes(-1, token, 0, False)
     for pid in pids:
