@@ -296,11 +296,13 @@ def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT)
         except OSError as exc:
             why = f"cannot run {argv[0]}" if proc is None else f"{argv[0]}: output unreadable"
             return ToolResult(args, None, "", f"{why}: {os_reason(exc)}")
+        except BaseException:
+            if proc is None:  # interrupted inside Popen, maybe after the fork: no pid
+                _kill_unbound(token)
+            raise
         finally:
             if proc is not None:
                 _kill_tool(proc, token, started)
-            else:  # interrupted inside Popen, after the fork: the pid is unknown here
-                _kill_unbound(token)
     if not finished:
         return ToolResult(args, None, "", f"{argv[0]} did not finish within {timeout:g} s")
     text = out.decode(errors="replace")

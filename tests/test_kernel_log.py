@@ -581,6 +581,28 @@ def test_a_complete_command_line_is_read_to_its_last_word() -> None:
     assert _gpu_params(facts.command_line or "")["amdgpu.gttsize"] == "32"
 
 
+def test_doctor_reads_the_last_setting_of_a_single_pasted_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The whole kernel log is one pasted `Command line:` (the MI210 list of settings,
+    # made a dmesg record here), without its newline: `doctor` reads amdgpu.gttsize at
+    # its end and says nothing of a cut.
+    import json
+
+    from pytest_therock.cli import main
+
+    listed = _read(
+        REALDATA / "cmdline/mi210-arm64-amd-gfx-list-gartsize-vramlimit-gttsize-params.txt"
+    )
+    (tmp_path / ".therock").mkdir()
+    (tmp_path / ".therock/dmesg.txt").write_text("Command line: " + listed.strip())
+    main(["doctor", "--root", str(tmp_path), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    params = {p["name"]: p["value"] for p in data["kernel_params"]}
+    assert params["amdgpu.gttsize"] == "32" and params["amdgpu.vramlimit"] == "32"
+    assert "cut short" not in json.dumps(data)
+
+
 def test_a_command_line_cut_at_the_logs_width_is_flagged_not_read() -> None:
     # The ROCm#5562 log with every line cut at one column (as `dmesg | cut -c1-N`, a
     # terminal that does not wrap, or a paste that lost the wrapped pieces; cut here from
