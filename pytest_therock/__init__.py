@@ -6,7 +6,8 @@ Public names are imported lazily, so loading the plugin stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # not `typing`: the command line's Ctrl-C guard starts after this
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,8 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .detect import detect as detect_environment
     from .diagnostics import Diagnostic
     from .environment import Environment, Gpu, KernelParam, KfdAccess, Problem

@@ -5,25 +5,23 @@ Exit status: 0 when an AMD GPU is usable, 1 when not, 2 on usage errors.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
-import math
-import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not `typing`: imports wait until main() guards them
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from signal import Signals
+    from typing import Any
+
     from .diagnostics import Diagnostic
     from .environment import Environment
 
 
 def _seconds(text: str) -> float:
     """``--timeout``: checked as ``--therock-timeout`` is (argparse names the option)."""
+    import argparse
+
     from .parsing import TIMEOUT, NumberError, parse_number
 
     try:
@@ -33,6 +31,8 @@ def _seconds(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="pytest-therock",
         description="Report the ROCm / TheRock environment the way the pytest plugin sees it.",
@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _gib(text: str) -> int:
     """``--need 96`` (GiB) as bytes, checked as a ``requires_gpu_memory_gb`` size is."""
+    import argparse
+    import math
+
     from .parsing import GIB_SIZE, NumberError, parse_number
 
     try:
@@ -133,6 +136,7 @@ def environment_json(
 def _detect(root: str, timeout: float, shown: str | None = None) -> Environment:
     """The machine at ``root``, named ``shown`` (a snapshot archive's path, not the
     temporary directory it was extracted into)."""
+    from pathlib import Path
 
     from .detect import detect
     from .sysroot import Root
@@ -153,6 +157,9 @@ def _diagnose(env: Environment, ignore: frozenset[str], need: int | None) -> lis
 
 
 def doctor(args: argparse.Namespace) -> int:
+    import json
+    import os
+
     from .diagnostics import CHECKS, check_codes
     from .report import summary_lines
 
@@ -225,6 +232,9 @@ def _error(message: str) -> None:
 
 
 def snapshot(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
     from .printable import printable
     from .snapshot import SnapshotError, take
     from .sysroot import os_reason
@@ -245,12 +255,14 @@ def snapshot(args: argparse.Namespace) -> int:
     print(f"pytest-therock: recorded {len(written)} files into {printable(str(path))}")
     import glob
 
+    from .snapshot import unfinished
+
     # A snapshot killed outright (SIGKILL, power loss) leaves its temporary sibling;
     # not knowing whether another snapshot is writing it now, say so, do not remove it.
     for stale in sorted(
         glob.glob(f"{glob.escape(str(path.parent))}/.{glob.escape(path.name)}.*.partial")
     ):
-        _error(f"left {stale}: an interrupted snapshot's temporary directory; remove it")
+        _error(unfinished(stale) or stale)
     return 0
 
 
@@ -258,50 +270,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line; Ctrl-C, SIGTERM and SIGHUP (the terminal or ssh session closed)
     stop it with one line (exit 130, 143, 129) after killing any tool it runs and
     removing its temporary files. Everything, imports included, runs inside that
-    guard, so Ctrl-C at once is one line too, not a traceback."""
+    guard (the module itself imports only ``sys``), so Ctrl-C at once is one line too,
+    not a traceback."""
     try:
+        import signal
+
         from .sysroot import Terminated
 
-        with _sigterm_raises(Terminated):
+        ending = _sigterm_raises(Terminated)
+        try:
             args = _parser().parse_args(argv)
             if hasattr(args, "handler"):  # diff, fleet (pytest_therock/compare.py)
                 return int(args.handler(args))
             return doctor(args) if args.command == "doctor" else snapshot(args)
+        finally:
+            for sig, handler in ending.items():
+                signal.signal(sig, handler)
     except BrokenPipeError:  # `pytest-therock doctor | head`
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
         print("pytest-therock: interrupted", file=sys.stderr)
         return 130
-    except Terminated as exc:
+    except BaseException as exc:
+        if interrupted(exc):
+            print("pytest-therock: interrupted", file=sys.stderr)
+            return 130
+        terminated = getattr(sys.modules.get(f"{__package__}.sysroot"), "Terminated", ())
+        if not isinstance(exc, terminated):
+            raise
+        import signal
+
         signum = exc.args[0] if exc.args else signal.SIGTERM
         said = "hung up" if signum == signal.SIGHUP else "terminated"
         print(f"pytest-therock: {said}", file=sys.stderr)
         return 128 + int(signum)
 
 
-#: Signals that end the command line with cleanup: SIGTERM, and SIGHUP (whose default
-#: action would kill it with its tool and temporary files left behind).
-_ENDING = (signal.SIGTERM, signal.SIGHUP)
+def interrupted(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is Ctrl-C's KeyboardInterrupt, or was caused by it: Python 3.11
+    wraps one raised in a ``__set_name__`` (while a module being imported creates a
+    class) in a RuntimeError."""
+    for _ in range(32):
+        if exc is None:
+            return False
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
-@contextlib.contextmanager
-def _sigterm_raises(exception: type[BaseException]) -> Iterator[None]:
-    """SIGTERM and SIGHUP raise ``exception(signum)`` (in the main thread), so cleanup
-    runs as for Ctrl-C."""
+def _sigterm_raises(exception: type[BaseException]) -> dict[Signals, Any]:
+    """Make SIGTERM, and SIGHUP (whose default action would kill the command with its
+    tool and temporary files left behind), raise ``exception(signum)`` in the main
+    thread, so cleanup runs as for Ctrl-C; the handlers replaced, to restore."""
+    import signal
+    import threading
+
     if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+        return {}
 
     def terminate(signum: int, frame: object) -> None:
         raise exception(signum)
 
-    previous = {sig: signal.signal(sig, terminate) for sig in _ENDING}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return {sig: signal.signal(sig, terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
 
 
 if __name__ == "__main__":

@@ -81,8 +81,11 @@ class Machine:
 def opened(path: str) -> Iterator[Path]:
     """The root directory of a machine: ``/``, a snapshot directory, or an extracted
     ``.tar.gz`` (removed afterwards). Raises :class:`MachineError`."""
-    from .snapshot import MACHINE_DIRS, SnapshotError, is_archive, opened
+    from .snapshot import MACHINE_DIRS, SnapshotError, is_archive, opened, unfinished
 
+    stale = unfinished(path)
+    if stale is not None:
+        raise MachineError(stale)
     problem = None if is_archive(path) else root_problem(path)
     if problem is not None and problem.startswith("permission denied"):
         raise MachineError(f"{path}: {problem}")
@@ -300,10 +303,16 @@ def outliers(rows: Sequence[dict[str, str]]) -> list[list[str]]:
     return marked
 
 
-def discover(paths: Sequence[str], depth: int = 3) -> list[tuple[str, str]]:
+def discover(
+    paths: Sequence[str], depth: int = 3, unfinished: list[str] | None = None
+) -> list[tuple[str, str]]:
     """``(name, path)`` of each machine: a snapshot (directory or archive) is one; a
     directory of them is searched ``depth`` levels down. A machine is named after
-    its path (``runner-3.tar.gz`` is ``runner-3``; in a directory, the path below it)."""
+    its path (``runner-3.tar.gz`` is ``runner-3``; in a directory, the path below it).
+    Hidden entries are skipped; a snapshot's unfinished ``.NAME.*.partial`` among
+    them is added to ``unfinished``, to be said."""
+    from .snapshot import unfinished as stale
+
     found: list[tuple[str, str]] = []
 
     def stem(text: str) -> str:
@@ -317,6 +326,8 @@ def discover(paths: Sequence[str], depth: int = 3) -> list[tuple[str, str]]:
             return
         for entry in entries:
             if entry.name.startswith("."):  # hidden, and a snapshot's .NAME.*.partial
+                if unfinished is not None and stale(str(entry)) is not None:
+                    unfinished.append(str(entry))
                 continue
             name = str(entry.relative_to(top))
             try:
@@ -336,7 +347,9 @@ def discover(paths: Sequence[str], depth: int = 3) -> list[tuple[str, str]]:
 
     for path in paths:
         p = Path(path)
-        if root_problem(path) is None and not looks_like_machine(p):
+        if stale(path) is not None:  # named, never walked into: load says what it is
+            found.append((p.name, path))
+        elif root_problem(path) is None and not looks_like_machine(p):
             walk(p, p, 1)
         else:
             found.append((stem(p.name) or str(p), path))
@@ -422,9 +435,15 @@ def diff_command(args: argparse.Namespace) -> int:
 
 
 def fleet_command(args: argparse.Namespace) -> int:
+    from .snapshot import unfinished
+
     machines: list[Machine] = []
     status = 0
-    for name, path in discover(args.paths):
+    skipped: list[str] = []
+    found = discover(args.paths, unfinished=skipped)
+    for path in skipped:  # said, not removed: it may be a snapshot being written now
+        _error(unfinished(path) or path)
+    for name, path in found:
         try:
             machines.append(load(path, name, args.timeout))
         except MachineError as exc:

@@ -9,25 +9,30 @@ The wordings come from the kernel sources named next to each pattern.
 
 A log copied from a terminal may carry the terminal's line wrapping: a record longer
 than the terminal is cut at the last column, mid-word (``... amdttm.`` then
-``page_pool_size=...`` on the next line). The ``Command line:`` record is rejoined:
-when records carry a prefix (timestamp, journal or kmsg header), the lines after it
-that carry none are its continuation, joined without a space while the previous piece
-filled the terminal's width (the longest wrapped line of the log; one column less means
-the paste lost the space the terminal wrapped at). A parameter that is still cut (its
-name ending in ``.``, ``_`` or ``-``, or a dotted name without ``=`` ending the command
-line, as a log without prefixes leaves it) is not read as a parameter: it is listed in
-``KernelLogFacts.cut_parameters``. So is the command line's last word, name or value,
-when it is or may begin a GPU module's parameter, unless a second copy of the command
-line in the log (x86 logs it as ``Command line:`` and ``Kernel command line:``) or the
-terminal's wrap (a last piece short of the width) confirms it: a paste may end anywhere
-inside it
-(``amdttm.pages_limit=32`` of ``amdttm.pages_limit=32768000``), and nothing in one
-copy tells a cut from a whole last word.
+``page_pool_size=...`` on the next line). Records are rejoined. When they carry a
+prefix (timestamp, journal or kmsg header), the lines after one that carry none are its
+continuation; without prefixes (``dmesg -t``) a line continues the one before unless it
+starts a record of its own (a device's ``amdgpu 0000:c5:00.0:``, a ``amdgpu:`` /
+``[drm]`` tag, ``Linux version``, ``Command line:``). Pieces are joined without a space
+while the previous one filled the terminal's width: the longest record followed by a
+continuation (prefixed logs), else the longest line when two lines reach it, else a
+longest ``Command line:`` followed by a line of command-line words; one column less
+means the paste lost the space the terminal wrapped at.
 
-Every other record is rejoined the same way (prefixed logs, the width learnt from the
-log), so an event wrapped over two lines is counted and quoted whole; lines with no
-prefix that no learnt width explains are counted in ``KernelLogFacts.unjoined_lines``
-(the log looks wrapped: an event split there may be missed).
+A parameter that is still cut (its name ending in ``.``, ``_`` or ``-``) is not read as
+a parameter: it is listed in ``KernelLogFacts.cut_parameters``. So is the command
+line's last word, name or value, when it is or may begin a GPU module's parameter and
+the record may go on past what the paste shows: its last piece fills the column the
+log's lines were wrapped or cut at (``amdttm.pages_limit=32`` of
+``amdttm.pages_limit=32768000``), or the next line may be its unjoined tail. A record
+that ends short of that column (with a newline, or at the end of the text) and is
+followed by nothing, a blank line, "..." or another record ended there: its last word
+is read. A second copy of the command line (x86 logs ``Command line:`` and ``Kernel
+command line:``) that holds the same words decides over the first copy's end.
+
+Lines with no prefix in a prefixed log that no learnt width explains, and a command
+line's tail no width explains, are counted in ``KernelLogFacts.unjoined_lines`` (the log
+looks wrapped: an event split there may be missed).
 """
 
 from __future__ import annotations
@@ -105,6 +110,14 @@ _RECORD = re.compile(
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |\d{4}-\d\d-\d\d[T ]\d\d:"
     r"|[a-z]+ *:[a-z]+ *: | [A-Z][A-Z0-9_]*="
 )
+# How a record of a log without prefixes (`dmesg -t`) starts: a device message's
+# "amdgpu 0000:c5:00.0: " (dev_printk(): driver and device name, drivers/base/core.c),
+# a pr_fmt "amdgpu: " / "[drm] " / "[drm:func]" tag, or the boot records "Linux version "
+# (init/version.c linux_banner) and "Command line: " / "Kernel command line: ".
+_DEVICE = re.compile(
+    r"[\w-]+ [0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]: |[a-z][a-z0-9_]*: |\[drm[]:]"
+    r"|Linux version |(?:Kernel c|C)ommand line: "
+)
 _ELISION = re.compile(r"[\s.…]*|\[?\s*\.\.\.\s*\]?|\(?\s*snip\w*\s*\)?", re.IGNORECASE)
 _GPU_SETTING = re.compile(r"(?:amdgpu|amdttm|ttm|amdkfd|amdxcp)\.[\w-]+=")
 _CUT_NAME = re.compile(r"[^=]*[A-Za-z0-9][._-]")  # "amdttm.", "amdttm.pages_": a name cut short
@@ -170,12 +183,20 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
     unknown: list[str] = []
 
     copies: list[tuple[str, bool]] = []  # every Command line record, rejoined; ends whole
+    doubtful: tuple[str, ...] = ()  # words of the first copy a guessed lost space ended
     widths: dict[bool, int] = {}  # the terminal's width, learnt once per log shape
+    surely: dict[bool, bool] = {}
 
     def width(prefixed: bool) -> int:
         if prefixed not in widths:
             widths[prefixed] = _wrap_width(lines, prefixed)
         return widths[prefixed]
+
+    def sure(prefixed: bool) -> bool:  # two lines fill the width: one a column short lost a space
+        if prefixed not in surely:
+            full = width(prefixed)
+            surely[prefixed] = sum(len(line.rstrip("\r")) == full for line in lines) >= 2
+        return surely[prefixed]
 
     sample = [line for line in lines[:2000] if line.strip()]
     # Records carry a prefix when the log starts with one, or most lines have one (a
@@ -188,21 +209,28 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
         if index < skip_to:
             continue  # a wrapped piece, already joined to its record
         line = raw.strip()
-        if prefixed_log and _RECORD.match(raw) and width(True):
-            joined, _, used = _rejoined(lines, index, line, True, width(True))
-            line, skip_to = (joined, index + 1 + used) if used else (line, 0)
-        elif prefixed_log and _continues(raw, True) and not _RECORD.match(raw):
+        end = index + 1  # the line after the record
+        guessed: tuple[str, ...] = ()
+        # In a log of prefixed records a record starts at its prefix; in one without
+        # (`dmesg -t`) every line that is not a wrapped piece starts one.
+        starts = not prefixed_log or bool(_RECORD.match(raw))
+        if starts and width(prefixed_log):
+            joined, guessed, used = _rejoined(lines, index, line, prefixed_log, width(prefixed_log))
+            if used:
+                guessed = () if sure(prefixed_log) else guessed
+                line, skip_to = joined, index + 1 + used
+                end = skip_to
+        elif prefixed_log and _continues(raw, True) and not starts:
             unjoined += 1
         if len(copies) < 4 and "ommand line:" in line:
             found = _COMMAND_LINE.search(line)
             if found:
-                prefixed = bool(line[: found.start(1)].partition("ommand line:")[0].strip())
-                if prefixed_log and prefixed and width(True):
-                    copies.append(_rejoined([line], 0, found.group(1).strip(), True, 0)[:2])
-                    copies[-1] = (copies[-1][0], _whole_end(lines, index, skip_to, width(True)))
-                else:
-                    head = found.group(1).strip()
-                    copies.append(_rejoined(lines, index, head, prefixed, width(prefixed))[:2])
+                open_end = _may_be_cut(lines, end, starts and prefixed_log, width(prefixed_log))
+                if not copies:
+                    doubtful = guessed
+                copies.append((found.group(1).strip(), not open_end))
+                if open_end and not prefixed_log and not width(False):
+                    unjoined += 1  # its tail, not joined: what it holds is not read
                 continue  # the command line reports no event (and may be long)
         ours = _is_ours(line)
         for kind, pattern in _EVENTS:
@@ -230,7 +258,7 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
 
     cut: tuple[str, ...] = ()
     if copies:
-        command_line, cut = _without_cut(copies[0][0], _confirmed(copies))
+        command_line, cut = _without_cut(copies[0][0], _confirmed(copies), doubtful)
     events = tuple(
         KernelEvent(kind, counts[kind], last[kind]) for kind, _ in _EVENTS if kind in counts
     )
@@ -249,42 +277,80 @@ def scan_kernel_log(text: str, *, max_lines: int = 200_000) -> KernelLogFacts:
 
 def _continues(line: str, prefixed: bool) -> bool:
     """A line that may be the terminal's wrap of the one before: not blank, not the
-    user's "...", and (in a log whose records carry a prefix) no record of its own."""
+    user's "...", and no record of its own: in a log whose records carry a prefix, no
+    prefix; in one without (``dmesg -t``), no device's ``driver BDF:`` prefix
+    (``dev_printk()``'s ``"%s %s: "`` of driver and device name, drivers/base/core.c)."""
     if not line.strip() or _ELISION.fullmatch(line):
         return False
-    return not (prefixed and _RECORD.match(line))
+    return not (_RECORD if prefixed else _DEVICE).match(line)
 
 
 def _wrap_width(lines: list[str], prefixed: bool) -> int:
     """The terminal's width: the longest record followed by a continuation (prefixed
-    logs), else the longest line length that at least two lines share; 0 if none."""
+    logs), else the longest line when at least two lines are that long (no line of a
+    wrapped paste is longer than the terminal, and many fill it), else the length of a
+    longest ``Command line:`` line followed by command-line words (:func:`_tail`); 0 if
+    none."""
+    pairs = itertools.pairwise(lines)
     if prefixed:
-        pairs = itertools.pairwise(lines)
         full = [len(a.rstrip("\r")) for a, b in pairs if _RECORD.match(a) and _continues(b, True)]
         return max(full, default=0)
+    if edge := _edge(lines):
+        return edge
+    longest = max((len(line.rstrip("\r")) for line in lines), default=0)
+    for a, b in pairs:
+        if len(a.rstrip("\r")) >= longest - 1 >= 39 and "ommand line:" in a and _tail(b):
+            return longest
+    return 0
+
+
+def _tail(line: str) -> bool:
+    """A line of a log without prefixes that may be a wrapped command line's tail: it
+    may continue one (:func:`_continues`) and is no message (no ``: ``, no final ``:``)."""
+    text = line.strip()
+    return _continues(line, False) and not (": " in text or text.endswith(":"))
+
+
+def _edge(lines: list[str]) -> int:
+    """The column a paste's lines were wrapped or cut at: the longest line's length when
+    at least two lines have it or one column less (and it is 40 columns or more); 0 if
+    none."""
     lengths = Counter(len(line.rstrip("\r")) for line in lines)
-    shared = [n for n, count in lengths.items() if count >= 2 and n >= 60]
-    return max(shared, default=0)
+    longest = max(lengths, default=0)
+    # a piece that lost the space the terminal wrapped at is one column short
+    return longest if longest >= 40 and lengths[longest] + lengths[longest - 1] >= 2 else 0
 
 
-def _whole_end(lines: list[str], index: int, end: int, width: int) -> bool:
-    """Whether the record at ``lines[index]``, wrapped up to ``lines[end]``, was ended by
-    the terminal: wrapped, its last piece stops short of the width."""
-    if end <= index + 1:
+def _may_be_cut(lines: list[str], end: int, prefixed: bool, width: int) -> bool:
+    """Whether the record that ends at ``lines[end - 1]`` may go on past what the paste
+    shows, so that its last word may be cut: its last piece fills the column the log's
+    lines were wrapped or cut at (the terminal's ``width``, or :func:`_edge`; one column
+    less when the paste lost the space at the wrap), or the next line may be its wrapped
+    tail that no width explains (in a prefixed log: a line with no prefix; without
+    prefixes: a line of command-line words, no ``: `` of a message in it). A record
+    that ends short of that column, with a newline or at the end of the text, and is
+    followed by nothing, a blank line, the user's "..." or another record, ended there:
+    its last word is whole."""
+    edge = width or _edge(lines)
+    if edge and len(lines[end - 1].rstrip("\r")) >= edge - 1:
+        return True
+    if width or end >= len(lines):
         return False
-    return len(lines[end - 1].rstrip("\r").rstrip()) < width - 1
+    return _continues(lines[end], True) if prefixed else _tail(lines[end])
 
 
 def _rejoined(
     lines: list[str], index: int, head: str, prefixed: bool, width: int
-) -> tuple[str, bool, int]:
+) -> tuple[str, tuple[str, ...], int]:
     """The record at ``lines[index]`` from ``head`` on, with its wrapped continuation;
-    whether its end is known to be the record's (it was wrapped and its last piece
-    stops short of the terminal's ``width``: the terminal, not the paste, ended it);
-    and how many continuation lines were joined."""
+    the words a guessed lost space ended (a piece one column short of the ``width`` lost
+    the space the terminal wrapped at, or, when the width is not sure, may be cut inside
+    a word); and how
+    many continuation lines were joined."""
     piece = lines[index].rstrip("\r")
     text = piece[piece.rindex(head) :] if head and head in piece else head  # with its spaces
     pieces = 1
+    doubtful: list[str] = []
     for following in lines[index + 1 : index + 64]:
         full = width and len(piece) in (width - 1, width)  # a wrapped piece fills the width
         if not full or not _continues(following, prefixed):
@@ -294,10 +360,12 @@ def _rejoined(
         # (when every wrapped piece of the log lost its space, the width is one short).
         short = len(piece) < width
         whole = "=" in text.rsplit(" ", 1)[-1] and bool(_GPU_SETTING.match(following))
+        if short and not whole and text.split():
+            doubtful.append(text.split()[-1])
         piece = following.rstrip("\r")
         text += (" " if short or whole else "") + piece
         pieces += 1
-    return text.strip(), pieces > 1 and len(piece.rstrip()) < width - 1, pieces - 1
+    return text.strip(), tuple(doubtful), pieces - 1
 
 
 def _gpu_related(word: str) -> bool:
@@ -310,32 +378,39 @@ def _gpu_related(word: str) -> bool:
 
 
 def _confirmed(copies: list[tuple[str, bool]]) -> bool:
-    """Whether the last word of the first copy is whole: the terminal wrapped the record
-    and ended it short of its width, or another copy of the command line (x86 logs it
-    twice: ``Command line: %s`` in arch/x86/kernel/setup.c ``setup_arch()`` and
-    ``Kernel command line: %s`` in init/main.c ``start_kernel()``) holds the same words
-    and goes on past it, or ends with it too."""
+    """Whether the last word of the first copy is whole. x86 logs the command line
+    twice (``Command line: %s`` in arch/x86/kernel/setup.c ``setup_arch()`` and
+    ``Kernel command line: %s`` in init/main.c ``start_kernel()``): another copy that
+    holds the same words decides (it goes on past the last word or ends with it too:
+    whole; its word there goes on past it: cut). Otherwise the copy's own end decides
+    (:func:`_may_be_cut`)."""
     first, whole = copies[0]
     words = first.split()
-    if whole:
-        return True
     for other, _ in copies[1:]:
         theirs = other.split()
-        if words and theirs[: len(words)] == words:
+        if not words or len(theirs) < len(words) or theirs[: len(words) - 1] != words[:-1]:
+            continue
+        if theirs[len(words) - 1] == words[-1]:
             return True
-    return False
+        if theirs[len(words) - 1].startswith(words[-1]):
+            return False
+    return whole
 
 
-def _without_cut(command_line: str, confirmed: bool) -> tuple[str, tuple[str, ...]]:
-    """The command line without words cut short, and those words. Its last word is
-    where the pasted record ends: unless confirmed (:func:`_confirmed`), it may be cut
-    (``amdttm.pages_limit=32`` of ``...=32768000``, or ``a`` of ``amdgpu.gttsize=...``),
-    name or value alike, so when it is or may be a GPU setting it is listed as cut too."""
+def _without_cut(
+    command_line: str, confirmed: bool, doubtful: tuple[str, ...] = ()
+) -> tuple[str, tuple[str, ...]]:
+    """The command line without words cut short, and those words: names ending in
+    ``.``, ``_`` or ``-``; the last word, when the record may go on past what the paste
+    shows (not ``confirmed``, :func:`_confirmed`): ``amdttm.pages_limit=32`` of
+    ``...=32768000``, or ``a`` of ``amdgpu.gttsize=...``; and ``doubtful`` words, ended
+    by a guessed lost space at a wrap. Of the last and the doubtful words only those
+    that are or may begin a GPU setting are listed: the only words read as settings."""
     words = command_line.split(" ")
     cut = [w for w in words if w and _CUT_NAME.fullmatch(w.partition("=")[0])]
     last = next((w for w in reversed(words) if w), "")
-    if last and not confirmed and last not in cut and _gpu_related(last):
-        cut.append(last)
+    maybe = [w for w in doubtful if w in words] + ([last] if last and not confirmed else [])
+    cut += [w for w in maybe if w not in cut and _gpu_related(w)]
     dropped = set(cut)
     kept = " ".join(w for w in words if w not in dropped)
     return " ".join(kept.split()) if cut else command_line.strip(), tuple(dict.fromkeys(cut))[:20]

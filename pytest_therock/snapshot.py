@@ -208,6 +208,20 @@ def archive_stem(name: str) -> str | None:
     return None
 
 
+def unfinished(path: str) -> str | None:
+    """The one line that says ``path`` is a snapshot's temporary sibling
+    (``.NAME.*.partial``, see :func:`take`) that was never renamed into place, or None.
+    Such a directory is left only by a snapshot killed outright (SIGKILL, power loss)
+    or one still being written: never read as a machine, never removed by the plugin."""
+    name = path.rstrip("/").rpartition("/")[2]
+    if not (name.startswith(".") and name.endswith(".partial") and len(name) > 9):
+        return None
+    return (
+        f"skipped {path}: an unfinished snapshot (its `pytest-therock snapshot` was "
+        "killed before it finished); delete it, unless a snapshot is being written now"
+    )
+
+
 def is_archive(path: str) -> bool:
     """``path`` names a regular file ending in ``.tar.gz`` or ``.tgz`` (any case)."""
     try:

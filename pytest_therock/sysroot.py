@@ -304,6 +304,10 @@ def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT)
         except OSError as exc:
             why = f"cannot run {argv[0]}" if proc is None else f"{argv[0]}: output unreadable"
             return ToolResult(args, None, "", f"{why}: {os_reason(exc)}")
+        except BaseException:
+            if proc is None:  # interrupted inside Popen, maybe after the fork: no pid
+                _kill_unbound(token)
+            raise
         finally:
             if proc is not None:
                 _kill_tool(proc, token, started)
@@ -413,6 +417,47 @@ def _tool_processes(pid: int, token: str, started: int, unreaped: bool) -> set[i
                 todo.append(child)
     found.discard(os.getpid())
     return found
+
+
+def _kill_unbound(token: str) -> None:
+    """SIGKILL and reap a tool whose ``Popen`` was interrupted after its fork (Ctrl-C
+    lands in ``Popen``'s own wait for the exec): found by its marker once it has
+    exec'd; a child still a copy of this process (its command line ours) has not yet,
+    and is waited for (at most 2 s)."""
+    import signal
+    import time
+
+    me = os.getpid()
+    ours = _cmdline(me)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and any(_cmdline(child) == ours for child in _children(me)):
+        time.sleep(0.005)
+    pids = _tool_processes(-1, token, 0, False)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in pids & set(_children(me, zombies=True)):
+        with contextlib.suppress(OSError):
+            os.waitpid(pid, 0)
+
+
+def _children(parent: int, zombies: bool = False) -> list[int]:
+    """The processes whose parent is ``parent`` (zombies only when asked)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            fields = _stat_fields(name) if name.isdigit() else None
+            if fields and int(fields[1]) == parent and (zombies or fields[0] not in b"ZX"):
+                found.append(int(name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read(1 << 16)
+    except OSError:
+        return None
 
 
 def _has_marker(pid: int, marker: bytes) -> bool:

@@ -254,6 +254,74 @@ def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
     assert list(out.iterdir()) == []  # no half-written snapshot, no temporary sibling
 
 
+LAUNCHER = Path(__file__).parent.parent / "bin" / "pytest-therock"
+INTERRUPT_DELAYS = (0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.3)
+
+
+@pytest.mark.parametrize("command", ["doctor", "snapshot"])
+def test_cleanup_ctrl_c_at_any_moment_is_one_line_and_exit_130(
+    tool: Callable[[str, str], Path], tmp_path: Path, command: str
+) -> None:
+    """Ctrl-C at every moment from the start of `pytest-therock` (imports, argument
+    parsing, a tool running): one line and exit 130, no traceback, no process or file
+    left. The command's real script (bin/pytest-therock, as installed) is run. Before
+    it runs, the interpreter starts: a signal before Python installs its handler ends
+    the process silently (the shell's exit 130), and one while Python initialises its
+    streams or imports ``site`` is Python's own "Fatal Python error: init_...", with no
+    frame of the command in it, and one as the script's code object starts (before its
+    first statement, ``line 0``) is Python's KeyboardInterrupt: nothing of the command
+    had run yet. (The tool hangs
+    without a daemon: a daemon caught while it leaves the session is another race,
+    see test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file.)"""
+    tool("rocminfo", "echo $$ > PIDS/tool.pid\nexec sleep 60\n")
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "ROCM_PATH": str(tmp_path), "TMPDIR": str(tmp)}
+    env.pop("PYTEST_THEROCK_ROOT", None)
+    args = {
+        "doctor": ["doctor", "--timeout", "30"],
+        "snapshot": ["snapshot", str(out / "snap.tar.gz"), "--timeout", "30"],
+    }[command]
+    said_once = 0
+    for delay in INTERRUPT_DELAYS:
+        proc = subprocess.Popen(
+            [sys.executable, str(LAUNCHER), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGINT)
+            try:
+                stdout, stderr = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:  # Python swallowed it ("Exception ignored
+                proc.send_signal(signal.SIGINT)  # in" an import lock's callback): again
+                stdout, stderr = proc.communicate(timeout=10)
+        finally:
+            proc.kill()
+        assert stdout == "", delay
+        frames = [line for line in stderr.splitlines() if line.lstrip().startswith('File "')]
+        ours = [f for f in frames if "pytest_therock" in f or str(LAUNCHER) in f]
+        # no traceback through the command's code; Python's own start may print one
+        # (interpreter, `site`, or the script's code object starting: `line 0`)
+        assert all(f == f'  File "{LAUNCHER}", line 0, in <module>' for f in ours), stderr
+        if proc.returncode == 130:
+            assert stderr.splitlines()[-1:] == ["pytest-therock: interrupted"], stderr
+            assert stderr.count("pytest-therock: ") == 1 and not ours, stderr
+            said_once += 1
+        else:  # Python's start: killed by the signal's default action, or its report
+            assert proc.returncode in (-signal.SIGINT, 1), (delay, proc.returncode, stderr)
+            assert "pytest-therock: " not in stderr, stderr
+        assert all_gone(pids_in(tmp_path / "pids")), delay
+        assert list(tmp.iterdir()) == [], delay
+        assert list(out.iterdir()) == [], delay
+    assert said_once  # the package's own code was interrupted at some delay
+
+
 def test_cleanup_a_pytest_session_terminated_leaves_no_tool(
     tool: Callable[[str, str], Path], tmp_path: Path
 ) -> None:
@@ -735,8 +803,9 @@ def test_environment_an_absolute_rocm_path_is_recorded_inside_the_snapshot(
 
 
 def test_fleet_skips_hidden_and_partial_snapshots_and_names_a_fifo(tmp_path: Path) -> None:
-    """A half-written ``.NAME.*.partial`` (SIGKILL) is no machine; a FIFO named like an
-    archive is named on stderr, exit 2; ``RUNNER.TAR.GZ`` is an archive everywhere."""
+    """A half-written ``.NAME.*.partial`` (SIGKILL) is no machine: snapshot, fleet and
+    diff say so in one line naming it, and leave it; a FIFO named like an archive is
+    named on stderr, exit 2; ``RUNNER.TAR.GZ`` is an archive everywhere."""
     fleet = tmp_path / "fleet"
     fleet.mkdir()
     for name in ("a", "b"):
@@ -750,17 +819,29 @@ def test_fleet_skips_hidden_and_partial_snapshots_and_names_a_fifo(tmp_path: Pat
         assert ".therock/snapshot.json" in tar.getnames()
     again = snapshot_cli(str(fleet / "c.tar.gz"))
     stale = fleet / ".c.tar.gz.x1y2.partial"
-    assert again.returncode == 0 and again.stderr == (
-        f"pytest-therock: left {stale}: an interrupted snapshot's temporary directory; remove it\n"
+    said = (
+        f"pytest-therock: skipped {stale}: an unfinished snapshot (its `pytest-therock "
+        "snapshot` was killed before it finished); delete it, unless a snapshot is being "
+        "written now\n"
     )
+    assert again.returncode == 0 and again.stderr == said
     assert (stale / "root/.therock").is_dir()  # said, not removed: it may be another's
     (fleet / "c.tar.gz").unlink()
+    # fleet says the same one line, and still shows the machines (exit 0)
+    shown = subprocess.run([*CLI, "fleet", str(fleet)], capture_output=True, text=True)
+    assert (shown.returncode, shown.stderr) == (0, said), shown.stderr
+    assert [line.split()[0] for line in shown.stdout.splitlines()[1:4]] == ["UPPER", "a", "b"]
+    # diff (or fleet) of the unfinished snapshot itself: that line, exit 2, not read
+    for command in (["diff", str(fleet / "a"), str(stale)], ["fleet", str(stale)]):
+        named = subprocess.run([*CLI, *command], capture_output=True, text=True)
+        assert (named.returncode, named.stdout, named.stderr) == (2, "", said), command
+    assert (stale / "root/.therock").is_dir()  # never removed
     os.mkfifo(fleet / "pipe.tar.gz")
     done = subprocess.run(
         [*CLI, "fleet", str(fleet), "--json"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2, done.stderr
-    assert done.stderr == (
+    assert done.stderr == said + (
         f"pytest-therock: {fleet / 'pipe.tar.gz'}: not a directory or a .tar.gz snapshot\n"
     )
     assert sorted(row["machine"] for row in json.loads(done.stdout)) == ["UPPER", "a", "b"]

@@ -150,10 +150,13 @@ def test_command_line_from_dmesg_head() -> None:
     facts = scan_kernel_log(text)
     assert facts.command_line is not None
     assert facts.command_line.startswith("BOOT_IMAGE=/boot/vmlinuz-6.17.0-1009-oem ")
-    assert facts.command_line.endswith(" amdttm.pages_limit=32768000")
+    # One copy, one line, ended by its newline and the next record short of any width
+    # the paste was cut at: its last word is whole and read.
+    assert facts.command_line.endswith(
+        " amdttm.pages_limit=32768000 amdttm.page_pool_size=32768000"
+    )
     assert "ttm.pages_limit=32768000" in facts.command_line
-    # One copy, one line: its last word may be where the paste ended; flagged, not read.
-    assert facts.cut_parameters == ("amdttm.page_pool_size=32768000",)
+    assert facts.cut_parameters == ()
     assert facts.events == ()
 
 
@@ -390,10 +393,13 @@ def test_every_wrap_column_gives_the_same_command_line(name: str, keep_space: bo
         assert facts.command_line is not None, width
         if facts.cut_parameters:
             # A GPU setting ending the record where no wrap shows the record ended there
-            # (it fits one line, or fills it) may be cut: flagged, never read.
-            assert facts.cut_parameters == (last,) and "=" in last, width
+            # (it fills the width), or ending a piece one column short of a width only
+            # one line shows (a lost space, or a cut?), may be cut: flagged, never read.
+            flagged = {w.partition("=")[0] for w in facts.cut_parameters}
+            assert set(facts.cut_parameters) <= set(logged.split()), width
+            assert last in facts.cut_parameters or not keep_space, width
             assert _gpu_params(facts.command_line) == {
-                k: v for k, v in gpu_params.items() if k != last.partition("=")[0]
+                k: v for k, v in gpu_params.items() if k not in flagged
             }, width
             continue
         assert _gpu_params(facts.command_line) == gpu_params, width
@@ -419,15 +425,78 @@ def test_wrapped_logs_of_other_shapes(name: str, shape: Any) -> None:
         assert scan_kernel_log(_wrapped(records, width)).command_line == logged.strip(), width
 
 
+def _dmesg_t(records: list[str]) -> list[str]:
+    """The records as ``dmesg -t`` prints them: without the ``[ seconds]`` stamp."""
+    return [r.split("] ", 1)[1] if r.startswith("[") else r for r in records]
+
+
+@pytest.mark.parametrize("name", WRAPPED)
+@pytest.mark.parametrize("keep_space", [True, False])
+def test_a_wrapped_dmesg_t_command_line_is_rejoined(name: str, keep_space: bool) -> None:
+    # The real sample unwrapped, its stamps dropped as `dmesg -t` prints it, then wrapped
+    # at every terminal width (all done here, from the real file): no prefix tells a
+    # wrapped piece from a record, yet the command line is the one the kernel logged.
+    records = _dmesg_t(_unwrapped(_read(DMESG / name)))
+    logged = next(r for r in records if r.startswith("Command line: "))[len("Command line: ") :]
+    gpu_params = _gpu_params(logged)
+    last = logged.split()[-1]
+    for width in range(40, 260):
+        facts = scan_kernel_log(_wrapped(records, width, keep_space))
+        assert facts.command_line is not None, width
+        read = _gpu_params(facts.command_line)
+        if facts.cut_parameters:
+            # the record's last word, where its last piece fills the width (the paste
+            # may have lost the piece after it), or (spaces lost) a word ending a piece
+            # one short of a width only one line shows: whole words, flagged, not read
+            flagged = {w.partition("=")[0] for w in facts.cut_parameters}
+            assert set(facts.cut_parameters) <= set(logged.split()), width
+            assert last in facts.cut_parameters or not keep_space, width
+            assert read == {k: v for k, v in gpu_params.items() if k not in flagged}, width
+            continue
+        assert read == gpu_params, width
+        if keep_space:
+            assert facts.command_line == logged.strip(), width
+
+
+@pytest.mark.parametrize("keep_space", [True, False])
+def test_a_wrapped_dmesg_t_event_log_loses_no_event(keep_space: bool) -> None:
+    # The #5443 page-fault log as `dmesg -t` prints it (stamps dropped here, from the
+    # real file), wrapped at every terminal width: the same counts as the log itself,
+    # and each quoted line a whole record.
+    records = _dmesg_t([r for r in _read(DMESG / PAGE_FAULTS).splitlines() if r.strip()])
+    whole = scan_kernel_log("\n".join(records))
+    assert _counts(whole) == _counts(scan_kernel_log(_read(DMESG / PAGE_FAULTS)))
+    for width in range(40, 200):
+        facts = scan_kernel_log(_wrapped(records, width, keep_space))
+        assert _counts(facts) == _counts(whole), width
+        for event in facts.events:
+            assert event.last_line in records, (width, event.last_line)
+
+
+@pytest.mark.parametrize("name", sorted(set(EXPECTED) - set(WRAPPED)))
+def test_an_unwrapped_dmesg_t_log_is_not_joined(name: str) -> None:
+    # A log without stamps and without wraps: lines that happen to share the longest
+    # length are records, not pieces; the same facts as the stamped log.
+    text = _read(DMESG / name)
+    plain = scan_kernel_log(text)
+    shaped = scan_kernel_log("\n".join(_dmesg_t(text.splitlines())) + "\n")
+    assert _counts(shaped) == _counts(plain)
+    assert shaped.command_line == plain.command_line
+    assert shaped.cut_parameters == ()
+
+
 @pytest.mark.parametrize("name", WRAPPED)
 def test_a_wrap_that_cannot_be_rejoined_is_flagged_never_read_as_a_name(name: str) -> None:
-    # Without a record prefix (`dmesg -t`) and with no other line as wide, a wrapped
-    # line cannot be told from the next message: what the cut leaves is flagged.
-    records = [r.split("] ", 1)[1] for r in _unwrapped(_read(DMESG / name)) if r.startswith("[")]
+    # `dmesg -t`, the command line broken into two lines at every column (the break made
+    # here from the real record): where the break is a terminal's wrap (the first piece
+    # is the longest line) it is rejoined; where nothing explains it, what the break
+    # leaves is flagged. A GPU setting is never read with a cut name or value.
+    records = _dmesg_t(_unwrapped(_read(DMESG / name)))
     logged = next(r for r in records if r.startswith("Command line: "))
-    names = {w.partition("=")[0] for w in logged.split()}
+    gpu_params = _gpu_params(logged.split(": ", 1)[1])
+    rest = [r for r in records if not r.startswith(("Linux version", "Command line"))]
     for cut in range(len("Command line: ") + 1, len(logged)):
-        text = "\n".join([logged[:cut], logged[cut:], *records[2:]])
+        text = "\n".join([logged[:cut], logged[cut:], *rest])
         facts = scan_kernel_log(text)
         assert facts.command_line is not None
         for word in facts.command_line.split():
@@ -435,12 +504,12 @@ def test_a_wrap_that_cannot_be_rejoined_is_flagged_never_read_as_a_name(name: st
             assert not name.endswith((".", "_", "-")), (cut, word)
             if name.startswith(("amdttm.", "ttm.", "amdgpu.")) and "=" not in word:
                 pytest.fail(f"cut {cut}: {word!r} read as a parameter without its value")
-        ends = logged[:cut].split()[-1]  # the paste's first line ends in this word
-        for word in facts.cut_parameters:
-            whole = word.partition("=")[0] in names and "=" in word
-            assert not whole or word == ends, (cut, word)
-        if "=" in ends and ends.startswith(("amdttm.", "ttm.", "amdgpu.")):
-            assert ends in facts.cut_parameters, cut  # a value maybe cut is not read
+        read = _gpu_params(facts.command_line)
+        assert all(gpu_params.get(k) == v for k, v in read.items()), (cut, read)
+        if cut >= len(logged) - cut:  # a terminal's wrap: rejoined
+            assert read.keys() | {w.partition("=")[0] for w in facts.cut_parameters} >= set(
+                gpu_params
+            ), cut
 
 
 @pytest.mark.parametrize("name", WRAPPED)
@@ -466,16 +535,17 @@ def test_a_cut_parameter_is_reported_where_the_log_gives_the_command_line(tmp_pa
     from pytest_therock.diagnostics import run_checks
     from pytest_therock.sysroot import Root
 
-    # `dmesg -t` of the Ubuntu log (no prefix to tell a wrap from a record), cut where
-    # the paste cut it: after "amdttm.".
+    # `dmesg -t` of the Ubuntu log (stamps dropped here, from the real file), broken
+    # after "amdttm." where no terminal width explains the break (the first piece is
+    # shorter than the rest): the cut name is flagged, nothing after it read.
     name = "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-amdttm-only-gtt-62816M.txt"
-    records = [r.split("] ", 1)[1] for r in _unwrapped(_read(DMESG / name)) if r.startswith("[")]
-    logged = next(r for r in records if r.startswith("Command line: "))
-    cut = logged.index("amdttm.page_pool_size") + len("amdttm.")
+    logged = next(r for r in _dmesg_t(_unwrapped(_read(DMESG / name))) if "Command line: " in r)
+    cut = logged.index("amdttm.pages_limit") + len("amdttm.")
+    assert cut < len(logged) - cut
     (tmp_path / ".therock").mkdir()
     (tmp_path / ".therock/dmesg.txt").write_text("\n".join([logged[:cut], logged[cut:]]))
     env = detect(Root(tmp_path), {})
-    assert {p.name for p in env.kernel_params} == {"amdttm.pages_limit"}
+    assert not {p.name for p in env.kernel_params if p.name.startswith("amdttm")}
     messages = [d.message for d in run_checks(env) if d.code == "source-unreadable"]
     assert (
         "kernel log: Command line: 'amdttm.' is or may be cut short (a wrapped or cut "
@@ -486,47 +556,100 @@ def test_a_cut_parameter_is_reported_where_the_log_gives_the_command_line(tmp_pa
 ROCM_5562 = "gfx1151-strix-halo-ubuntu25.10-inkernel-6.17-gttsize128000-amdttm-gtt-ttm-unusual.txt"
 
 
-def test_a_paste_cut_inside_the_last_value_or_name_is_flagged_not_read() -> None:
-    # The ROCm#5562 Command line, unwrapped, cut at every column: with the newline or
-    # without, at the end of the log or followed by the log's next record. The last
-    # word is never read as a setting when it is or may start a GPU parameter (the
-    # reviewer's `amdttm.pages_limit=32`, `a`, `amdgpu.gtts`); it is flagged instead.
+def test_a_complete_command_line_is_read_to_its_last_word() -> None:
+    # A pasted command line that ends (with its newline, at the end of the text without
+    # one, or before the next record) short of any width the paste was cut at is whole:
+    # its last setting is read. The ROCm#5562 record unwrapped, and the /proc/cmdline
+    # samples as a dmesg `Command line:` record (both derived here from the real files).
     records = _unwrapped(_read(DMESG / ROCM_5562))
+    index = next(i for i, r in enumerate(records) if "Command line: " in r)
+    proc = [
+        "Command line: " + _read(REALDATA / "cmdline" / name).strip()
+        for name in (
+            "gfx1103-780m-arch-xanmod-proc-cmdline-gttsize-ttm-pages-limit.txt",
+            "mi210-arm64-amd-gfx-list-gartsize-vramlimit-gttsize-params.txt",
+        )
+    ]
+    for record in [records[index], *proc]:
+        logged = record.split("Command line: ", 1)[1]
+        for text in (record, record + "\n", "\n".join([record, *records[index + 1 :]])):
+            facts = scan_kernel_log(text)
+            assert facts.cut_parameters == (), text
+            assert facts.command_line == logged, text
+    # the ends read: amdgpu.gttsize=32 ends the MI210 list, ttm.pages_limit the 780M's
+    facts = scan_kernel_log(proc[1])
+    assert _gpu_params(facts.command_line or "")["amdgpu.gttsize"] == "32"
+
+
+def test_doctor_reads_the_last_setting_of_a_single_pasted_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The whole kernel log is one pasted `Command line:` (the MI210 list of settings,
+    # made a dmesg record here), without its newline: `doctor` reads amdgpu.gttsize at
+    # its end and says nothing of a cut.
+    import json
+
+    from pytest_therock.cli import main
+
+    listed = _read(
+        REALDATA / "cmdline/mi210-arm64-amd-gfx-list-gartsize-vramlimit-gttsize-params.txt"
+    )
+    (tmp_path / ".therock").mkdir()
+    (tmp_path / ".therock/dmesg.txt").write_text("Command line: " + listed.strip())
+    main(["doctor", "--root", str(tmp_path), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    params = {p["name"]: p["value"] for p in data["kernel_params"]}
+    assert params["amdgpu.gttsize"] == "32" and params["amdgpu.vramlimit"] == "32"
+    assert "cut short" not in json.dumps(data)
+
+
+def test_a_command_line_cut_at_the_logs_width_is_flagged_not_read() -> None:
+    # The ROCm#5562 log with every line cut at one column (as `dmesg | cut -c1-N`, a
+    # terminal that does not wrap, or a paste that lost the wrapped pieces; cut here from
+    # the real records), at every column: the command line's last piece fills the
+    # width, so its last word may be cut: when it is or may start a GPU setting it is
+    # flagged, never read; every setting read is whole.
+    records = [r for r in _unwrapped(_read(DMESG / ROCM_5562)) if r != "..."]
     index = next(i for i, r in enumerate(records) if "Command line: " in r)
     record = records[index]
     start = record.index("Command line: ") + len("Command line: ")
-    whole = set(record[start:].split())
-    for cut in range(start + 1, len(record)):
-        piece = record[:cut]
-        last = piece.split()[-1]
-        for text in (piece, piece + "\n", "\n".join([piece, *records[index + 1 :]])):
-            facts = scan_kernel_log(text)
-            assert facts.command_line is not None
-            read = facts.command_line.split()
-            if last.startswith(("a", "t", "d")) and not last.startswith("BOOT"):
-                gpu = any(
-                    f"{m}.".startswith(last.partition("=")[0]) or last.startswith(f"{m}.")
-                    for m in ("amdgpu", "amdttm", "ttm", "amdkfd", "drm")
-                )
-                if gpu:
-                    assert last not in read and last in facts.cut_parameters, (cut, text)
-            # every word read is a whole word of the record
-            assert all(w in whole for w in read[:-1]), cut
+    gpu_params = _gpu_params(record[start:])
+    for width in range(start + 1, len(records[0])):
+        text = "\n".join(r[:width] for r in records) + "\n"
+        facts = scan_kernel_log(text)
+        assert facts.command_line is not None
+        read = _gpu_params(facts.command_line)
+        assert all(gpu_params.get(k) == v for k, v in read.items()), (width, read)
+        last = record[:width].split()[-1]
+        gpu = any(
+            f"{m}.".startswith(last.partition("=")[0]) or last.startswith(f"{m}.")
+            for m in ("amdgpu", "amdttm", "ttm", "amdkfd", "drm")
+        )
+        if gpu:
+            assert last in facts.cut_parameters, width
 
 
 def test_a_command_line_confirmed_by_its_second_copy_keeps_its_last_word() -> None:
-    # x86 logs the command line twice (Command line:, Kernel command line:): when both
-    # copies agree, the last word is whole.
+    # x86 logs the command line twice (Command line:, Kernel command line:): a first
+    # copy that fills the column the paste cut lines at keeps its last word when the
+    # second copy holds the same words and goes on. The real ROCm#5595 log, its lines
+    # cut here at one column (the second copy kept whole, or cut too).
     name = "gfx1151-strix-halo-unknown-param-gtt_size-gttsize-deprecated-gtt-ttm-mismatch.txt"
-    text = _read(DMESG / name)
-    first = text.splitlines()[0]
-    cut = first[: first.rindex("amdgpu.gtt_size=") + len("amdgpu.gtt_size=12")]
-    facts = scan_kernel_log(text)
+    lines = _read(DMESG / name).splitlines()
+    facts = scan_kernel_log("\n".join(lines))
     assert facts.cut_parameters == () and facts.command_line is not None
     assert facts.command_line.endswith("amdgpu.gtt_size=122880 vt.handoff=7")
-    alone = scan_kernel_log(cut + "\n" + "\n".join(text.splitlines()[2:]))
-    assert alone.cut_parameters == ("amdgpu.gtt_size=12",)
-    assert alone.command_line is not None and alone.command_line.endswith(" splash")
+    first = lines[0]
+    for end, confirmed in (("amdgpu.gtt_size=122880", True), ("amdgpu.gtt_size=12", False)):
+        width = first.rindex("amdgpu.gtt_size=") + len(end)
+        cut = [line[:width] for line in lines]
+        assert len([line for line in cut if len(line) == width]) >= 2
+        for second in (lines[1], cut[1]):
+            facts = scan_kernel_log("\n".join([cut[0], second, *cut[2:]]))
+            whole = confirmed and second == lines[1]
+            assert facts.cut_parameters == (() if whole else (end,)), (end, second)
+            assert facts.command_line is not None
+            assert facts.command_line.endswith(" splash" + (f" {end}" if whole else ""))
 
 
 def test_a_command_line_of_many_cut_words_stays_bounded() -> None:
