@@ -58,21 +58,24 @@ class Check:
 CHECKS: dict[str, Check] = {}
 
 
-Found = Iterator[tuple[str, str | None]]
+Found = Iterator[tuple[str, str | None] | tuple[str, str | None, str]]
 
 
 def check(
     code: str, severity: str, faq: str | None, explanation: str
 ) -> Callable[[Callable[..., Found]], Callable[..., Found]]:
-    """Register a check yielding ``(message, fix)`` pairs. A check taking a second
-    argument also gets the size (bytes) the user or the session's tests need, or None."""
+    """Register a check yielding ``(message, fix)`` pairs, or ``(message, fix, severity)``
+    for a finding less severe than the check's own (rocminfo failing on a machine with
+    no AMD GPU is information). A check taking a second argument also gets the size
+    (bytes) the user or the session's tests need, or None."""
 
     def register(func: Callable[..., Found]) -> Callable[..., Found]:
         takes_need = func.__code__.co_argcount == 2
 
         def run(env: Environment, need: int | None = None) -> Iterator[Diagnostic]:
-            for message, fix in func(env, need) if takes_need else func(env):
-                yield Diagnostic(code, severity, message, fix)
+            for found in func(env, need) if takes_need else func(env):
+                level = found[2] if len(found) == 3 else severity
+                yield Diagnostic(code, level, found[0], found[1])
 
         CHECKS[code] = Check(code, severity, faq, explanation.strip(), run)
         return func
@@ -116,15 +119,22 @@ def check_codes(codes: Iterable[str], source: str, others: bool = False) -> None
     "error",
     "How do I verify my GPU is recognized by TheRock?",
     """
-/dev/kfd is the ROCm compute device. Without it no ROCm program sees a GPU. When
-the KFD topology is also missing, the amdgpu kernel module is not loaded (check
-`lsmod | grep amdgpu` and `dmesg | grep amdgpu`). When the topology exists but
-/dev/kfd does not, this is a container started without the device: pass
-`--device /dev/kfd --device /dev/dri` to docker or podman.
+/dev/kfd is the ROCm compute device. Without it no ROCm program sees a GPU. amdgpu
+creates it, and the KFD topology, when it loads (kfd_chardev_init and
+kfd_topology_init, drivers/gpu/drm/amd/amdkfd). When both are missing, either the
+machine has no AMD GPU (nothing to do: its GPU tests skip, and `--therock-strict`,
+`--therock-expect` and this doctor report it) or its amdgpu module is not loaded:
+on a machine that has an AMD GPU (`lspci -nn | grep -i amd`), load it with
+`sudo modprobe amdgpu` and look for why it did not load in `dmesg | grep amdgpu`.
+When the topology lists GPUs but /dev/kfd is missing, this is a container started
+without the device: pass `--device /dev/kfd --device /dev/dri` to docker or podman.
 """,
 )
 def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
-    if env.kfd.present or env.wsl:  # WSL reaches the GPU through /dev/dxg
+    from .absence import no_amd_gpu, unknown_gpus
+
+    # WSL reaches the GPU through /dev/dxg; an unknown /dev/kfd is source-unreadable's
+    if env.kfd.present or env.wsl or not env.kfd.known:
         return
     # A snapshot's record of /dev/kfd wins over its recorded rocminfo (Environment.reachable);
     # kfd-record-disagrees says when the two disagree.
@@ -141,10 +151,19 @@ def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
             f"/dev/kfd is missing although the recorded rocminfo {listed}",
             "inside a container, pass --device /dev/kfd --device /dev/dri",
         )
-    else:
+    elif no_amd_gpu(env):  # a laptop, an NVIDIA box: no advice for a machine with a GPU
         yield (
-            "/dev/kfd is missing and no GPU is in the KFD topology: amdgpu is not loaded",
-            "`sudo modprobe amdgpu`, then check `dmesg | grep amdgpu`",
+            "no AMD GPU found: /dev/kfd is missing and the KFD topology lists no GPU",
+            "nothing to do without an AMD GPU; on a machine that has one: "
+            "`pytest-therock doctor --explain kfd-missing`",
+        )
+    elif unknown_gpus(env) is not None:  # source-unreadable says what could not be read
+        yield "/dev/kfd is missing, and whether the KFD topology lists a GPU is unknown", None
+    else:  # a tool saw more than "no GPU here" (rocminfo hung, amd-smi lists a GPU)
+        yield (
+            "/dev/kfd is missing and the KFD topology lists no GPU: amdgpu is not loaded",
+            "on a machine with an AMD GPU, `sudo modprobe amdgpu`, then check "
+            "`dmesg | grep amdgpu`",
         )
 
 
@@ -218,7 +237,12 @@ Run `rocminfo` or `amd-smi` to see what the ROCm stack finds.
 """,
 )
 def _no_gpu(env: Environment) -> Iterator[tuple[str, str | None]]:
-    if not env.gpus and env.kfd.present:
+    from .absence import unknown_gpus
+
+    if not env.gpus and env.kfd.present and unknown_gpus(env) is not None:
+        # the GPUs line says what could not be read: no claim about the topology here
+        yield "/dev/kfd is present, but whether the KFD topology lists a GPU is unknown", None
+    elif not env.gpus and env.kfd.present:
         yield "no AMD GPU in the KFD topology", "run `rocminfo`; check `dmesg | grep -i kfd`"
     elif env.gpus and not env.visible_gpus:
         shown = ", ".join(f"{k}={v!r}" for k, v in env.env_vars.items() if "VISIBLE" in k)
@@ -317,11 +341,14 @@ amdgpu not loaded, /dev/kfd not accessible, a container without the devices, or
 the runtime failing to start (HSA_STATUS_ERROR_*).
 """,
 )
-def _rocminfo_failed(env: Environment) -> Iterator[tuple[str, str | None]]:
+def _rocminfo_failed(env: Environment) -> Found:
+    from .absence import found_nothing
+
     status = env.rocminfo
     skip = ("not-run", "timeout", "incomplete")
     if status is not None and not status.ok and status.code not in skip:
-        yield status.message, None
+        nothing = found_nothing(env, "rocminfo", status)  # no AMD GPU: information
+        yield (nothing, None, "info") if nothing else (status.message, None)
 
 
 @check(
@@ -353,10 +380,13 @@ rocminfo could not be run: not installed (looked in $ROCM_PATH/bin,
 --therock-timeout and was killed with its children.
 """,
 )
-def _tool_unavailable(env: Environment) -> Iterator[tuple[str, str | None]]:
+def _tool_unavailable(env: Environment) -> Found:
+    from .absence import found_nothing
+
     status = env.rocminfo
     if status is not None and status.code in ("not-run", "timeout"):
-        yield status.message, None
+        nothing = found_nothing(env, "rocminfo", status)  # not installed, and no AMD GPU
+        yield (nothing, None, "info") if nothing else (status.message, None)
 
 
 @check(

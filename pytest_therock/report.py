@@ -42,12 +42,18 @@ def gpu_details(env: Environment, gpu: Gpu) -> str:
 def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int = 0) -> list[str]:
     """One line per fact; ``verbose`` adds details and the fixes. Machine text in them
     (GPU names, tool messages, paths) is made :func:`printable`."""
+    from .absence import found_nothing, unknown_gpus, unknown_kfd, unknown_line
+
     lines = []
     visible = env.visible_gpus
     if env.root != "/":
         lines.append(f"root: {env.root}")
+    # What could not be read is unknown, said once: on its fact's line, not again as
+    # a source-unreadable line.
+    gpus_unknown, kfd_unknown = unknown_gpus(env), unknown_kfd(env)
+    quoted = {str(p) for p in (gpus_unknown, kfd_unknown) if p is not None}
     if not env.gpus:
-        lines.append("GPUs: none found")
+        lines.append(f"GPUs: {unknown_line(gpus_unknown)}" if gpus_unknown else "GPUs: none found")
     if verbose:
         for index, gpu in enumerate(visible):
             lines.append(f"GPU {index}: {gpu_line(env, gpu)}")
@@ -78,8 +84,8 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         lines.append("settings: " + ", ".join(settings))
     kfd = env.kfd
     access = "rw" if kfd.usable else ("missing" if not kfd.present else "no access")
-    # why (malformed, permission denied) is said once, by the source-unreadable warning
-    access = access if kfd.known else "unknown (.therock/kfd-access unusable)"
+    if not kfd.known:
+        access = unknown_line(kfd_unknown) if kfd_unknown else "unknown"
     lines.append("WSL: /dev/dxg" if env.wsl and not kfd.present else f"/dev/kfd: {access}")
     if env.rocminfo is not None and env.rocminfo.ok and verbose:
         lines.append(env.rocminfo.message)
@@ -100,10 +106,13 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         parts += [f"amdgpu {smi.driver_version}"] if smi.driver_version else []
         lines.append(", ".join(parts))
     elif smi is not None and verbose:
-        lines.append(f"{smi.tool}: {smi.status.message}")
+        nothing = found_nothing(env, smi.tool, smi.status)  # no AMD GPU: no driver advice
+        lines.append(f"{smi.tool}: {nothing or smi.status.message}")
     if env.env_vars:
         lines.append("env: " + " ".join(f"{k}={v!r}" for k, v in env.env_vars.items()))
     for diag in diagnostics:
+        if diag.code == "source-unreadable" and diag.message in quoted:
+            continue
         lines.append(str(diag) if verbose else f"{diag.severity}[{diag.code}]: {diag.message}")
     return [printable(line) for line in lines]
 
