@@ -55,9 +55,14 @@ def unknown_kfd(env: Environment) -> Problem | None:
     return hidden_by(env, KFD_RECORD) or hidden_by(env, "dev/kfd")
 
 
+def could_not_read(problem: Problem) -> str:
+    """``could not read sys: not a directory``."""
+    return f"could not read {problem.source}: {problem.reason}"
+
+
 def unknown_line(problem: Problem) -> str:
     """``unknown (could not read sys: not a directory)``."""
-    return f"unknown (could not read {problem.source}: {problem.reason})"
+    return f"unknown ({could_not_read(problem)})"
 
 
 def no_amd_gpu(env: Environment) -> bool:
@@ -107,11 +112,12 @@ def found_nothing(env: Environment, tool: str, status: ToolStatus) -> str | None
 
 
 def describe_absence(env: Environment) -> str:
-    """Why no AMD GPU is listed, for a skip reason: ``no AMD GPU (no /dev/kfd)``, or
-    what could not be read."""
+    """Why no AMD GPU is listed, for a skip reason (after "found"): ``no AMD GPU (no
+    /dev/kfd)``, or what could not be read (``unknown GPUs (could not read sys: not a
+    directory)``)."""
     gpus = unknown_gpus(env)
     if gpus is not None:
-        return f"no AMD GPU found (GPUs {unknown_line(gpus)})"
+        return f"unknown GPUs ({could_not_read(gpus)})"
     kfd = unknown_kfd(env)
     if kfd is not None:
         return f"no AMD GPU (/dev/kfd {unknown_line(kfd)})"

@@ -891,6 +891,29 @@ def test_permission_faults_are_one_line_reports_for_an_unprivileged_user(
     assert list(private.iterdir()) == []
 
 
+def test_permission_a_sys_the_user_cannot_enter_is_unknown_gpus_said_once(
+    shared_dir: Path,
+) -> None:
+    """``sys`` mode 000 (``chmod 000``, as a user who is not root): the GPUs are unknown,
+    named by what could not be entered, once; never "none found", nor one line for
+    each file under it (the topology, every module parameter)."""
+    path = many_nodes(shared_dir / "closed-sys", 1)
+    (path / "sys").chmod(0)
+    detected, header, (status, out, err), as_json = as_unprivileged(
+        ["detect", str(path)], ["header", str(path)], ["doctor", "--root", str(path)],
+        ["doctor", "--root", str(path), "--json"],
+    )  # fmt: skip
+    said = "could not read sys: permission denied (cannot enter it)"
+    assert detected[1] == "sys: permission denied (cannot enter it)\n"  # one problem
+    for text in (header[1], out):
+        lines = text.splitlines()[1:]  # not the root: line
+        assert f"GPUs: unknown ({said})" in lines, lines
+        assert sum("sys" in line for line in lines) == 1, lines
+        assert "GPUs: none found" not in lines and "not loaded" not in text, lines
+    assert (status, err) == (1, "")
+    assert json.loads(as_json[1])["unknown"] == {"gpus": said, "kfd": None}
+
+
 def test_permission_an_unreadable_root_is_said_so_in_fleet_diff_and_the_header(
     shared_dir: Path,
 ) -> None:
