@@ -120,14 +120,17 @@ def check_codes(codes: Iterable[str], source: str, others: bool = False) -> None
     "How do I verify my GPU is recognized by TheRock?",
     """
 /dev/kfd is the ROCm compute device. Without it no ROCm program sees a GPU. amdgpu
-creates it, and the KFD topology, when it loads (kfd_chardev_init and
-kfd_topology_init, drivers/gpu/drm/amd/amdkfd). When both are missing, either the
-machine has no AMD GPU (nothing to do: its GPU tests skip, and `--therock-strict`,
-`--therock-expect` and this doctor report it) or its amdgpu module is not loaded:
-on a machine that has an AMD GPU (`lspci -nn | grep -i amd`), load it with
-`sudo modprobe amdgpu` and look for why it did not load in `dmesg | grep amdgpu`.
-When the topology lists GPUs but /dev/kfd is missing, this is a container started
-without the device: pass `--device /dev/kfd --device /dev/dri` to docker or podman.
+creates it, and the KFD topology, when it loads (kfd_init in
+drivers/gpu/drm/amd/amdkfd/kfd_module.c calls kfd_chardev_init, then
+kfd_topology_init), whether or not it finds a GPU. When both are missing, either the
+machine has no AMD GPU (nothing to do: tests that need one skip; a pytest run is
+quiet about it unless --therock-strict or --therock-expect asks for a GPU) or its
+amdgpu module is not loaded. Nothing read tells the two apart, so the plugin gives
+no advice; on a machine that has an AMD GPU (`lspci -nn | grep -i amd` lists it),
+load the module with `sudo modprobe amdgpu` and look for why it did not load in
+`dmesg | grep amdgpu`. When the topology lists GPUs but /dev/kfd is missing, this is
+a container started without the device: pass `--device /dev/kfd --device /dev/dri`
+to docker or podman.
 """,
 )
 def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
