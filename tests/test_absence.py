@@ -203,6 +203,21 @@ def test_an_unreadable_kfd_topology_is_unknown_gpus_said_once(
     assert data["gpus"] == [] and data["unknown"]["gpus"] == "could not read sys: not a directory"
     assert data["problems"] == [{"source": "sys", "reason": "not a directory"}]  # once
     assert data["usable"] is False and data["no_amd_gpu"] is False
+    # diff and fleet, which compare machines, say it as the header does
+    diff = subprocess.run(
+        [sys.executable, "-m", "pytest_therock.cli", "diff", str(path), str(EXAMPLES / "no-gpu")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "  GPUs: unknown (could not read sys: not a directory)  vs  none" in diff.stdout
+    fleet = subprocess.run(
+        [sys.executable, "-m", "pytest_therock.cli", "fleet", "--csv", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fleet.stdout.splitlines()[1].split(",")[1] == "unknown", fleet.stdout
 
 
 def test_an_unreadable_dev_is_an_unknown_dev_kfd_never_missing(
@@ -221,4 +236,11 @@ def test_an_unreadable_dev_is_an_unknown_dev_kfd_never_missing(
     data = json.loads(doctor("--root", str(path), "--json").stdout)
     assert data["kfd"]["known"] is False and data["kfd"]["present"] is False
     assert data["unknown"] == {"gpus": None, "kfd": "could not read dev: not a directory"}
+    diff = subprocess.run(
+        [sys.executable, "-m", "pytest_therock.cli", "diff", str(path), str(EXAMPLES / "no-gpu")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "  /dev/kfd: unknown (could not read dev: not a directory)  vs  missing" in diff.stdout
     assert "kfd-missing" not in {d["code"] for d in data["diagnostics"]}
