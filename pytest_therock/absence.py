@@ -87,13 +87,14 @@ def no_amd_gpu(env: Environment) -> bool:
     return env.smi is None or env.smi.status.code in SMI_NOTHING
 
 
-_QUOTED = re.compile(r"""(?:rocminfo said: |it printed )('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+#: How rocminfo.py and smi.py quote the tool's own line: a Python repr.
+_QUOTED = r"""(?:rocminfo said: |it printed )('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
 
 
 def tool_said(message: str) -> str | None:
     """The tool's own line quoted in a failure message (``rocminfo said: '...'``, amd-smi's
     and rocm-smi's ``it printed '...'``), as quoted; None when there is none."""
-    found = _QUOTED.search(message)
+    found = re.search(_QUOTED, message)  # compiled on first use: not at start-up
     return found.group(1) if found else None
 
 

@@ -497,9 +497,13 @@ A file the plugin reads (KFD topology, DRM sysfs, module parameters,
 would have told is reported as unknown.
 """,
 )
-def _unreadable(env: Environment) -> Iterator[tuple[str, str | None]]:
+def _unreadable(env: Environment) -> Found:
+    from .absence import no_amd_gpu
+
     for problem in env.problems:
-        if problem.source not in ("rocminfo", "hsa-override"):
+        if problem.source == "dmesg" and no_amd_gpu(env):  # no GPU: nothing to look for there
+            yield str(problem), None, "info"
+        elif problem.source not in ("rocminfo", "hsa-override"):
             yield str(problem), None
 
 
