@@ -165,7 +165,9 @@ def runtime_proof(
     one GPU agent of it, and no fewer than the kernel shows.
     """
     if report is None or not status.ok:
-        return RuntimeProof(False, status.message)
+        from .absence import found_nothing  # no AMD GPU here: what it found, no driver advice
+
+        return RuntimeProof(False, found_nothing(env, "rocminfo", status) or status.message)
     agents = report.gpus
     listed = ", ".join(
         f"{t} x{n}" if n > 1 else str(t)

@@ -161,6 +161,16 @@ def test_expect_on_a_machine_without_an_amd_gpu_says_where_to_run(
     said = result.stdout.str() + result.stderr.str()
     assert "fix: run on a machine with a gfx1151 GPU" in said
     assert not _advice(said), _advice(said)
+    # the runtime proof replays the recorded rocminfo: what it found, no advice either
+    runtime = run(pytester, f"--therock-root={root}", "--therock-expect-runtime")
+    assert runtime.ret == 2
+    said = runtime.stdout.str() + runtime.stderr.str()
+    assert (
+        "runtime proof (--therock-expect-runtime): rocminfo found no GPU agents (it said "
+        "'ROCk module is NOT loaded, possibly no GPU devices')"
+    ) in said
+    assert "tests that need one will skip" not in said  # asked for a GPU: the whole header
+    assert not _advice(said), _advice(said)
 
 
 # --------------------------------------------------------------------------- unknown
