@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 #: Where the KFD topology lists the GPU nodes (``drivers/gpu/drm/amd/amdkfd/kfd_topology.c``).
 KFD_TOPOLOGY = "sys/class/kfd/kfd/topology/nodes"
 KFD_RECORD = ".therock/kfd-access"
+#: A snapshot without the KFD topology (WSL) lists its GPUs in its recorded rocminfo.
+ROCMINFO_RECORD = ".therock/rocminfo.txt"
+#: Where the installed ROCm's version is read (versions.py), short of ``$ROCM_PATH``.
+ROCM_VERSION = "opt/rocm/.info/version"
+#: A snapshot's record of TheRock's Python SDK (and torch), versions.py's other source.
+PACKAGES_RECORD = ".therock/python-versions.json"
 #: What rocminfo says on a machine whose kernel has no KFD (no AMD GPU, or amdgpu not
 #: loaded): ``ROCk module is NOT loaded``, ``Unable to open /dev/kfd ... No such file``;
 #: or it was not run, or is not installed. Nothing here contradicts "no AMD GPU".
@@ -42,9 +48,12 @@ def hidden_by(env: Environment, rel: str) -> Problem | None:
 
 
 def unknown_gpus(env: Environment) -> Problem | None:
-    """Why the GPUs are unknown: no GPU was found and the KFD topology's node list could
-    not be read. None when the GPUs are known (found, or their absence read)."""
-    return None if env.gpus else hidden_by(env, KFD_TOPOLOGY)
+    """Why the GPUs are unknown: no GPU was found, and the KFD topology's node list (or a
+    snapshot's recorded rocminfo) could not be read. None when the GPUs are known
+    (found, or their absence read)."""
+    if env.gpus:
+        return None
+    return hidden_by(env, KFD_TOPOLOGY) or hidden_by(env, ROCMINFO_RECORD)
 
 
 def unknown_kfd(env: Environment) -> Problem | None:
@@ -53,6 +62,16 @@ def unknown_kfd(env: Environment) -> Problem | None:
     if env.kfd.known:
         return None
     return hidden_by(env, KFD_RECORD) or hidden_by(env, "dev/kfd")
+
+
+def unknown_rocm(env: Environment) -> Problem | None:
+    """Why the installed ROCm is unknown: none was found, and ``opt/rocm/.info/version``
+    (or a snapshot's record of TheRock's Python SDK) could not be read."""
+    found = env.versions
+    if found is None or found.rocm:
+        return None
+    recorded = hidden_by(env, PACKAGES_RECORD) if env.root != "/" else None
+    return hidden_by(env, ROCM_VERSION) or recorded
 
 
 def could_not_read(problem: Problem) -> str:

@@ -118,6 +118,9 @@ def detect(
     status = None
     ram = None
     recorded = not root.is_live and root.exists(f"{RECORD_DIR}/rocminfo.txt")
+    if not (root.is_live or recorded):  # `.therock` a file: the record is unknown, not absent
+        stop = blocked(root, f"{RECORD_DIR}/rocminfo.txt")
+        problems.extend([Problem(stop.path, stop.reason)] if stop is not None else [])
     if recorded or (root.is_live and (run_tools or (wsl and not gpus))):
         from .rocminfo_env import consult_rocminfo
 
@@ -459,8 +462,9 @@ def kfd_access(root: Root, problems: list[Problem] | None = None) -> KfdAccess:
         except (SourceError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, SourceError) else str(exc)
             if reason != "missing":
-                if problems is not None:
-                    problems.append(Problem(recorded, reason))
+                if problems is not None:  # the path that stopped it: `.therock` a file
+                    source = exc.path if isinstance(exc, SourceError) else recorded
+                    problems.append(Problem(source, reason))
                 return KfdAccess(root.exists("dev/kfd"), False, False, known=False)
     if not root.exists("dev/kfd"):
         stop = blocked(root, "dev/kfd")  # `dev` a file: /dev/kfd is unknown, not missing

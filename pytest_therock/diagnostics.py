@@ -161,7 +161,7 @@ def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
             "`pytest-therock doctor --explain kfd-missing`",
         )
     elif unknown_gpus(env) is not None:  # source-unreadable says what could not be read
-        yield "/dev/kfd is missing, and whether the KFD topology lists a GPU is unknown", None
+        yield "/dev/kfd is missing, and which GPUs there are is unknown", None
     else:  # a tool saw more than "no GPU here" (rocminfo hung, amd-smi lists a GPU)
         yield (
             "/dev/kfd is missing and the KFD topology lists no GPU: amdgpu is not loaded",
@@ -244,7 +244,7 @@ def _no_gpu(env: Environment) -> Iterator[tuple[str, str | None]]:
 
     if not env.gpus and env.kfd.present and unknown_gpus(env) is not None:
         # the GPUs line says what could not be read: no claim about the topology here
-        yield "/dev/kfd is present, but whether the KFD topology lists a GPU is unknown", None
+        yield "which AMD GPUs there are is unknown", None
     elif not env.gpus and env.kfd.present:
         yield "no AMD GPU in the KFD topology", "run `rocminfo`; check `dmesg | grep -i kfd`"
     elif env.gpus and not env.visible_gpus:

@@ -245,7 +245,11 @@ def test_an_unreadable_dev_is_an_unknown_dev_kfd_never_missing(
     assert "missing" not in done.stdout
     data = json.loads(doctor("--root", str(path), "--json").stdout)
     assert data["kfd"]["known"] is False and data["kfd"]["present"] is False
-    assert data["unknown"] == {"gpus": None, "kfd": "could not read dev: not a directory"}
+    assert data["unknown"] == {
+        "gpus": None,
+        "kfd": "could not read dev: not a directory",
+        "rocm": None,
+    }
     diff = subprocess.run(
         [sys.executable, "-m", "pytest_therock.cli", "diff", str(path), str(EXAMPLES / "no-gpu")],
         capture_output=True,
@@ -254,3 +258,40 @@ def test_an_unreadable_dev_is_an_unknown_dev_kfd_never_missing(
     )
     assert "  /dev/kfd: unknown (could not read dev: not a directory)  vs  missing" in diff.stdout
     assert "kfd-missing" not in {d["code"] for d in data["diagnostics"]}
+
+
+def test_an_unreadable_record_directory_leaves_gpus_kfd_and_rocm_unknown(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """The Strix Halo snapshot (no KFD topology: its GPU is in its recorded rocminfo)
+    with ``.therock`` a file: its GPU, /dev/kfd's access and ROCm are unknown, said
+    in one line naming ``.therock`` (ROCm's line points there), never "none found"."""
+    path = tmp_path / "strix-halo"
+    shutil.copytree(EXAMPLES / "strix-halo", path)
+    shutil.rmtree(path / ".therock")
+    (path / ".therock").write_text("")
+    pytester.makepyfile(TESTS)
+    result = run(pytester, f"--therock-root={path}", "-v", "-rs")
+    lines = [ln for ln in result.stdout.lines if ln.startswith("therock:")][1:]  # not root:
+    said = "could not read .therock: not a directory"
+    assert f"therock: GPUs, /dev/kfd: unknown ({said})" in lines, lines
+    assert sum(said in ln for ln in lines) == 1, lines
+    assert "therock: versions: ROCm: unknown (could not read .therock, as above)" in lines
+    assert not [ln for ln in lines if "none found" in ln or "missing" in ln], lines
+    result.stdout.fnmatch_lines([f"*requires gfx1151, found unknown GPUs ({said})"])
+    data = json.loads(doctor("--root", str(path), "--json").stdout)
+    assert data["unknown"] == {"gpus": said, "kfd": said, "rocm": said}
+    assert data["problems"] == [{"source": ".therock", "reason": "not a directory"}]
+
+
+def test_an_unreadable_opt_is_an_unknown_rocm(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    path = tmp_path / "strix-halo"
+    shutil.copytree(EXAMPLES / "strix-halo", path)
+    (path / "opt").write_text("")  # where opt/rocm/.info/version would be
+    done = doctor("--root", str(path))
+    lines = done.stdout.splitlines()
+    assert "versions: ROCm: unknown (could not read opt: not a directory)" in lines, lines
+    assert sum("opt" in ln for ln in lines[1:]) == 1, lines
+    pytester.makepyfile(TESTS)
+    quiet = run(pytester, f"--therock-root={path}")  # no versions line: the warning says it
+    quiet.stdout.fnmatch_lines(["therock: warning[[]source-unreadable]: opt: not a directory"])

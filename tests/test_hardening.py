@@ -911,7 +911,7 @@ def test_permission_a_sys_the_user_cannot_enter_is_unknown_gpus_said_once(
         assert sum("sys" in line for line in lines) == 1, lines
         assert "GPUs: none found" not in lines and "not loaded" not in text, lines
     assert (status, err) == (1, "")
-    assert json.loads(as_json[1])["unknown"] == {"gpus": said, "kfd": None}
+    assert json.loads(as_json[1])["unknown"] == {"gpus": said, "kfd": None, "rocm": None}
 
 
 def test_permission_an_unreadable_root_is_said_so_in_fleet_diff_and_the_header(
