@@ -972,8 +972,9 @@ def test_a_json_record_that_cannot_be_parsed_is_a_problem_naming_it(
     code, out, err = doctor("--root", str(path))
     assert code in (0, 1) and err == ""
     said = [line for line in out.splitlines() if "python-versions.json" in line]
+    # once: on the versions line, whose ROCm (TheRock's SDK, recorded there) is unknown
     assert len(said) == 1 and said[0].startswith(
-        "warning[source-unreadable]: .therock/python-versions.json: "
+        "versions: ROCm: unknown (could not read .therock/python-versions.json: "
     ), out
     problems = [str(p) for p in detect(Root(path), {}).problems]
     assert any(p.startswith(".therock/python-versions.json: ") for p in problems)
