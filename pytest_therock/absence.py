@@ -26,9 +26,13 @@ ROCM_VERSION = "opt/rocm/.info/version"
 #: A snapshot's record of TheRock's Python SDK (and torch), versions.py's other source.
 PACKAGES_RECORD = ".therock/python-versions.json"
 #: What rocminfo says on a machine whose kernel has no KFD (no AMD GPU, or amdgpu not
-#: loaded): ``ROCk module is NOT loaded``, ``Unable to open /dev/kfd ... No such file``;
-#: or it was not run, or is not installed. Nothing here contradicts "no AMD GPU".
-ROCMINFO_NOTHING = frozenset({"not-run", "not-found", "rock-not-loaded", "kfd-missing"})
+#: loaded): ``ROCk module is NOT loaded``; or it was not run, or is not installed.
+#: Nothing here contradicts "no AMD GPU". Not its ``Unable to open /dev/kfd ... No such
+#: file`` (code ``kfd-missing``): rocminfo gets there only past its module check, after
+#: ``ROCk module version 6.10.5 is loaded`` (tests/realdata/rocminfo/error-kfd-no-such-
+#: file-docker-without-device-kfd6.10.5.txt, ROCm/ROCm#4358): a container without the
+#: device on a host with amdgpu.
+ROCMINFO_NOTHING = frozenset({"not-run", "not-found", "rock-not-loaded"})
 #: What amd-smi / rocm-smi say there: the driver is not loaded, or no GPU was found.
 SMI_NOTHING = frozenset({"driver-not-initialized", "no-gpus"})
 

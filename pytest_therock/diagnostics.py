@@ -160,6 +160,11 @@ def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
             "nothing to do without an AMD GPU; on a machine that has one: "
             "`pytest-therock doctor --explain kfd-missing`",
         )
+    elif env.rocminfo is not None and env.rocminfo.code == "kfd-missing":  # absence.py
+        yield (
+            "/dev/kfd is missing although rocminfo found amdgpu loaded",
+            "inside a container, pass --device /dev/kfd --device /dev/dri",
+        )
     elif unknown_gpus(env) is not None:  # source-unreadable says what could not be read
         yield "/dev/kfd is missing, and which GPUs there are is unknown", None
     else:  # a tool saw more than "no GPU here" (rocminfo hung, amd-smi lists a GPU)
