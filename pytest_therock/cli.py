@@ -130,6 +130,12 @@ def environment_json(
     data["plan"] = {**to_dict(plan), "change": plan.change} if plan is not None else None
     data["diagnostics"] = [to_dict(d) for d in _diagnose(env, ignore, need)]
     data["usable"] = env.usable
+    # What could not be read, as the text report says it (absence.py): null when known.
+    from .absence import could_not_read, no_amd_gpu, unknown_gpus, unknown_kfd, unknown_rocm
+
+    unknown = {"gpus": unknown_gpus(env), "kfd": unknown_kfd(env), "rocm": unknown_rocm(env)}
+    data["unknown"] = {k: could_not_read(p) if p else None for k, p in unknown.items()}
+    data["no_amd_gpu"] = no_amd_gpu(env)
     return data
 
 

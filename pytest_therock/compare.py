@@ -140,7 +140,12 @@ def _gpu_text(gpu: Gpu) -> str:
 
 
 def _kfd_access(env: Environment) -> str:
+    from .absence import unknown_kfd, unknown_line
+
     kfd = env.kfd
+    if not kfd.known:  # as the header says it: never "missing"
+        why = unknown_kfd(env)
+        return unknown_line(why) if why else "unknown"
     if not kfd.present:
         return "missing"
     return "".join(m for m, ok in (("r", kfd.readable), ("w", kfd.writable)) if ok) or "none"
@@ -156,7 +161,11 @@ def facts(machine: Machine) -> list[Fact]:
         text = value if value is not None else "unknown"
         found.append(Fact(group, item, text, shown if shown is not None else text))
 
-    add("GPUs", "GPUs", _counted([_gpu_text(g) for g in gpus]) or "none")
+    from .absence import unknown_gpus, unknown_line
+
+    unread = unknown_gpus(env)  # as the header says it: never "none"
+    none = unknown_line(unread) if unread else "none"
+    add("GPUs", "GPUs", _counted([_gpu_text(g) for g in gpus]) or none)
     if len(gpus) < len(env.gpus):
         add("GPUs", "hidden", f"{len(env.gpus) - len(gpus)} by the visibility variables")
     figures = [memory_figures(env, g) for g in gpus]
@@ -266,12 +275,15 @@ COLUMNS = ("target", "CU", "VRAM / carve-out", "usable GTT", "kernel", "ROCm", "
 
 def fleet_row(machine: Machine) -> dict[str, str]:
     """One machine as a fleet row: display text for each of :data:`COLUMNS`."""
+    from .absence import unknown_gpus
+
     env, versions = machine.env, machine.versions
     gpus = env.visible_gpus
     figures = [memory_figures(env, g) for g in gpus]
     worst = machine.diagnostics[0] if machine.diagnostics else None
     return {
-        "target": _counted([g.gfx_target or "unknown" for g in gpus]) or "none",
+        "target": _counted([g.gfx_target or "unknown" for g in gpus])
+        or ("unknown" if unknown_gpus(env) else "none"),
         "CU": "/".join(dict.fromkeys(str(g.compute_units or "?") for g in gpus)) or "-",
         "VRAM / carve-out": "/".join(dict.fromkeys(fmt_bytes(f.vram_bytes) for f in figures))
         or "-",

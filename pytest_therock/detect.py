@@ -34,7 +34,7 @@ from .parsing import (
 if TYPE_CHECKING:
     from .kernel_log import KernelLogFacts
     from .versions import Versions
-from .sysroot import MAX_TOOL_OUTPUT, RECORD_DIR, Root, SourceError, os_reason
+from .sysroot import MAX_TOOL_OUTPUT, RECORD_DIR, Root, SourceError, blocked, os_reason
 
 KFD_NODES = "sys/class/kfd/kfd/topology/nodes"
 SMI_RECORDS = (
@@ -118,6 +118,9 @@ def detect(
     status = None
     ram = None
     recorded = not root.is_live and root.exists(f"{RECORD_DIR}/rocminfo.txt")
+    if not (root.is_live or recorded):  # `.therock` a file: the record is unknown, not absent
+        stop = blocked(root, f"{RECORD_DIR}/rocminfo.txt")
+        problems.extend([Problem(stop.path, stop.reason)] if stop is not None else [])
     if recorded or (root.is_live and (run_tools or (wsl and not gpus))):
         from .rocminfo_env import consult_rocminfo
 
@@ -154,7 +157,7 @@ def detect(
         kernel_params=_kernel_params(root, problems, kernel_log),
         kfd=kfd_access(root, problems),
         env_vars={k: environ[k] for k in VISIBILITY_VARIABLES + OVERRIDE_VARIABLES if k in environ},
-        problems=tuple(problems),
+        problems=tuple(dict.fromkeys(problems)),  # a directory that blocks many files: once
         ttm_module="amdttm" if root.is_dir("sys/module/amdttm") else "ttm",
         wsl=wsl,
         rocminfo=status,
@@ -458,11 +461,17 @@ def kfd_access(root: Root, problems: list[Problem] | None = None) -> KfdAccess:
         except (SourceError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, SourceError) else str(exc)
             if reason != "missing":
-                if problems is not None:
-                    problems.append(Problem(recorded, reason))
+                if problems is not None:  # the path that stopped it: `.therock` a file
+                    source = exc.path if isinstance(exc, SourceError) else recorded
+                    problems.append(Problem(source, reason))
                 return KfdAccess(root.exists("dev/kfd"), False, False, known=False)
     if not root.exists("dev/kfd"):
-        return KfdAccess(False, False, False)
+        stop = blocked(root, "dev/kfd")  # `dev` a file: /dev/kfd is unknown, not missing
+        if stop is None:
+            return KfdAccess(False, False, False)
+        if problems is not None:
+            problems.append(Problem(stop.path, stop.reason))
+        return KfdAccess(False, False, False, known=False)
     readable, writable = root.access("dev/kfd", os.R_OK), root.access("dev/kfd", os.W_OK)
     if readable and writable:
         return KfdAccess(True, True, True)

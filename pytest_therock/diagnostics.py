@@ -56,21 +56,24 @@ class Check(NamedTuple):
 CHECKS: dict[str, Check] = {}
 
 
-Found = Iterator[tuple[str, str | None]]
+Found = Iterator[tuple[str, str | None] | tuple[str, str | None, str]]
 
 
 def check(
     code: str, severity: str, faq: str | None, explanation: str
 ) -> Callable[[Callable[..., Found]], Callable[..., Found]]:
-    """Register a check yielding ``(message, fix)`` pairs. A check taking a second
-    argument also gets the size (bytes) the user or the session's tests need, or None."""
+    """Register a check yielding ``(message, fix)`` pairs, or ``(message, fix, severity)``
+    for a finding less severe than the check's own (rocminfo failing on a machine with
+    no AMD GPU is information). A check taking a second argument also gets the size
+    (bytes) the user or the session's tests need, or None."""
 
     def register(func: Callable[..., Found]) -> Callable[..., Found]:
         takes_need = func.__code__.co_argcount == 2
 
         def run(env: Environment, need: int | None = None) -> Iterator[Diagnostic]:
-            for message, fix in func(env, need) if takes_need else func(env):
-                yield Diagnostic(code, severity, message, fix)
+            for found in func(env, need) if takes_need else func(env):
+                level = found[2] if len(found) == 3 else severity
+                yield Diagnostic(code, level, found[0], found[1])
 
         CHECKS[code] = Check(code, severity, faq, explanation.strip(), run)
         return func
@@ -114,15 +117,25 @@ def check_codes(codes: Iterable[str], source: str, others: bool = False) -> None
     "error",
     "How do I verify my GPU is recognized by TheRock?",
     """
-/dev/kfd is the ROCm compute device. Without it no ROCm program sees a GPU. When
-the KFD topology is also missing, the amdgpu kernel module is not loaded (check
-`lsmod | grep amdgpu` and `dmesg | grep amdgpu`). When the topology exists but
-/dev/kfd does not, this is a container started without the device: pass
-`--device /dev/kfd --device /dev/dri` to docker or podman.
+/dev/kfd is the ROCm compute device. Without it no ROCm program sees a GPU. amdgpu
+creates it, and the KFD topology, when it loads (kfd_init in
+drivers/gpu/drm/amd/amdkfd/kfd_module.c calls kfd_chardev_init, then
+kfd_topology_init), whether or not it finds a GPU. When both are missing, either the
+machine has no AMD GPU (nothing to do: tests that need one skip; a pytest run is
+quiet about it unless --therock-strict or --therock-expect asks for a GPU) or its
+amdgpu module is not loaded. Nothing read tells the two apart, so the plugin gives
+no advice; on a machine that has an AMD GPU (`lspci -nn | grep -i amd` lists it),
+load the module with `sudo modprobe amdgpu` and look for why it did not load in
+`dmesg | grep amdgpu`. When the topology lists GPUs but /dev/kfd is missing, this is
+a container started without the device: pass `--device /dev/kfd --device /dev/dri`
+to docker or podman.
 """,
 )
 def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
-    if env.kfd.present or env.wsl:  # WSL reaches the GPU through /dev/dxg
+    from .absence import no_amd_gpu, unknown_gpus
+
+    # WSL reaches the GPU through /dev/dxg; an unknown /dev/kfd is source-unreadable's
+    if env.kfd.present or env.wsl or not env.kfd.known:
         return
     # A snapshot's record of /dev/kfd wins over its recorded rocminfo (Environment.reachable);
     # kfd-record-disagrees says when the two disagree.
@@ -139,10 +152,24 @@ def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
             f"/dev/kfd is missing although the recorded rocminfo {listed}",
             "inside a container, pass --device /dev/kfd --device /dev/dri",
         )
-    else:
+    elif no_amd_gpu(env):  # a laptop, an NVIDIA box: no advice for a machine with a GPU
         yield (
-            "/dev/kfd is missing and no GPU is in the KFD topology: amdgpu is not loaded",
-            "`sudo modprobe amdgpu`, then check `dmesg | grep amdgpu`",
+            "no AMD GPU found: /dev/kfd is missing and the KFD topology lists no GPU",
+            "nothing to do without an AMD GPU; on a machine that has one: "
+            "`pytest-therock doctor --explain kfd-missing`",
+        )
+    elif env.rocminfo is not None and env.rocminfo.code == "kfd-missing":  # absence.py
+        yield (
+            "/dev/kfd is missing although rocminfo found amdgpu loaded",
+            "inside a container, pass --device /dev/kfd --device /dev/dri",
+        )
+    elif unknown_gpus(env) is not None:  # source-unreadable says what could not be read
+        yield "/dev/kfd is missing, and which GPUs there are is unknown", None
+    else:  # a tool saw more than "no GPU here" (rocminfo hung, amd-smi lists a GPU)
+        yield (
+            "/dev/kfd is missing and the KFD topology lists no GPU: amdgpu is not loaded",
+            "on a machine with an AMD GPU, `sudo modprobe amdgpu`, then check "
+            "`dmesg | grep amdgpu`",
         )
 
 
@@ -216,7 +243,12 @@ Run `rocminfo` or `amd-smi` to see what the ROCm stack finds.
 """,
 )
 def _no_gpu(env: Environment) -> Iterator[tuple[str, str | None]]:
-    if not env.gpus and env.kfd.present:
+    from .absence import unknown_gpus
+
+    if not env.gpus and env.kfd.present and unknown_gpus(env) is not None:
+        # the GPUs line says what could not be read: no claim about the topology here
+        yield "which AMD GPUs there are is unknown", None
+    elif not env.gpus and env.kfd.present:
         yield "no AMD GPU in the KFD topology", "run `rocminfo`; check `dmesg | grep -i kfd`"
     elif env.gpus and not env.visible_gpus:
         shown = ", ".join(f"{k}={v!r}" for k, v in env.env_vars.items() if "VISIBLE" in k)
@@ -315,11 +347,14 @@ amdgpu not loaded, /dev/kfd not accessible, a container without the devices, or
 the runtime failing to start (HSA_STATUS_ERROR_*).
 """,
 )
-def _rocminfo_failed(env: Environment) -> Iterator[tuple[str, str | None]]:
+def _rocminfo_failed(env: Environment) -> Found:
+    from .absence import found_nothing
+
     status = env.rocminfo
     skip = ("not-run", "timeout", "incomplete")
     if status is not None and not status.ok and status.code not in skip:
-        yield status.message, None
+        nothing = found_nothing(env, "rocminfo", status)  # no AMD GPU: information
+        yield (nothing, None, "info") if nothing else (status.message, None)
 
 
 @check(
@@ -351,10 +386,13 @@ rocminfo could not be run: not installed (looked in $ROCM_PATH/bin,
 --therock-timeout and was killed with its children.
 """,
 )
-def _tool_unavailable(env: Environment) -> Iterator[tuple[str, str | None]]:
+def _tool_unavailable(env: Environment) -> Found:
+    from .absence import found_nothing
+
     status = env.rocminfo
     if status is not None and status.code in ("not-run", "timeout"):
-        yield status.message, None
+        nothing = found_nothing(env, "rocminfo", status)  # not installed, and no AMD GPU
+        yield (nothing, None, "info") if nothing else (status.message, None)
 
 
 @check(
@@ -462,9 +500,13 @@ A file the plugin reads (KFD topology, DRM sysfs, module parameters,
 would have told is reported as unknown.
 """,
 )
-def _unreadable(env: Environment) -> Iterator[tuple[str, str | None]]:
+def _unreadable(env: Environment) -> Found:
+    from .absence import no_amd_gpu
+
     for problem in env.problems:
-        if problem.source not in ("rocminfo", "hsa-override"):
+        if problem.source == "dmesg" and no_amd_gpu(env):  # no GPU: nothing to look for there
+            yield str(problem), None, "info"
+        elif problem.source not in ("rocminfo", "hsa-override"):
             yield str(problem), None
 
 

@@ -223,9 +223,9 @@ def describe_found(env: Environment) -> str:
     if env.gpus:
         shown = ", ".join(f"{k}={v!r}" for k, v in env.env_vars.items() if "VISIBLE" in k)
         return f"no visible AMD GPU ({len(env.gpus)} hidden by {shown})"
-    if not env.kfd.present:
-        return "no AMD GPU (/dev/kfd missing: amdgpu not loaded?)"
-    return "no AMD GPU"
+    from .absence import describe_absence  # no driver advice; unknown when unreadable
+
+    return describe_absence(env)
 
 
 def _gfx(shown: str, patterns: list[TargetPattern], kwargs: Mapping[str, Any]) -> Requirement:

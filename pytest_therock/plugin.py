@@ -959,9 +959,12 @@ def rocminfo(pytestconfig: pytest.Config) -> RocminfoReport:
 
     Skips (fails in strict mode) with the tool's own reason when it is missing or fails.
     """
-    report, status = state_of(pytestconfig).rocminfo()
+    state = state_of(pytestconfig)
+    report, status = state.rocminfo()
     if report is None or not status.ok:
-        _unmet(pytestconfig, status.message)
+        from .absence import found_nothing  # no AMD GPU here: no advice to load a driver
+
+        _unmet(pytestconfig, found_nothing(state.env(), "rocminfo", status) or status.message)
     assert report is not None
     return report
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 
 RECORD = ".therock/kfd-access"
+EXPLAIN = "`pytest-therock doctor --explain kfd-missing`"
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,11 @@ def blocker(env: Environment) -> Blocker | None:
         for diag in CHECKS[code].run(env, None):
             return Blocker(diag.message, diag.fix or "")
     if not env.kfd.known:
+        from .absence import unknown_kfd, unknown_line
+
+        why = unknown_kfd(env)
         return Blocker(
-            f"/dev/kfd access is unknown ({RECORD} is malformed)",
+            f"/dev/kfd access is {unknown_line(why) if why else 'unknown'}",
             "record the snapshot again with `pytest-therock snapshot` on the machine",
         )
     return Blocker("/dev/kfd is not usable", "check `ls -l /dev/kfd` and `dmesg | grep kfd`")
@@ -86,12 +90,16 @@ def expect_failure(env: Environment, targets: Sequence[str]) -> str | None:
         visible = [g for g in env.visible_gpus if pattern.matches(g.gfx_target)]
         stop = blocker(env)
         if not present:
-            fix = (
-                stop.fix
-                if stop is not None and not env.gpus
-                else f"run on a machine with a {target} GPU (in CI: the job ran on a runner "
+            from .absence import no_amd_gpu
+
+            elsewhere = (
+                f"run on a machine with a {target} GPU (in CI: the job ran on a runner "
                 "without one; check its runs-on labels)"
             )
+            if no_amd_gpu(env):  # no GPU, or amdgpu not loaded: nothing here tells which
+                fix = f"{elsewhere}; if this machine has one: {EXPLAIN}"
+            else:
+                fix = stop.fix if stop is not None and stop.fix and not env.gpus else elsewhere
             found = describe_found(env)
             return f"expected a {target} GPU (--therock-expect), found {found}; fix: {fix}"
         if not visible:
@@ -156,7 +164,9 @@ def runtime_proof(
     one GPU agent of it, and no fewer than the kernel shows.
     """
     if report is None or not status.ok:
-        return RuntimeProof(False, status.message)
+        from .absence import found_nothing  # no AMD GPU here: what it found, no driver advice
+
+        return RuntimeProof(False, found_nothing(env, "rocminfo", status) or status.message)
     agents = report.gpus
     listed = ", ".join(
         f"{t} x{n}" if n > 1 else str(t)

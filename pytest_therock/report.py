@@ -42,12 +42,22 @@ def gpu_details(env: Environment, gpu: Gpu) -> str:
 def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int = 0) -> list[str]:
     """One line per fact; ``verbose`` adds details and the fixes. Machine text in them
     (GPU names, tool messages, paths) is made :func:`printable`."""
+    from .absence import found_nothing, unknown_gpus, unknown_kfd, unknown_line, unknown_rocm
+
     lines = []
     visible = env.visible_gpus
     if env.root != "/":
         lines.append(f"root: {env.root}")
+    # What could not be read is unknown, said once: on its fact's line, not again as
+    # a source-unreadable line.
+    gpus_unknown, kfd_unknown = unknown_gpus(env), unknown_kfd(env)
+    quoted = {str(p) for p in (gpus_unknown, kfd_unknown) if p is not None}
+    both = gpus_unknown is not None and gpus_unknown == kfd_unknown  # `.therock` a file
     if not env.gpus:
-        lines.append("GPUs: none found")
+        what = "GPUs, /dev/kfd" if both else "GPUs"
+        lines.append(
+            f"{what}: {unknown_line(gpus_unknown)}" if gpus_unknown else "GPUs: none found"
+        )
     if verbose:
         for index, gpu in enumerate(visible):
             lines.append(f"GPU {index}: {gpu_line(env, gpu)}")
@@ -78,14 +88,21 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         lines.append("settings: " + ", ".join(settings))
     kfd = env.kfd
     access = "rw" if kfd.usable else ("missing" if not kfd.present else "no access")
-    # why (malformed, permission denied) is said once, by the source-unreadable warning
-    access = access if kfd.known else "unknown (.therock/kfd-access unusable)"
-    lines.append("WSL: /dev/dxg" if env.wsl and not kfd.present else f"/dev/kfd: {access}")
+    if not kfd.known:
+        access = unknown_line(kfd_unknown) if kfd_unknown else "unknown"
+    if not both:  # else said on the GPUs line
+        lines.append("WSL: /dev/dxg" if env.wsl and not kfd.present else f"/dev/kfd: {access}")
     if env.rocminfo is not None and env.rocminfo.ok and verbose:
         lines.append(env.rocminfo.message)
     found = env.versions
+    rocm_unknown = unknown_rocm(env)
     if found is not None and verbose:
         parts = [f"ROCm {found.rocm} ({found.rocm_source})" if found.rocm else "ROCm: none found"]
+        if rocm_unknown is not None and str(rocm_unknown) in quoted:  # its reason: above
+            parts[0] = f"ROCm: unknown (could not read {rocm_unknown.source}, as above)"
+        elif rocm_unknown is not None:  # said here, not again as source-unreadable
+            parts[0] = f"ROCm: {unknown_line(rocm_unknown)}"
+            quoted.add(str(rocm_unknown))
         parts += [f"torch {found.torch}"] if found.torch else []
         parts += [f"kernel {found.kernel}"] if found.kernel else []
         parts += [f"amdgpu {found.amdgpu}"] if found.amdgpu else []
@@ -100,10 +117,13 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         parts += [f"amdgpu {smi.driver_version}"] if smi.driver_version else []
         lines.append(", ".join(parts))
     elif smi is not None and verbose:
-        lines.append(f"{smi.tool}: {smi.status.message}")
+        nothing = found_nothing(env, smi.tool, smi.status)  # no AMD GPU: no driver advice
+        lines.append(f"{smi.tool}: {nothing or smi.status.message}")
     if env.env_vars:
         lines.append("env: " + " ".join(f"{k}={v!r}" for k, v in env.env_vars.items()))
     for diag in diagnostics:
+        if diag.code == "source-unreadable" and diag.message in quoted:
+            continue
         lines.append(str(diag) if verbose else f"{diag.severity}[{diag.code}]: {diag.message}")
     return [printable(line) for line in lines]
 

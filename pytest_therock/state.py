@@ -102,14 +102,15 @@ class TheRock:
         machine whose KFD topology lists GPUs it cannot use is not quiet, nor one with
         a half-written topology.
         """
-        if verbose > 0 or self.settings.strict or self.settings.expect:
+        settings = self.settings
+        if verbose > 0 or settings.strict or settings.expect or settings.expect_runtime:
             return False
+        from .absence import no_amd_gpu
+
         env = self.env()
         # A rocminfo consulted (WSL, a snapshot) that saw more than "no AMD GPU here"
         # (the driver not loaded, /dev/kfd missing, nothing recorded) deserves the header.
-        said = env.rocminfo.code if env.rocminfo is not None else "not-run"
-        nothing = said in ("not-run", "not-found", "rock-not-loaded", "kfd-missing")
-        return not (env.gpus or env.kfd.present or env.problems or not nothing)
+        return no_amd_gpu(env) and not env.problems
 
     def no_gpu_line(self) -> str:
         """The whole header when :meth:`quiet` (a laptop, an NVIDIA box)."""
@@ -208,11 +209,14 @@ class TheRock:
 
     def diagnostics(self) -> list[Diagnostic]:
         if self._diagnostics is None:
+            from .absence import no_amd_gpu, unknown_gpus
             from .diagnostics import SEVERITIES, run_checks
 
             found = run_checks(self.env(), self.settings.ignore)
             env, settings = self.env(), self.settings
-            if not (env.gpus or env.kfd.present or settings.strict or settings.expect):
+            # none found, or unknown (said by the GPUs line): a GPU test skips, nothing more
+            absent = no_amd_gpu(env) or (unknown_gpus(env) is not None and not env.kfd.present)
+            if absent and not (settings.strict or settings.expect or settings.expect_runtime):
                 found = [_no_gpu_is_not_an_error(d) for d in found]
             extra = self.extra_diagnostics or []
             found += [d for d in extra if d.code not in self.settings.ignore]
@@ -221,11 +225,13 @@ class TheRock:
 
 
 def _no_gpu_is_not_an_error(diag: Diagnostic) -> Diagnostic:
-    """A machine with no AMD GPU (none found, no /dev/kfd) is not broken: in a pytest run
-    that did not ask for a GPU (no --therock-strict, no --therock-expect), its kfd-missing
-    and no-gpu are information, without advice to load a driver it may not need.
-    ``pytest-therock doctor`` keeps them errors, and so does a machine with /dev/kfd (the
-    driver is loaded) whose topology lists no usable GPU."""
+    """A machine with no AMD GPU (:func:`~pytest_therock.absence.no_amd_gpu`) is not
+    broken: in a pytest run that did not ask for a GPU (no --therock-strict,
+    --therock-expect or --therock-expect-runtime), its kfd-missing is information,
+    without a fix; so is one without /dev/kfd whose topology could not be read (the
+    GPUs line says unknown). ``pytest-therock doctor`` keeps them errors, and so does a
+    machine with /dev/kfd (the driver is loaded) whose topology lists no usable GPU or
+    could not be read."""
     if diag.code not in ("kfd-missing", "no-gpu"):
         return diag
 

@@ -173,7 +173,7 @@ class Root:
         except FileNotFoundError:
             raise SourceError(rel, "missing") from None
         except OSError as exc:
-            raise SourceError(rel, os_reason(exc)) from None
+            raise _blocker(self, rel, exc) from None
         if len(data) > limit:
             raise SourceError(rel, f"larger than {limit} bytes")
         try:
@@ -226,10 +226,8 @@ class Root:
             return sorted(os.listdir(self._abs(rel)))
         except FileNotFoundError:
             return []
-        except NotADirectoryError:
-            raise SourceError(rel, "not a directory") from None
         except OSError as exc:
-            raise SourceError(rel, os_reason(exc)) from None
+            raise _blocker(self, rel, exc) from None
 
     def access(self, rel: str, mode: int) -> bool:
         try:
@@ -243,6 +241,47 @@ class Root:
             return os.path.relpath(os.path.realpath(self._checked(rel)), self._real)
         except (OSError, ValueError, SourceError):
             return rel
+
+
+def blocked(root: Root, rel: str) -> SourceError | None:
+    """The first directory on the way to ``rel`` that cannot be passed: a file (or
+    anything else) where a directory should be, a directory this user may not enter,
+    a symlink loop or one leading outside a snapshot root; None when the way is open
+    or merely ends (a missing directory is an absence, not a fault).
+
+    So a snapshot whose ``sys`` is a file is reported once, as ``sys: not a
+    directory``, not once for each file under it, and a file under it is unknown,
+    never "missing" (``open(2)``: ``ENOTDIR``, "a component used as a directory in
+    pathname is not, in fact, a directory"; ``EACCES``, "search permission is denied
+    for one of the directories in the path prefix").
+    """
+    parts = relative(rel).split("/")
+    for end in range(1, len(parts)):
+        prefix = "/".join(parts[:end])
+        try:
+            path = root._checked(prefix)
+            st = os.stat(path)
+        except SourceError as exc:
+            return exc
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return SourceError(prefix, os_reason(exc))
+        if not stat.S_ISDIR(st.st_mode):
+            return SourceError(prefix, "not a directory")
+        if not os.access(path, os.X_OK):
+            return SourceError(prefix, "permission denied (cannot enter it)")
+    return None
+
+
+def _blocker(root: Root, rel: str, exc: OSError) -> SourceError:
+    """The error for ``rel`` that failed with ``exc``: named after the directory on its
+    way that stopped it (:func:`blocked`), else after ``rel`` itself."""
+    if exc.errno in (errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ELOOP):
+        found = blocked(root, rel)
+        if found is not None:
+            return found
+    return SourceError(rel, "not a directory" if exc.errno == errno.ENOTDIR else os_reason(exc))
 
 
 class ToolResult(NamedTuple):

@@ -36,10 +36,14 @@ class Versions(NamedTuple):
         return local.removeprefix("rocm") if local.startswith("rocm") else None
 
 
-def _first_line(root: Root, rel: str) -> str | None:
+def _first_line(root: Root, rel: str, problems: list[Problem] | None = None) -> str | None:
+    """The first line of ``rel``; None when it is missing or empty. One that cannot be
+    read (``opt`` a file, permission) is added to ``problems``: unknown, not absent."""
     try:
         text = root.read_text(rel).strip()
-    except SourceError:
+    except SourceError as exc:
+        if exc.reason != "missing" and problems is not None:
+            problems.append(Problem(exc.path, exc.reason))
         return None
     return text.splitlines()[0].strip() if text else None
 
@@ -95,7 +99,7 @@ def detect_versions(
     candidates.append("opt/rocm/.info/version")
     rocm, source = None, None
     for rel in candidates:
-        rocm = _first_line(root, rel)
+        rocm = _first_line(root, rel, problems)
         if rocm:
             source = "/" + rel
             break
@@ -112,6 +116,6 @@ def detect_versions(
         rocm_source=source,
         therock=packages,
         torch=torch,
-        kernel=_first_line(root, "proc/sys/kernel/osrelease"),
-        amdgpu=_first_line(root, "sys/module/amdgpu/version"),
+        kernel=_first_line(root, "proc/sys/kernel/osrelease", problems),
+        amdgpu=_first_line(root, "sys/module/amdgpu/version", problems),
     )

@@ -102,7 +102,8 @@ def test_a_failing_runner_against_a_good_one_is_grouped(
     lines = out.splitlines()
     assert code == 1 and lines.index("diagnostics") > lines.index("access")
     assert any(
-        line.startswith("  kfd-missing: (absent)  vs  error: /dev/kfd is missing") for line in lines
+        line.startswith("  kfd-missing: (absent)  vs  error: no AMD GPU found: /dev/kfd is missing")
+        for line in lines
     )
 
 

@@ -121,6 +121,12 @@ def test_ci_runner_in_a_container_without_kfd_stops_with_the_fix(
     proof = text.split("; runtime proof (--therock-expect-runtime): ", 1)[1]
     assert proof.startswith("rocminfo failed: /dev/kfd does not exist")
     assert "--device /dev/kfd --device /dev/dri" in proof
+    # rocminfo got past its module check ("ROCk module version 6.10.5 is loaded"): a GPU
+    # host, not a machine without one; kfd-missing says so, with the container's fix
+    assert (
+        "therock: error[kfd-missing]: /dev/kfd is missing although rocminfo found amdgpu "
+        "loaded" in result.stdout.lines
+    )
 
 
 def test_multi_gpu_runner_gives_each_worker_one_gpu(pytester: pytest.Pytester) -> None:

@@ -965,11 +965,34 @@ def test_permission_faults_are_one_line_reports_for_an_unprivileged_user(
     results = as_unprivileged(*first, *map(list, cases))
     status, out, err = results[0]
     assert status in (0, 1) and err == "", err
-    assert "warning[source-unreadable]: .therock/kfd-access: permission denied" in out
+    assert "/dev/kfd: unknown (could not read .therock/kfd-access: permission denied)" in out
     assert results[1][1] == f"{closed}: permission denied (cannot list or enter it)\n"
     for (argv, says), (status, out, err) in zip(cases.items(), results[2:], strict=True):
         assert (status, out, err) == (2, "", f"pytest-therock: {says}\n"), argv
     assert list(private.iterdir()) == []
+
+
+def test_permission_a_sys_the_user_cannot_enter_is_unknown_gpus_said_once(
+    shared_dir: Path,
+) -> None:
+    """``sys`` mode 000 (``chmod 000``, as a user who is not root): the GPUs are unknown,
+    named by what could not be entered, once; never "none found", nor one line for
+    each file under it (the topology, every module parameter)."""
+    path = many_nodes(shared_dir / "closed-sys", 1)
+    (path / "sys").chmod(0)
+    detected, header, (status, out, err), as_json = as_unprivileged(
+        ["detect", str(path)], ["header", str(path)], ["doctor", "--root", str(path)],
+        ["doctor", "--root", str(path), "--json"],
+    )  # fmt: skip
+    said = "could not read sys: permission denied (cannot enter it)"
+    assert detected[1] == "sys: permission denied (cannot enter it)\n"  # one problem
+    for text in (header[1], out):
+        lines = text.splitlines()[1:]  # not the root: line
+        assert f"GPUs: unknown ({said})" in lines, lines
+        assert sum("sys" in line for line in lines) == 1, lines
+        assert "GPUs: none found" not in lines and "not loaded" not in text, lines
+    assert (status, err) == (1, "")
+    assert json.loads(as_json[1])["unknown"] == {"gpus": said, "kfd": None, "rocm": None}
 
 
 def test_permission_an_unreadable_root_is_said_so_in_fleet_diff_and_the_header(
@@ -1030,8 +1053,9 @@ def test_a_json_record_that_cannot_be_parsed_is_a_problem_naming_it(
     code, out, err = doctor("--root", str(path))
     assert code in (0, 1) and err == ""
     said = [line for line in out.splitlines() if "python-versions.json" in line]
+    # once: on the versions line, whose ROCm (TheRock's SDK, recorded there) is unknown
     assert len(said) == 1 and said[0].startswith(
-        "warning[source-unreadable]: .therock/python-versions.json: "
+        "versions: ROCm: unknown (could not read .therock/python-versions.json: "
     ), out
     problems = [str(p) for p in detect(Root(path), {}).problems]
     assert any(p.startswith(".therock/python-versions.json: ") for p in problems)

@@ -57,7 +57,7 @@ def test_target_marker_met_and_unmet() -> None:
 
 def test_reason_without_gpu_says_why(root: RootBuilder) -> None:
     reason = check("requires_gfx1151", no_gpu(root))
-    assert reason == "requires gfx1151, found no AMD GPU (/dev/kfd missing: amdgpu not loaded?)"
+    assert reason == "requires gfx1151, found no AMD GPU (no /dev/kfd)"  # no driver advice
 
 
 def test_hidden_gpus_are_named_in_the_reason() -> None:

@@ -153,12 +153,9 @@ def test_recorded_rocminfo_diagnostics(tmp_path: Path) -> None:
     assert not env.usable
     diagnostics = {d.code: d for d in run_checks(env)}
     assert {"kfd-missing", "rocminfo-failed"} <= set(diagnostics)
-    assert diagnostics["rocminfo-failed"].severity == "error"
+    # This machine has no AMD GPU: rocminfo found none, which is information, not a fault.
     assert str(diagnostics["rocminfo-failed"]) == (
-        "error[rocminfo-failed]: rocminfo failed: the amdgpu kernel module is not loaded. "
-        "Load it with `sudo modprobe amdgpu`, then check `dmesg | grep amdgpu` for why it "
-        "did not load (no supported GPU, missing firmware, Secure Boot, or a VM without a GPU "
-        f"passed through). rocminfo said: {ROCK_LINE!r}."
+        f"info[rocminfo-failed]: rocminfo found no GPU agents (it said {ROCK_LINE!r})."
     )
 
 
@@ -240,7 +237,9 @@ def test_live_detect_reports_rocminfo_failed(rocminfo_path: str, no_amd_gpu: Non
     assert env.rocminfo is not None and env.rocminfo.code in NO_GPU_CODES
     diagnostics = {d.code: d for d in run_checks(env)}
     assert {"kfd-missing", "rocminfo-failed"} <= set(diagnostics)
-    assert diagnostics["rocminfo-failed"].message == env.rocminfo.message
+    said = diagnostics["rocminfo-failed"]
+    assert said.severity == "info" and said.message.startswith("rocminfo found no GPU agents")
+    assert "modprobe" not in said.message and "modprobe" not in str(diagnostics["kfd-missing"])
 
 
 def test_live_doctor_no_gpu(capsys: pytest.CaptureFixture[str], no_amd_gpu: None) -> None:
@@ -255,10 +254,12 @@ def test_live_doctor_runs_rocminfo(
 ) -> None:
     assert main(["doctor", "--root", "/"]) == 1
     lines = capsys.readouterr().out.splitlines()
-    failed = [line for line in lines if line.startswith("error[rocminfo-failed]: ")]
+    # No AMD GPU here: rocminfo's failure is information, quoting the tool, with no
+    # advice to load a driver (on any line: they must not disagree).
+    failed = [line for line in lines if "[rocminfo-failed]: " in line]
     assert len(failed) == 1, lines
-    assert failed[0].startswith("error[rocminfo-failed]: rocminfo failed: ")
-    assert "rocminfo said: " in failed[0]
+    assert failed[0].startswith("info[rocminfo-failed]: rocminfo found no GPU agents (it said ")
+    assert not [line for line in lines if "modprobe" in line or "not loaded." in line], lines
 
 
 def test_live_doctor_json_has_rocminfo_status(

@@ -142,9 +142,12 @@ def test_rocminfo_fixture_skips_with_the_tools_reason(pytester: pytest.Pytester)
     pytester.makepyfile("def test_agents(rocminfo):\n    pass\n")
     result = run(pytester, f"--therock-root={EXAMPLES / 'no-gpu'}", "-rs")
     result.assert_outcomes(skipped=1)
+    # A machine without an AMD GPU: what rocminfo found, quoted, and no driver advice.
     result.stdout.fnmatch_lines(
-        ["*the amdgpu kernel module is not loaded. Load it with `sudo modprobe amdgpu`*"]
-    )
+        ["SKIPPED * rocminfo found no GPU agents (it said 'ROCk module is NOT loaded, possibly "
+         "no GPU devices')"]
+    )  # fmt: skip
+    assert "modprobe" not in result.stdout.str()
     strict = run(pytester, f"--therock-root={EXAMPLES / 'no-gpu'}", "--therock-strict")
     strict.assert_outcomes(errors=1)
 

@@ -156,10 +156,11 @@ def test_the_pytest_header_and_fixture_say_the_output_is_cut(
     assert any("error[rocminfo-incomplete]" in line for line in header), header
     assert "therock: GPUs: none found" in header, header
     # The snapshot's record of /dev/kfd (missing) wins over its rocminfo, which ran: the
-    # header says both, and does not blame amdgpu.
+    # header says both, and does not blame amdgpu. A rocminfo that ran is not a machine
+    # without an AMD GPU: the missing /dev/kfd stays an error.
     kfd = [line for line in header if "kfd-missing" in line]
     assert kfd == [
-        "therock: info[kfd-missing]: /dev/kfd is missing although the recorded rocminfo ran"
+        "therock: error[kfd-missing]: /dev/kfd is missing although the recorded rocminfo ran"
     ], header
     assert any("kfd-record-disagrees" in line for line in header), header
     result.stdout.fnmatch_lines(["*SKIPPED*rocminfo output is incomplete*"])
