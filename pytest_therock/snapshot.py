@@ -336,13 +336,14 @@ class _Bounded:
     refuses outright a read larger than any member may be: tarfile reads a pax or GNU
     long-name header whole, so a header claiming 4 GiB must fail before it is read."""
 
-    def __init__(self, stream: gzip.GzipFile, limit: int) -> None:
+    def __init__(self, stream: gzip.GzipFile, limit: int, files_limit: int) -> None:
         self._stream = stream
         self._limit = limit
+        self._files_limit = files_limit  # the cap the user knows: named in the refusal
 
     def _refuse(self, end: int) -> None:
-        if end > self._limit:
-            raise SnapshotError(f"expands to more than {self._limit} bytes")
+        if end > self._limit:  # files and their tar headers: so more than the files' cap
+            raise SnapshotError(f"expands to more than {self._files_limit} bytes")
 
     def read(self, size: int = -1) -> bytes:
         here = self._stream.tell()
@@ -408,7 +409,7 @@ def extract(archive: Path, into: Path) -> int:
             open(archive, "rb") as raw,
             gzip.GzipFile(fileobj=raw) as unpacked,
         ):
-            stream = _Bounded(unpacked, MAX_STREAM_BYTES)
+            stream = _Bounded(unpacked, MAX_STREAM_BYTES, MAX_ARCHIVE_BYTES)
             with tarfile.open(fileobj=stream, mode="r:") as tar:  # type: ignore[call-overload]
                 for member in tar:
                     members += 1

@@ -615,10 +615,14 @@ def test_archives_a_bomb_is_refused_by_the_caps(
     zeros = tar_gz([(member(f"f{i}"), bytes(1 << 20)) for i in range(8)], level=9)
     assert len(zeros) < 64 << 10
     many = tar_gz([(member(f"d{i}", tarfile.DIRTYPE), b"") for i in range(50)])
+    stream = gzip.compress(bytes(16 << 20), compresslevel=9)  # zeros, not even a tar
     monkeypatch.setattr(snapshot_module, "MAX_ARCHIVE_BYTES", 4 << 20)
+    monkeypatch.setattr(snapshot_module, "MAX_STREAM_BYTES", 8 << 20)
     monkeypatch.setattr(snapshot_module, "MAX_ARCHIVE_MEMBERS", 20)
     cases = {
         zeros: "expands to more than 4194304 bytes",
+        # Past the stream's own cap (files and headers): the one cap a user knows is named.
+        stream: "expands to more than 4194304 bytes",
         many: "more than 20 members: not a snapshot",
     }
     for data, says in cases.items():
