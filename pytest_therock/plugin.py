@@ -668,7 +668,7 @@ def _unread_generic(item: pytest.Item, name: str, error: Exception, state: TheRo
         )
     item.warn(
         MarkerWarning(
-            f"pytest-therock: {error}; not read, so not applied: the test runs "
+            f"pytest-therock: {error}; not read, so not applied "
             f"(register {name} in the ini `markers` if it is your project's; "
             f"an error under --therock-strict)"
         )

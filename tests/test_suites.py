@@ -213,7 +213,7 @@ def test_a_malformed_unregistered_generic_marker_is_not_silently_left_alone(
     result.stdout.fnmatch_lines_random(
         [
             "*test_malformed.py:6: MarkerWarning: pytest-therock: requires_gpus('two'): "
-            "expected a whole number of GPUs*; not read, so not applied: the test runs*",
+            "expected a whole number of GPUs*; not read, so not applied (register*",
             "*test_malformed.py:14: MarkerWarning: pytest-therock: requires_rocm(bogus=1): "
             "unknown keyword 'bogus'; not read, so not applied*",
         ]
