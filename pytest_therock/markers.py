@@ -402,6 +402,9 @@ def _specifier(shown: str, args: Sequence[Any], optional: bool) -> Any:
         return None
     if len(args) != 1 or not isinstance(args[0], str):
         raise MarkerError(f"{shown}: takes one version specifier string, e.g. '>=7.0'")
+    if not args[0].strip():  # packaging reads "" as "any version": a slip, not a choice
+        omit = "leave it out to accept any ROCm, or " if optional else ""
+        raise MarkerError(f"{shown}: an empty version specifier; {omit}name one, e.g. '>=7.0'")
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     try:

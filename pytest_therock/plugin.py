@@ -570,8 +570,10 @@ def pytest_collection(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
-    """Check the markers of collected tests: misuse is a collection error.
+    """Check the plugin's own markers of collected tests: misuse is a collection error.
 
+    Only its own names (:func:`is_own`): whether a generic name is the plugin's is
+    decided at setup, once every conftest (a subdirectory's too) could register it.
     What a test requires is read again at setup (:func:`pytest_runtest_setup`), so a
     marker added later (``pytest_collection_modifyitems``) counts too.
     """
@@ -585,6 +587,8 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
         if not isinstance(item, pytest.Item):
             continue
         own = [m for m in item.own_markers if m.name.startswith(WATCHED)]
+        if _carries_plugin(item, own + inherited):
+            state.module_uses_plugin[str(item.path)] = True
         if not own and not inherited:
             continue
         try:
@@ -603,15 +607,19 @@ def read_marks(
     """The plugin's requirements and exclusions among ``marks``, each parsed once per session.
 
     Raises :class:`pytest_therock.markers.MarkerError` for a misused marker of the plugin.
-    A generic marker (``requires_gpus``, ...) the plugin cannot read is left alone, as
-    another project's, unless the test's module uses the plugin's own markers; at setup
-    (``at_setup``), when every conftest has had its say, see :func:`_unread_generic`.
+    At collection (not ``at_setup``) only the plugin's own names are read. At setup,
+    when every conftest has had its say, a generic marker (``requires_gpus``, ...) is
+    the plugin's unless the project registered the name; one the plugin cannot read is
+    misuse where the test's module uses the plugin (:func:`_uses_plugin`), else left
+    alone, as another project's (:func:`_unread_generic`).
     """
-    _refresh_owners(item.config, state)
+    __tracebackhide__ = True
+    if at_setup:
+        _refresh_owners(item.config, state)
     reqs: list[Requirement] = []
     exclusions: list[Exclusion] = []
     for mark in marks:
-        if not _is_ours(mark.name, state):
+        if not (is_own(mark.name) if not at_setup else _is_ours(mark.name, state)):
             continue
         # By the Mark object first (kept, so its id stays unique): thousands of tests
         # share a decorator, and this spares them the marker's repr.
@@ -620,8 +628,7 @@ def read_marks(
         if kind == "error":
             auto = state.settings.generic_markers == "auto"
             if auto and is_generic(mark.name) and not _uses_plugin(item, state):
-                if at_setup:  # left alone, but not silently
-                    _unread_generic(item, mark.name, found, state)
+                _unread_generic(item, mark.name, found, state)  # left alone, but not silently
                 continue
             raise found
         if kind == "requirement":
@@ -647,8 +654,11 @@ def _unread_generic(item: pytest.Item, name: str, error: Exception, state: TheRo
 
     Decided at setup, once every conftest (a subdirectory's too) could register the
     name. Under ``--therock-strict`` (a runner that must not go green by accident) it is
-    an error of that test; else one warning per distinct marker, and the test runs.
+    an error of that test; else a warning at that test's line, and the test runs. Each
+    such test warns: with ``-W error::...MarkerWarning`` each is an error, and with
+    ``-n`` the count is the same as without (workers share no memory of what was said).
     """
+    __tracebackhide__ = True
     from .markers import MarkerError
 
     if state.settings.strict:
@@ -656,12 +666,9 @@ def _unread_generic(item: pytest.Item, name: str, error: Exception, state: TheRo
             f"{error} ({_where(item)}; under --therock-strict an unregistered {name} is "
             f"pytest-therock's: register it in the ini `markers` if it is your project's)"
         )
-    if str(error) in state.warned_markers:
-        return
-    state.warned_markers.add(str(error))
     item.warn(
         MarkerWarning(
-            f"pytest-therock: {error}; not read, so not applied: the test runs "
+            f"pytest-therock: {error}; not read, so not applied "
             f"(register {name} in the ini `markers` if it is your project's; "
             f"an error under --therock-strict)"
         )
@@ -692,18 +699,48 @@ def _parse(mark: pytest.Mark, state: TheRock) -> tuple[str, Any]:
     return kind, found
 
 
-_PLUGIN_WORDS = re.compile(rb"requires_gfx|requires_gtt_gb|_on_gfx\b|pytest_therock|therock_")
+#: The plugin's fixtures: a test that requests one (directly or through another
+#: fixture) uses the plugin.
+FIXTURES = ("therock_env", "gpu_arch", "rocminfo", "gtt_info")
+
+
+def _carries_plugin(item: pytest.Item, marks: list[pytest.Mark]) -> bool:
+    """The test carries one of the plugin's own markers or requests one of its fixtures
+    (the one that serves it, not a project's fixture of the same name)."""
+    if any(is_own(m.name) for m in marks):
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", None) or {}
+    for name in FIXTURES:
+        chain = defs.get(name)
+        if chain and getattr(chain[-1].func, "__module__", None) == __name__:
+            return True
+    return False
+
+
+def _holds_plugin(namespace: dict[str, Any]) -> bool:
+    """A module's namespace holds something from pytest_therock (``import pytest_therock``,
+    ``from pytest_therock import per_target``)."""
+    for value in list(namespace.values()):
+        try:
+            name = value.__name__ if type(value) is type(sys) else value.__module__
+        except Exception:  # a lazy proxy may raise anything: it is not ours
+            continue
+        if isinstance(name, str) and (name == __package__ or name.startswith(f"{__package__}.")):
+            return True
+    return False
 
 
 def _uses_plugin(item: pytest.Item, state: TheRock) -> bool:
-    """Whether the test's module uses pytest-therock: names its own markers, module or fixtures."""
+    """Whether the test's module uses pytest-therock: one of its tests carries the
+    plugin's own markers or requests its fixtures (seen at collection; this test's
+    late markers too), or its namespace holds something from the package."""
     path = str(item.path)
-    if path not in state.module_uses_plugin:
-        try:
-            source = item.path.read_bytes()
-        except OSError:
-            source = b""
-        state.module_uses_plugin[path] = _PLUGIN_WORDS.search(source) is not None
+    if not state.module_uses_plugin.get(path):
+        module = item.getparent(pytest.Module)
+        namespace = getattr(module, "obj", None) if module is not None else None
+        held = _holds_plugin(vars(namespace)) if namespace is not None else False
+        state.module_uses_plugin[path] = held or _carries_plugin(item, list(item.iter_markers()))
     return state.module_uses_plugin[path]
 
 
@@ -731,6 +768,7 @@ def _property(item: pytest.Item, name: str, value: object) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    __tracebackhide__ = True  # a MarkerWarning made an error (-W error): the test, not us
     marks = [m for m in item.iter_markers() if m.name.startswith(WATCHED)]
     if not marks:
         return
@@ -740,6 +778,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         reqs, exclusions = read_marks(item, marks, state, at_setup=True)
     except ValueError as exc:  # a MarkerError: added after collection, or decided at setup
         invalid = str(exc)
+        if f"({_where(item)}" not in invalid:  # marks carry no place: the test's
+            invalid += f" ({_where(item)})"
     if invalid is not None:  # outside the except clause: one line, no chained traceback
         pytest.fail(f"pytest-therock: invalid marker {invalid}", pytrace=False)
     if not reqs and not exclusions:
@@ -837,7 +877,12 @@ class HardwareSummary:
             return
         props = {name: str(value) for name, value in report.user_properties}
         if REQUIRES_PROPERTY in props:
-            self.tally.record(props.get(SKIPPED_PROPERTY), report.skipped, report.nodeid)
+            from .state import setup_outcome
+
+            outcome = setup_outcome(
+                report.passed, report.skipped, report.outcome, hasattr(report, "wasxfail")
+            )
+            self.tally.record(props.get(SKIPPED_PROPERTY), outcome, report.nodeid)
         for kind, name in (("gtt", GTT_NEED_PROPERTY), ("gpu", GPU_MEMORY_NEED_PROPERTY)):
             if name in props:
                 from .parsing import decimal

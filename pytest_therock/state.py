@@ -21,43 +21,69 @@ if TYPE_CHECKING:
     from .workers import SliceBook
 
 
+#: What pytest calls a test's setup outcome, one and several (its summary line's words).
+OUTCOME_WORDS = {
+    "passed": ("passed", "passed"),
+    "skipped": ("skipped", "skipped"),
+    "xfailed": ("xfailed", "xfailed"),
+    "error": ("error", "errors"),
+    "rerun": ("rerun", "rerun"),
+}
+
+
+def setup_outcome(passed: bool, skipped: bool, outcome: str, wasxfail: bool) -> str:
+    """pytest's category for a setup report: ``passed`` (the test then ran),
+    ``skipped``, ``xfailed`` (skipped with ``wasxfail``), ``error`` (a setup that
+    failed: pytest counts an error, not a failure), or ``rerun``
+    (pytest-rerunfailures: set up again later)."""
+    if passed:
+        return "passed"
+    if skipped:
+        return "xfailed" if wasxfail else "skipped"
+    return "rerun" if outcome == "rerun" else "error"
+
+
 class SkipTally:
     """Tests with hardware requirements, and why the unmet ones did not run."""
 
     def __init__(self) -> None:
-        self.tests: dict[str, tuple[str | None, bool]] = {}  # test id -> (unmet reason, skipped)
+        #: test id -> (unmet reason, setup outcome in pytest's words: :func:`setup_outcome`)
+        self.tests: dict[str, tuple[str | None, str]] = {}
         #: The most an unmet marker asked for, in bytes: "gtt" (requires_gtt_gb) and
         #: "gpu" (requires_gpu_memory_gb).
         self.memory_needed: dict[str, int] = {}
 
-    def record(self, reason: str | None, skipped: bool, test: str | None = None) -> None:
+    def record(self, reason: str | None, outcome: str, test: str | None = None) -> None:
         """A hardware-marked test's setup; a later setup of the same test (a rerun) replaces it."""
-        self.tests[test if test is not None else str(len(self.tests))] = (reason, skipped)
+        self.tests[test if test is not None else str(len(self.tests))] = (reason, outcome)
 
     @property
     def marked(self) -> int:
         return len(self.tests)
 
     @property
-    def unmet(self) -> Counter[str]:
-        return Counter(reason for reason, _ in self.tests.values() if reason is not None)
-
-    @property
-    def strict_failures(self) -> int:
-        return sum(1 for reason, skipped in self.tests.values() if reason and not skipped)
+    def unmet(self) -> Counter[tuple[str, str]]:
+        """(outcome, unmet reason) -> tests."""
+        return Counter((out, why) for why, out in self.tests.values() if why is not None)
 
     def summary(self) -> list[str]:
-        """``12 skipped: requires gfx1151, found gfx1100``, most frequent first."""
-        if not self.unmet:
-            return []
-        verb = "failed" if self.strict_failures else "skipped"
+        """``12 skipped: requires gfx1151, found gfx1100``, most frequent first; under
+        --therock-strict ``2 errors: ...``: pytest's words for what happened at setup."""
         unmet = self.unmet
-        lines = [f"{n} {verb}: {reason}" for reason, n in unmet.most_common()]
+        if not unmet:
+            return []
+        lines = [
+            f"{n} {OUTCOME_WORDS[out][n != 1]}: {why}" for (out, why), n in unmet.most_common()
+        ]
         total = sum(unmet.values())
+        ran = sum(1 for _, out in self.tests.values() if out == "passed")
         if total == self.marked:
-            lines.append(f"every hardware-marked test ({total}) {verb}: none of them ran")
+            kinds = {out for out, _ in unmet}
+            did = {"skipped": "skipped", "error": "is an error at setup"}.get(kinds.pop(), "")
+            did = did if not kinds and did else "had an unmet requirement"
+            lines.append(f"every hardware-marked test ({total}) {did}: none of them ran")
         else:
-            lines.append(f"{self.marked - total} of {self.marked} hardware-marked tests ran")
+            lines.append(f"{ran} of {self.marked} hardware-marked tests ran")
         return lines
 
 
@@ -92,8 +118,8 @@ class TheRock:
         self.stepped_aside: set[str] = set()  # generic marker names the project registered
         self.stepped_aside_said: set[str] = set()  # of those, the ones already reported
         self.gfx_names_seen: set[str] = set()  # requires_gfx<target> names found in sources
-        self.module_uses_plugin: dict[str, bool] = {}  # test module path -> names the plugin
-        self.warned_markers: set[str] = set()  # unread generic markers already warned about
+        #: test module path -> whether it uses the plugin (its markers, fixtures, package)
+        self.module_uses_plugin: dict[str, bool] = {}
 
     def quiet(self, verbose: int) -> bool:
         """No AMD GPU here and nobody asked for one: the header is one line, no summary.

@@ -692,24 +692,23 @@ def test_help_prints_whatever_any_variable_says(
 
 def test_a_marker_argument_whose_repr_raises_is_a_marker_error(pytester: pytest.Pytester) -> None:
     """Not an INTERNALERROR: the argument is shown as what it is, the marker refused."""
+    evil = "import pytest\nclass Evil:\n    def __repr__(self):\n        raise RuntimeError('no')\n"
     pytester.makepyfile(
-        """
-        import pytest
-        class Evil:
-            def __repr__(self):
-                raise RuntimeError("no")
-        @pytest.mark.requires_vram_gb(Evil())
-        def test_a(): pass
-        @pytest.mark.skip_on_gfx("gfx90a", reason=Evil())
-        def test_b(): pass
-        """
+        # a generic marker in a module that uses the plugin: an error of its test
+        test_generic=evil + "@pytest.mark.requires_vram_gb(Evil())\n"
+        "@pytest.mark.requires_gfx90a\ndef test_a(): pass\n",
+        # one of the plugin's own: a collection error
+        test_own=evil + "@pytest.mark.skip_on_gfx('gfx90a', reason=Evil())\ndef test_b(): pass\n",
     )
     result = run(pytester)
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
-        [
-            "*test_a: marker requires_vram_gb(<Evil: repr raised RuntimeError>)*",
-            "*test_b: marker skip_on_gfx('gfx90a', reason=<Evil: repr raised RuntimeError>)*",
-        ]
+        ["*test_b: marker skip_on_gfx('gfx90a', reason=<Evil: repr raised RuntimeError>)*"]
+    )
+    generic = run(pytester, "test_generic.py")
+    assert "INTERNALERROR" not in generic.stdout.str() + generic.stderr.str()
+    generic.assert_outcomes(errors=1)
+    generic.stdout.fnmatch_lines(
+        ["*invalid marker requires_vram_gb(<Evil: repr raised RuntimeError>)*"]
     )

@@ -174,12 +174,13 @@ def test_an_unregistered_generic_marker_the_plugin_cannot_read_is_left_alone(
         """,
     )
     result = run(pytester, f"--therock-root={MI210}")
-    # A module that uses the plugin's own markers is using requires_rocm as the plugin's.
+    # A module that uses the plugin's own markers is using requires_rocm as the plugin's:
+    # an error of that test at setup; the module's other tests and test_theirs run.
     result.stdout.fnmatch_lines(
-        ["*test_ours.py::test_bare: marker requires_rocm: takes one version specifier string*"]
+        ["*invalid marker requires_rocm: takes one version specifier string*(test_ours.py:3)"]
     )
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    assert "ERROR collecting test_theirs.py" not in result.stdout.str()
+    result.assert_outcomes(passed=2, errors=1, warnings=1)
+    assert "ERROR collecting" not in result.stdout.str()
     run(pytester, f"--therock-root={MI210}", "test_theirs.py").assert_outcomes(passed=1)
 
 
@@ -208,11 +209,11 @@ def test_a_malformed_unregistered_generic_marker_is_not_silently_left_alone(
 ) -> None:
     pytester.makepyfile(test_malformed=MALFORMED)
     result = run(pytester, f"--therock-root={MI210}", "-W", "always")
-    result.assert_outcomes(passed=4, warnings=2)  # left alone, said once per distinct marker
+    result.assert_outcomes(passed=4, warnings=3)  # left alone, said for each test
     result.stdout.fnmatch_lines_random(
         [
             "*test_malformed.py:6: MarkerWarning: pytest-therock: requires_gpus('two'): "
-            "expected a whole number of GPUs*; not read, so not applied: the test runs*",
+            "expected a whole number of GPUs*; not read, so not applied (register*",
             "*test_malformed.py:14: MarkerWarning: pytest-therock: requires_rocm(bogus=1): "
             "unknown keyword 'bogus'; not read, so not applied*",
         ]
