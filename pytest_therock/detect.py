@@ -144,10 +144,13 @@ def detect(
         smi, listed = consult_smi(root, environ, timeout)
         smi = check_gpu_count(smi, listed, gpus, problems)
         gpus = fill_memory(gpus, listed)
-    if gpus:
-        kfd_ram = _kfd_ram(root, problems)
-        quiet = ram is not None or kfd_ram is not None
-        ram = _system_memory(root, problems, quiet=quiet) or ram or kfd_ram
+    # RAM with or without a GPU (a CPU-only runner's hooks ask for it too): live, one
+    # sysconf call; a snapshot's procfs through psutil. Without a GPU a snapshot that did
+    # not record /proc/meminfo leaves it unknown without a problem line (the header
+    # stays one line); one that cannot be read is still said.
+    kfd_ram = _kfd_ram(root, problems)
+    quiet = ram is not None or kfd_ram is not None or not gpus
+    ram = _system_memory(root, problems, quiet=quiet) or ram or kfd_ram
     versions = _versions(root, environ, problems) if run_tools or not root.is_live else None
     return Environment(
         root=str(root.path),
