@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .settings import NAMES as SETTING_NAMES
-from .settings import Settings, read_ini, resolve
+from .settings import NAMES, Settings, read_ini, resolve
 from .state import TheRock
 
 if TYPE_CHECKING:
@@ -189,7 +188,7 @@ def _asks_for_help(config: pytest.Config) -> bool:
 def _settings(config: pytest.Config) -> Settings:
     """The session's settings; a bad value is one usage error naming its source."""
     try:
-        cli = {name: config.getoption(f"therock_{name}") for name in SETTING_NAMES}
+        cli = {name: config.getoption(f"therock_{name}") for name in NAMES}
         settings = resolve(cli, os.environ, read_ini(config.getini))
         if settings.ignore:
             from .diagnostics import check_codes
