@@ -87,18 +87,32 @@ APU_DEVICE_IDS = frozenset({0x74A0})  # Instinct MI300A
 
 
 def detect(
-    root: Root | None = None,
+    root: Root | str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     *,
     run_tools: bool = False,
     timeout: float = 30.0,
 ) -> Environment:
-    """Detect everything the plugin reports; never raises for a bad source.
+    """Detect everything the plugin reports (public as ``pytest_therock.detect_environment``).
+
+    ``root``: this machine (None, ``""`` or ``"/"``), or a snapshot directory, as a
+    :class:`Root`, a str or a path-like. ``environ`` (default ``os.environ``) gives the
+    visibility variables and ``$ROCM_PATH``. Never raises for a bad source: what cannot
+    be read is a :class:`Problem` in ``problems``; raises TypeError for a ``root`` of
+    another type.
 
     rocminfo is consulted when a snapshot recorded it, under WSL (no KFD topology),
     or on a live machine when ``run_tools`` asks for it (``pytest-therock doctor``).
     """
-    root = root or Root()
+    if root is None or (isinstance(root, str) and not root):
+        root = Root()
+    elif isinstance(root, (str, os.PathLike)):
+        root = Root(root)
+    elif not isinstance(root, Root):
+        raise TypeError(
+            "detect_environment: root must be a directory (str or path-like) or a Root, "
+            f"got {type(root).__name__}"
+        )
     environ = os.environ if environ is None else environ
     problems: list[Problem] = []
     closed = None if root.is_live else _closed(root)
@@ -144,10 +158,13 @@ def detect(
         smi, listed = consult_smi(root, environ, timeout)
         smi = check_gpu_count(smi, listed, gpus, problems)
         gpus = fill_memory(gpus, listed)
-    if gpus:
-        kfd_ram = _kfd_ram(root, problems)
-        quiet = ram is not None or kfd_ram is not None
-        ram = _system_memory(root, problems, quiet=quiet) or ram or kfd_ram
+    # RAM with or without a GPU (a CPU-only runner's hooks ask for it too): live, one
+    # sysconf call; a snapshot's procfs through psutil. Without a GPU a snapshot that did
+    # not record /proc/meminfo leaves it unknown without a problem line (the header
+    # stays one line); one that cannot be read is still said.
+    kfd_ram = _kfd_ram(root, problems)
+    quiet = ram is not None or kfd_ram is not None or not gpus
+    ram = _system_memory(root, problems, quiet=quiet) or ram or kfd_ram
     versions = _versions(root, environ, problems) if run_tools or not root.is_live else None
     return Environment(
         root=str(root.path),

@@ -264,8 +264,26 @@ def _ttm_limit(env: Environment, name: str, ram: int | None) -> tuple[int | None
     return None, "unknown: RAM unknown"
 
 
-def gpu_memory(env: Environment, gpu: Gpu) -> GpuMemory:
-    """The memory model of ``gpu`` (see the module docstring for every rule)."""
+def gpu_memory(env: Environment, gpu: Gpu | None = None) -> GpuMemory:
+    """The memory model of ``gpu`` (see the module docstring for every rule).
+
+    ``gpu``: one of ``env.gpus``; None (the default) is the first visible GPU, as the
+    ``gtt_info`` fixture takes it. Raises ValueError when None is given and no GPU is
+    visible, TypeError when ``env`` is not an :class:`Environment` or ``gpu`` not a
+    :class:`Gpu`.
+    """
+    if not isinstance(env, Environment):
+        raise TypeError(f"gpu_memory: env must be an Environment, got {type(env).__name__}")
+    if gpu is None:
+        if not env.visible_gpus:
+            raise ValueError(
+                "gpu_memory: no visible AMD GPU in this environment; pass one of env.gpus"
+            )
+        gpu = env.visible_gpus[0]
+    elif not isinstance(gpu, Gpu):
+        raise TypeError(
+            f"gpu_memory: gpu must be a Gpu (one of env.gpus), got {type(gpu).__name__}"
+        )
     ram = env.system_memory_bytes
     log = env.kernel_log
     one_gpu = len(env.gpus) == 1

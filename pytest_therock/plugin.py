@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .settings import Settings, resolve
+from .settings import NAMES, Settings, read_ini, resolve
 from .state import TheRock
 
 if TYPE_CHECKING:
@@ -175,19 +175,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_SETTING_NAMES = (
-    "root",
-    "strict",
-    "expect",
-    "expect_runtime",
-    "timeout",
-    "rocminfo",
-    "ignore",
-    "gpus_per_worker",
-    "generic_markers",
-)
-
-
 def _asks_for_help(config: pytest.Config) -> bool:
     """``--help``, ``--markers``, ``--fixtures``: how a user finds out what to fix."""
     option = config.option
@@ -199,10 +186,10 @@ def _asks_for_help(config: pytest.Config) -> bool:
 
 
 def _settings(config: pytest.Config) -> Settings:
-    cli = {name: config.getoption(f"therock_{name}") for name in _SETTING_NAMES}
-    ini = {name: config.getini(f"therock_{name}") for name in _SETTING_NAMES}
+    """The session's settings; a bad value is one usage error naming its source."""
     try:
-        settings = resolve(cli, os.environ, ini)
+        cli = {name: config.getoption(f"therock_{name}") for name in NAMES}
+        settings = resolve(cli, os.environ, read_ini(config.getini))
         if settings.ignore:
             from .diagnostics import check_codes
 
@@ -216,19 +203,6 @@ def _settings(config: pytest.Config) -> Settings:
         from .printable import printable  # --therock-root as typed: no control sequences
 
         raise pytest.UsageError(f"pytest-therock: {printable(str(exc))}") from None
-    if settings.expect:
-        from .targets import parse_target_pattern
-
-        for target in settings.expect:
-            try:
-                parse_target_pattern(target)
-            except ValueError as exc:
-                if _asks_for_help(config):
-                    return Settings()
-                source = settings.sources.get("expect", "--therock-expect")
-                from .printable import printable
-
-                raise pytest.UsageError(f"{source}: {printable(str(exc))}") from None
     return settings
 
 
@@ -377,8 +351,13 @@ def _assign_gpus(state: TheRock, tx: list[str]) -> None:
         visible = len(state.env().visible_gpus)
         slices = gpu_slices(visible, state.settings.gpus_per_worker, len(ids))
     except ValueError as exc:
-        raise pytest.UsageError(f"--therock-gpus-per-worker: {exc}") from None
+        raise _per_worker_error(state, exc) from None
     state.gpu_slices = SliceBook(ids, slices)
+
+
+def _per_worker_error(state: TheRock, exc: ValueError) -> pytest.UsageError:
+    source = state.settings.sources.get("gpus_per_worker", "--therock-gpus-per-worker")
+    return pytest.UsageError(f"pytest-therock: {source}: {exc}")
 
 
 def state_of(config: pytest.Config) -> TheRock:
@@ -410,7 +389,7 @@ class XdistHooks:
             try:
                 gpu_slices(visible, per_worker, 1)
             except ValueError as exc:
-                raise pytest.UsageError(f"--therock-gpus-per-worker: {exc}") from None
+                raise _per_worker_error(state, exc) from None
         return visible // per_worker
 
     def pytest_configure_node(self, node: Any) -> None:
@@ -427,7 +406,7 @@ class XdistHooks:
             try:
                 positions = state.gpu_slices.take(worker_id)
             except ValueError as exc:
-                raise pytest.UsageError(f"--therock-gpus-per-worker: {exc}") from None
+                raise _per_worker_error(state, exc) from None
             node.workerinput[VARIABLES_KEY] = worker_variables(env, positions)
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:

@@ -14,10 +14,19 @@ ROCMINFO = ("rocminfo",)
 
 
 def run_rocminfo(
-    root: Root, environ: Mapping[str, str], timeout: float, explicit: str | None = None
+    root: Root,
+    environ: Mapping[str, str],
+    timeout: float,
+    explicit: str | None = None,
+    source: str | None = None,
 ) -> tuple[RocminfoReport | None, ToolStatus]:
-    """Run (or replay) rocminfo and parse it; failures become a status, never an exception."""
-    result = tools.run(root, ROCMINFO, timeout=timeout, environ=environ, explicit=explicit)
+    """Run (or replay) rocminfo and parse it; failures become a status, never an exception.
+
+    ``explicit``: the rocminfo a setting names, and ``source`` that setting, named when
+    the tool cannot be run (``cannot run /x/rocminfo (ini therock_rocminfo): ...``)."""
+    result = tools.run(
+        root, ROCMINFO, timeout=timeout, environ=environ, explicit=explicit, source=source
+    )
     if result.returncode is not None and result.returncode < 0:  # killed by a signal
         known = _reported_failure(result.output)  # e.g. an assertion in the WSL thunk
         if known is not None:

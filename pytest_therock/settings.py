@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 DEFAULT_TIMEOUT = 30.0
@@ -28,11 +28,17 @@ class Settings(NamedTuple):
     sources: Mapping[str, str] = {}  # never mutated: resolve() gives each its own
 
 
+#: The yes/no words, in any case: those pytest's own ``bool`` ini values take
+#: (``_pytest.config._strtobool``), so an environment variable and an ini key agree.
+TRUE = ("1", "true", "t", "yes", "y", "on")
+FALSE = ("0", "false", "f", "no", "n", "off")
+
+
 def _bool(text: str, name: str) -> bool:
     value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
+    if value in TRUE:
         return True
-    if value in ("", "0", "false", "no", "off"):
+    if value in ("", *FALSE):
         return False
     raise ValueError(f"{name}: expected true or false, got {text!r}")
 
@@ -73,7 +79,8 @@ def resolve(
     environ: Mapping[str, str],
     ini: Mapping[str, object],
 ) -> Settings:
-    """Merge the three sources; raises ValueError naming the bad setting.
+    """Merge the three sources; raises ValueError naming the bad setting and its source
+    (``PYTEST_THEROCK_STRICT: expected true or false, got 'maybe'``).
 
     An empty value counts as unset, so ``--therock-root=`` and an empty
     ``PYTEST_THEROCK_ROOT`` mean the default, ``/``, as in ``pytest-therock doctor``.
@@ -99,19 +106,28 @@ def resolve(
     if root and not os.path.isdir(str(root)):
         raise ValueError(f"{root_src}: {root} is not a directory")
     strict, strict_src = pick("strict", "PYTEST_THEROCK_STRICT")
-    expect, _ = pick("expect", "PYTEST_THEROCK_EXPECT")
+    expect, expect_src = pick("expect", "PYTEST_THEROCK_EXPECT")
     runtime, runtime_src = pick("expect_runtime", "PYTEST_THEROCK_EXPECT_RUNTIME")
     timeout, timeout_src = pick("timeout", "PYTEST_THEROCK_TIMEOUT")
     rocminfo, _ = pick("rocminfo", "PYTEST_THEROCK_ROCMINFO")
     ignore, _ = pick("ignore", "PYTEST_THEROCK_IGNORE")
     per_worker, per_worker_src = pick("gpus_per_worker", "PYTEST_THEROCK_GPUS_PER_WORKER")
     generic, generic_src = pick("generic_markers", "PYTEST_THEROCK_GENERIC_MARKERS")
+    expected = _words([expect] if isinstance(expect, str) else list(expect or []))  # type: ignore[call-overload]
+    if expected:
+        from .targets import parse_target_pattern  # the markers' pattern language
+
+        for target in expected:
+            try:
+                parse_target_pattern(target)
+            except ValueError as exc:
+                raise ValueError(f"{expect_src}: {exc}") from None
     return Settings(
         root=str(root) if root else "/",
         strict=strict
         if isinstance(strict, bool)
         else bool(strict and _bool(str(strict), strict_src)),
-        expect=_words([expect] if isinstance(expect, str) else list(expect or [])),  # type: ignore[call-overload]
+        expect=expected,
         expect_runtime=runtime
         if isinstance(runtime, bool)
         else bool(runtime and _bool(str(runtime), runtime_src)),
@@ -125,9 +141,47 @@ def resolve(
 
 
 def _generic(value: object | None, name: str) -> str:
+    """``auto``, ``on`` or ``off``, in any case; ``on`` and ``off`` may also be written as
+    the yes/no words the other settings take (:data:`TRUE`, :data:`FALSE`)."""
     word = "auto" if value is None else str(value).strip().lower()
-    if word in ("auto", "on", "off"):
+    if word == "auto":
         return word
-    if word in ("1", "true", "yes", "0", "false", "no"):
+    if word in TRUE or word in FALSE:
         return "on" if _bool(word, name) else "off"
     raise ValueError(f"{name}: expected auto, on or off, got {str(value)!r}")
+
+
+#: The settings, each an option ``--therock-<name>``, a variable and an ini key ``therock_<name>``.
+NAMES = (
+    "root",
+    "strict",
+    "expect",
+    "expect_runtime",
+    "timeout",
+    "rocminfo",
+    "ignore",
+    "gpus_per_worker",
+    "generic_markers",
+)
+#: What pytest's ini types mean, for a value it refuses.
+_INI_EXPECTED = {"strict": "true or false", "expect_runtime": "true or false"}
+
+
+def read_ini(getini: Callable[[str], object]) -> dict[str, object]:
+    """Each ``therock_<name>`` ini value, as ``config.getini`` converts it.
+
+    Raises ValueError naming the key (``ini therock_strict: ...``) when pytest refuses
+    the value: ``therock_strict = maybe`` (pytest raises ValueError, or UsageError since
+    pytest 9), an unclosed quote in a list, a TOML value of the wrong type.
+    """
+    from pytest import UsageError  # pytest is loaded: the plugin runs inside it
+
+    values: dict[str, object] = {}
+    for name in NAMES:
+        try:
+            values[name] = getini(f"therock_{name}")
+        except (ValueError, TypeError, UsageError) as exc:
+            expected = _INI_EXPECTED.get(name)
+            hint = f"; expected {expected}" if expected else ""
+            raise ValueError(f"ini therock_{name}: {exc}{hint}") from None
+    return values

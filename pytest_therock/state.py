@@ -230,7 +230,8 @@ class TheRock:
 
             root = Root(Path(self.settings.root))
             timeout, path = self.settings.timeout, self.settings.rocminfo
-            self._rocminfo = run_rocminfo(root, os.environ, timeout, explicit=path)
+            source = self.settings.sources.get("rocminfo")
+            self._rocminfo = run_rocminfo(root, os.environ, timeout, path, source)
         return self._rocminfo
 
     def diagnostics(self) -> list[Diagnostic]:

@@ -77,9 +77,10 @@ class Root:
 
     __slots__ = ("_dirs", "_real_path", "is_live", "path")
 
-    def __init__(self, path: Path = Path("/")) -> None:
-        self.path = path
-        self.is_live = path == Path("/")
+    def __init__(self, path: str | os.PathLike[str] = Path("/")) -> None:
+        """``path``: a directory (str or path-like); ``/`` is this machine."""
+        self.path = path if isinstance(path, Path) else Path(path)
+        self.is_live = self.path == Path("/")
         #: Directories already resolved (a snapshot does not change while it is read).
         self._dirs: dict[str, str] = {}
         self._real_path: str | None = None

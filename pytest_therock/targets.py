@@ -8,6 +8,7 @@ target newer than that table is still reported.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,42 +83,125 @@ def known_marker_targets() -> list[str]:
     return sorted(n for n in names if re.fullmatch(r"gfx\w+", n))
 
 
+#: A gfx target as the runtime names one: ``gfx1151``, ``gfx90a``; PyTorch's
+#: ``gcnArchName`` adds features after a ``:`` (``gfx942:sramecc+:xnack-``).
+_TARGET = re.compile(r"gfx[0-9a-f]+")
+
+
+def _target(gfx_target: object) -> str | None:
+    """``gfx_target`` as a target name (lower case, features dropped), or None (no GPU);
+    raises TypeError or ValueError for anything that is not a gfx target."""
+    if gfx_target is None:
+        return None
+    if not isinstance(gfx_target, str):
+        raise TypeError(
+            f"per_target: gfx_target must be a str such as 'gfx1151' (or None: no GPU), "
+            f"got {type(gfx_target).__name__} {gfx_target!r}"
+        )
+    target = gfx_target.split(":", 1)[0].strip().lower()
+    from rocm_bootstrap import targets as rb
+
+    if target in {t.name for t in rb.ALL_TARGETS}:
+        return target
+    if not _TARGET.fullmatch(target):
+        raise ValueError(f"per_target: {gfx_target!r} is not a gfx target (e.g. 'gfx1151')")
+    try:
+        family = parse_target_pattern(target)
+    except ValueError:
+        return target  # a target newer than rocm-bootstrap's table
+    if family.members != {target}:
+        raise ValueError(
+            f"per_target: {gfx_target!r} is a family, not a target: pass the GPU's own "
+            "target (the gpu_arch fixture's value, e.g. 'gfx1151')"
+        )
+    return target
+
+
+def _covers(pattern: TargetPattern) -> frozenset[str]:
+    """The known targets (rocm-bootstrap's table) ``pattern`` matches."""
+    from rocm_bootstrap import targets as rb
+
+    return frozenset(t.name for t in rb.ALL_TARGETS if pattern.matches(t.name))
+
+
 def per_target(table: Mapping[str, T], gfx_target: str | None) -> T:
     """The entry of ``table`` for ``gfx_target``: the most specific key that covers it.
 
-    Keys are looked up along rocm-bootstrap's packaging chain (its
-    ``packaging_chain``): the target (``"gfx1151"``), its sub-family (``"gfx115x"``),
-    its family (``"gfx11"``), then ``"default"``. Keys are case-insensitive. A target
-    newer than that table (or None: no GPU) has no families, so it gets its own entry
-    or ``"default"``.
+    ``table`` maps patterns to values, ``{"gfx1151": 1e-3, "gfx115x": 2e-3, "gfx11": 5e-3,
+    "default": 1e-2}``. A key is written as for the markers (``requires_gfx``, read by
+    :func:`parse_target_pattern`): a target, a glob (``gfx11*``), a family or
+    sub-family (``gfx11``, ``gfx115x``, ``gfx94x``), an LLVM generic (``gfx11-generic``),
+    a TheRock family name (``gfx94X-dcgpu``), in any case; or ``"default"``. The
+    target's own key wins; otherwise the key that covers the fewest of rocm-bootstrap's
+    targets (``gfx115x`` before ``gfx11``); then ``"default"``.
 
-    Raises ValueError for a key that is no known target or family (a typo would never
-    be chosen), and LookupError when nothing covers ``gfx_target`` and there is no
-    ``"default"``.
+    ``gfx_target`` is a target as the runtime names it (``"gfx1151"``, or PyTorch's
+    ``"gfx942:sramecc+:xnack-"``: the target before the ``:``), or None: no GPU. A
+    target newer than rocm-bootstrap's table is matched by globs and its own key only.
+
+    Raises TypeError when ``table`` is not a mapping, a key is not a str, or
+    ``gfx_target`` is neither a str nor None; ValueError for a key that is no known
+    target, family or well-formed glob (a typo would never be chosen), for two keys
+    that are one key in another case (``"gfx1151"`` and ``"GFX1151"``) or that cover
+    the same targets (``"gfx11"`` and ``"gfx11-generic"``), and for a ``gfx_target``
+    that is not a gfx target (``""``, ``"nonsense"``, a family such as ``"gfx11"``);
+    LookupError when no key covers ``gfx_target`` and there is no ``"default"``.
     """
-    from rocm_bootstrap import targets as rb
-
-    known = {t.name for t in rb.ALL_TARGETS} | {b.key.lower() for b in rb.all_bundles()}
-    keys = {key.lower(): key for key in table}
-    unknown = sorted(k for k in keys if k not in known and k != "default")
-    if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise ValueError(f"per_target: unknown gfx target or family {keys[unknown[0]]!r}{hint}")
-    chain: list[str] = []
-    if gfx_target is not None:
-        # PyTorch's gcnArchName, "gfx942:sramecc+:xnack-": the target is before the ':'.
-        target = str(gfx_target).split(":", 1)[0].strip().lower()
+    if not isinstance(table, Mapping):
+        raise TypeError(
+            "per_target: table must be a mapping of gfx targets or families to values "
+            f"(per_target({{'gfx1151': ..., 'default': ...}}, gpu_arch)), "
+            f"got {type(table).__name__}"
+        )
+    target = _target(gfx_target)
+    default: str | None = None
+    entries: list[tuple[str, TargetPattern, frozenset[str]]] = []
+    for key in table:
+        if not isinstance(key, str):
+            raise TypeError(
+                f"per_target: keys must be str gfx targets or families, got "
+                f"{type(key).__name__} {key!r}"
+            )
+        if key.strip().lower() == "default":
+            if default is not None:
+                raise ValueError(f"per_target: keys {default!r} and {key!r} are the same key")
+            default = key
+            continue
         try:
-            chain = [b.key.lower() for b in rb.packaging_chain(target)]
-        except (ValueError, KeyError):
-            chain = [target]
-    for key in [*chain, "default"]:
-        if key in keys:
-            return table[keys[key]]
-    raise LookupError(
-        f"per_target: no entry for {gfx_target or 'no GPU'} "
-        f"(looked up {', '.join([*chain, 'default'])})"
+            pattern = _cached_pattern(key)
+        except ValueError as exc:
+            raise ValueError(f"per_target: {exc}") from None
+        covers = _covers(pattern)
+        for other, _, other_covers in entries:
+            if key.strip().lower() == other.strip().lower():
+                raise ValueError(f"per_target: keys {other!r} and {key!r} are the same key")
+            if covers and covers == other_covers:
+                raise ValueError(
+                    f"per_target: keys {other!r} and {key!r} cover the same targets: keep one"
+                )
+        entries.append((key, pattern, covers))
+    # The target's own key first, then the key that covers the fewest targets.
+    found = sorted(
+        (pattern.members != {target}, len(covers), key)
+        for key, pattern, covers in entries
+        if target is not None and pattern.matches(target)
     )
+    if len(found) > 1 and found[0][:2] == found[1][:2]:
+        raise ValueError(
+            f"per_target: keys {found[0][2]!r} and {found[1][2]!r} both cover {target} "
+            "as closely: keep one"
+        )
+    if found:
+        return table[found[0][2]]
+    if default is not None:
+        return table[default]
+    keys = ", ".join(repr(k) for k in table) or "none"
+    raise LookupError(
+        f"per_target: no entry for {target or 'no GPU'} (keys: {keys}; add one that "
+        "covers it, or 'default')"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_pattern(text: str) -> TargetPattern:
+    return parse_target_pattern(text)

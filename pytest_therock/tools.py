@@ -11,7 +11,15 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from .sysroot import MAX_TOOL_OUTPUT, RECORD_DIR, Root, SourceError, ToolResult, run_tool
+from .sysroot import (
+    MAX_TOOL_OUTPUT,
+    RECORD_DIR,
+    Root,
+    SourceError,
+    ToolResult,
+    os_reason,
+    run_tool,
+)
 
 #: Where each tool's output is recorded in a snapshot, by the arguments it ran with.
 RECORDS: dict[tuple[str, ...], str] = {
@@ -36,6 +44,22 @@ def find_tool(name: str, environ: Mapping[str, str], explicit: str | None = None
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return shutil.which(name, path=environ.get("PATH", os.defpath))
+
+
+def unrunnable(tool: str, environ: Mapping[str, str]) -> str | None:
+    """Why ``tool`` (a path, or a name looked up on ``PATH``) cannot be run, or None."""
+    if os.sep not in tool:
+        found = shutil.which(tool, path=environ.get("PATH", os.defpath))
+        return None if found else "not found on PATH"
+    try:
+        st = os.stat(tool)
+    except OSError as exc:
+        return os_reason(exc)
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        return "a directory, not a program"
+    return None if os.access(tool, os.X_OK) else "not executable (permission denied)"
 
 
 def record_name(argv: tuple[str, ...]) -> str:
@@ -70,11 +94,22 @@ def run(
     timeout: float,
     environ: Mapping[str, str] | None = None,
     explicit: str | None = None,
+    source: str | None = None,
 ) -> ToolResult:
-    """Run (live root) or replay (snapshot root) one tool; never raises."""
+    """Run (live root) or replay (snapshot root) one tool; never raises.
+
+    ``explicit``: the tool to run instead of looking for it, as a setting gave it;
+    ``source`` names that setting (``ini therock_rocminfo``), and an ``explicit`` tool
+    that cannot be run (missing, a directory, not executable: one stat, when the tool is
+    first needed) is reported with it.
+    """
     if not root.is_live:
         return replay(root, argv)
     environ = os.environ if environ is None else environ
+    if explicit and source:
+        why = unrunnable(explicit, environ)
+        if why is not None:
+            return ToolResult(argv, None, "", f"cannot run {explicit} ({source}): {why}")
     path = find_tool(argv[0], environ, explicit)
     if path is None:
         return ToolResult(

@@ -658,7 +658,7 @@ def test_a_glob_that_can_never_match_is_refused(pytester: pytest.Pytester, patte
     expect = run(pytester, root, f"--therock-expect={pattern}")
     assert expect.ret == pytest.ExitCode.USAGE_ERROR
     [said] = errors_in(expect)
-    assert said.startswith("ERROR: --therock-expect: '") and "is not a" in said
+    assert said.startswith("ERROR: pytest-therock: --therock-expect: '") and "is not a" in said
 
 
 def test_a_valid_glob_still_matches(pytester: pytest.Pytester) -> None:

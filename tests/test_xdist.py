@@ -106,7 +106,7 @@ def test_more_workers_than_gpu_slices_is_an_error_before_any_test(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "*--therock-gpus-per-worker: 3 workers x 3 GPU(s) need 9 GPUs, 8 visible: at most 2 worker(s) fit (use -n 2)"
+            "ERROR: pytest-therock: --therock-gpus-per-worker: 3 workers x 3 GPU(s) need 9 GPUs, 8 visible: at most 2 worker(s) fit (use -n 2)"
         ]
     )
 
