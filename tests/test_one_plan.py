@@ -161,5 +161,9 @@ def test_a_session_quotes_the_doctors_plan(
     if memory and all(m["allocatable_bytes"] is None for m in memory):
         assert "is unknown" in reason and "found unknown" not in reason
         assert "memory-below-need" not in summary
-    if memory and memory[0].get("pending"):  # set, not in effect: nothing to raise
-        assert "raise" not in reason and "reboot" in reason
+    first = memory[0] if memory else {}
+    kfd, live = first.get("kfd_ttm_bytes"), first.get("limit_bytes")
+    plan = needed["plan"] or {}
+    if first.get("kfd_conflict") and kfd < live and plan.get("pages_limit") == user_pages(plain):
+        # set high enough, not in effect: nothing to raise, a reboot to take it
+        assert f"raise {first['ttm_param']}" not in reason and "reboot" in reason
