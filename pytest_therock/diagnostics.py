@@ -652,14 +652,8 @@ def _memory_config(env: Environment, need: int | None) -> Found:
     fix = plan.change if plan is not None else None  # a plan with nothing to change: no Fix
     if plan is not None and not plan.change and not plan.met:
         message += f" ({plan.why})"
-    live = model.limit_bytes
-    if fix is None and model.kfd_conflict and not model.pending and live is not None:
-        # pages_limit lowered at runtime below KFD's: allocations stop at the live value
-        # (met), which is lost at the next boot unless it is on the command line.
-        fix = (
-            f"set {name}={live // PAGE} on the kernel command line and reboot, so KFD "
-            "takes the same limit when amdgpu loads"
-        )
+    # (pages_limit lowered at runtime below KFD's limit: allocations stop at the live
+    # value, which the plan keeps; nothing more to change, so no Fix of its own.)
     if model.gttsize_bytes is not None and (plan is None or plan.met):
         fix = "remove amdgpu.gttsize" + (f" ({plan.why})" if plan else f" and set {name}")
     elif (

@@ -167,3 +167,32 @@ def test_a_session_quotes_the_doctors_plan(
     if first.get("kfd_conflict") and kfd < live and plan.get("pages_limit") == user_pages(plain):
         # set high enough, not in effect: nothing to raise, a reboot to take it
         assert f"raise {first['ttm_param']}" not in reason and "reboot" in reason
+
+
+@pytest.mark.parametrize("need", [None, 16, 48])
+def test_a_pages_limit_lowered_at_runtime_is_kept_and_quoted_once(
+    tmp_path: Path, need: int | None
+) -> None:
+    """strix-halo-gtt-raised with its live ttm.pages_limit lowered to 32 GiB after KFD took
+    62.5 GiB: a process gets 32 GiB. The plan keeps at least the 32 GiB the user set, and
+    memory-config gives no fix of its own besides the plan."""
+    import shutil
+
+    root = shutil.copytree(EXAMPLES / "strix-halo-gtt-raised", tmp_path / "root")
+    (root / "sys/module/ttm/parameters/pages_limit").write_text("8388608\n")
+    asked = ("--need", str(need)) if need else ()
+    base = [sys.executable, "-m", "pytest_therock.cli", "doctor", "--root", str(root), *asked]
+    text = subprocess.run(base, capture_output=True, text=True, check=False, timeout=120).stdout
+    out = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=120)
+    data = json.loads(out.stdout)
+    assert "a process gets the smaller, the live ttm.pages_limit" in text
+    fixes = memory_fixes(text.splitlines())
+    assert fixes.get("memory-config") == planned_change(data)
+    plan = data["plan"]
+    assert plan is not None  # the settings ask for 32 GiB
+    if need == 48:
+        assert plan["pages_limit"] == 48 * 2**30 // 4096  # raised, from 32 GiB
+        assert fixes["memory-below-need"] == plan["change"]
+    else:
+        assert plan["met"] and plan["change"] is None
+        assert not any(p.isdigit() for fix in fixes.values() for p in PAGES.findall(fix or ""))
