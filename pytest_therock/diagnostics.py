@@ -764,6 +764,12 @@ def memory_below_need(env: Environment, need: int, kind: str = "gpu") -> Diagnos
     message = f"{fmt_bytes(need)} of {what} needed; " + "; ".join(dict.fromkeys(found))
     if not plan.change:
         message += f" ({plan.why})"
+    settings = machine_plan(env, None, kind)  # what memory-config quotes without a need
+    if plan.change and settings is not None and settings.change not in (None, plan.change):
+        message += (
+            f" (this plan replaces the one for the {fmt_bytes(settings.need_bytes)} "
+            "the settings ask for)"
+        )
     return Diagnostic(
         MEMORY_BELOW_NEED.code,
         MEMORY_BELOW_NEED.severity,

@@ -138,6 +138,12 @@ def test_a_session_quotes_the_doctors_plan(
             assert fix is not None and "amd-smi static" in fix
         else:
             assert fix == planned_change(needed), (code, fix)
+    # Where the need goes past what the settings ask for, the summary says its plan
+    # replaces the header's: never two plans side by side unexplained.
+    later = summary.get("memory-below-need")
+    if header.get("memory-config") and later and later != header["memory-config"]:
+        (line,) = [x for x in lines if x.startswith("warning[memory-below-need]")]
+        assert "this plan replaces the one for the" in line
     # Neither lowers what the user set, nor what the other sets.
     pages = [
         int(p) for fix in (*header.values(), *summary.values()) for p in PAGES.findall(fix or "")
