@@ -44,6 +44,12 @@ why, never a number that only looks measured. The rules, with their sources:
   superm1/amd-debug-tools ``amd_debug/ttm.py``) nor above KFD's ``max_system_mem_limit``.
   The kernel itself accepts any ``pages_limit`` (``ttm_tt.c`` only falls back to its
   default for 0), so the ceiling is the plan's, not the kernel's.
+- **One plan per machine**: a plan aims at the larger of the need and what the settings
+  already ask for (:func:`intended_bytes`), so it never lowers a ``pages_limit`` the user
+  set. KFD takes its limit only when amdgpu loads
+  (``amdgpu_amdkfd_gpuvm_init_mem_limits()``), so every planned ``pages_limit`` goes on
+  the kernel command line with a reboot, and a value set at runtime above KFD's limit is
+  put in effect the same way.
 """
 
 from __future__ import annotations
@@ -483,7 +489,9 @@ class Plan(NamedTuple):
     ``kind`` is ``"gpu"`` (from whichever pool applies) or ``"gtt"`` (GTT itself).
     ``steps`` are done in order (carve-out first); ``pages_limit`` is the exact value of
     ``param`` to set (4 KiB pages), never above :func:`safe_limit` of the RAM the OS
-    will see; ``reaches_bytes`` is what the machine can allocate after the steps.
+    will see, and never below the value the user set (a higher one is kept);
+    ``reaches_bytes`` is what the machine can allocate after the steps. ``unknown``: how
+    much the GPU can allocate is unknown, so neither met nor below is established.
     """
 
     gfx_target: str | None
