@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from .environment import Environment, fmt_bytes
-from .memory import PAGE, gpu_memory, machine_plan, target_bytes, ttm_param
+from .memory import PAGE, GpuMemory, gpu_memory, machine_plan, target_bytes, ttm_param
 
 SEVERITIES = ("error", "warning", "info")
 FAQ = "https://github.com/ROCm/TheRock/blob/main/docs/faq.md"
@@ -568,9 +568,10 @@ def _gpu_memory(env: Environment, need: int | None) -> Found:
     if not any(g.is_apu for g in env.visible_gpus):
         return
     # The plan itself is quoted by memory-config or memory-below-need: one fix per situation.
+    planned = machine_plan(env, need)
     hint = (
         None
-        if target_bytes(env, need)
+        if need or (planned is not None and planned.change)
         else "`pytest-therock doctor --need GIB` gives the change for a size"
     )
     for gpu in env.visible_gpus:
@@ -643,21 +644,16 @@ def _memory_config(env: Environment, need: int | None) -> Found:
     if not problems:
         return
     kind = "gpu" if model.is_apu else "gtt"
-    if need:  # asked for (doctor --need): every line aims at that size
-        plan = machine_plan(env, need, kind)
-    else:
-        plan = machine_plan(env, carve if hidden else None, kind)
+    # The machine's one plan: for the larger of the need and what the settings ask for
+    # (memory.intended_bytes: a set pages_limit, gttsize, a carve-out the driver hides).
+    plan = machine_plan(env, need, kind)
     found = f"{model.gfx_target or model.label} can allocate {fmt_bytes(model.allocatable_bytes)}"
     message = "; ".join(problems) + f": {found} from {model.pool_name}"
     fix = plan.change if plan is not None else None  # a plan with nothing to change: no Fix
     if plan is not None and not plan.change and not plan.met:
         message += f" ({plan.why})"
-    live = model.limit_bytes
-    if fix is None and model.kfd_conflict and live is not None:
-        fix = (
-            f"set {name}={live // PAGE} on the kernel command line and reboot, so KFD "
-            "takes the same limit when amdgpu loads"
-        )
+    # (pages_limit lowered at runtime below KFD's limit: allocations stop at the live
+    # value, which the plan keeps; nothing more to change, so no Fix of its own.)
     if model.gttsize_bytes is not None and (plan is None or plan.met):
         fix = "remove amdgpu.gttsize" + (f" ({plan.why})" if plan else f" and set {name}")
     elif (
@@ -696,16 +692,67 @@ kernel upgrade where the kernel hides the larger pool), or why none can.
 CHECKS[MEMORY_BELOW_NEED.code] = MEMORY_BELOW_NEED
 
 
+MEMORY_UNKNOWN = Check(
+    "memory-unknown",
+    "warning",
+    "What should I do if I encounter memory allocation errors?",
+    """
+Tests marked requires_gpu_memory_gb(n) or requires_gtt_gb(n), or `pytest-therock
+doctor --need n`, ask for n GiB, and how much a GPU can allocate is unknown: its
+size could not be read (no DRM card for the GPU, so no mem_info_vram_total or
+mem_info_gtt_total; an unreadable file; an unknown TTM limit). Neither enough nor
+too little is established, so nothing is planned; the line says what is missing.
+`amd-smi static` or `rocm-smi --showmeminfo vram gtt` shows the sizes on the machine
+(`pytest-therock doctor` runs them; `pytest-therock snapshot` records them).
+""",
+    lambda env, need: iter(()),  # reported where the need is known: summary, doctor --need
+)
+CHECKS[MEMORY_UNKNOWN.code] = MEMORY_UNKNOWN
+_FIND_OUT = "`amd-smi static` or `rocm-smi --showmeminfo vram gtt` on the machine shows it"
+
+
+def _unknown_why(m: GpuMemory, kind: str) -> str:
+    """What is missing for ``m``'s allocatable size (``kind`` as for :func:`memory_below_need`)."""
+    if kind == "gpu" and m.pool == "unknown":
+        return f"pool unknown: {m.pool_reason}"
+    if kind == "gpu" and m.pool == "VRAM":
+        return m.vram_source.removeprefix("unknown: ")
+    if m.limit_bytes is None:
+        return f"TTM limit unknown: {m.limit_why}"
+    return f"GTT size: {m.gtt_source}"
+
+
 def memory_below_need(env: Environment, need: int, kind: str = "gpu") -> Diagnostic | None:
     """What a session's tests (or the user) need, against what the GPUs allow, with the plan.
 
     ``kind``: ``"gpu"`` (from whichever pool applies) or ``"gtt"``. None when met.
+    When a GPU's size is unknown, "below" is not established: ``memory-unknown`` says
+    what is missing (and the plan, when one reaches ``need`` whatever the size is).
     """
     models = [gpu_memory(env, g) for g in env.visible_gpus]
     sizes = [(m.allocatable_bytes if kind == "gpu" else m.usable_bytes) for m in models]
     plan = machine_plan(env, need, kind)
     if plan is None or any(s is not None and s >= need for s in sizes):
         return None
+    what = "GPU memory" if kind == "gpu" else "GTT"
+    if any(s is None for s in sizes):
+        unknown = [
+            f"how much {m.gfx_target or m.label} can allocate"
+            + (f" from {m.pool_name}" if kind == "gpu" and m.pool != "unknown" else "")
+            + f" is unknown ({_unknown_why(m, kind)})"
+            for s, m in zip(sizes, models, strict=True)
+            if s is None
+        ]
+        known = [
+            f"{m.gfx_target or m.label} can allocate {fmt_bytes(s)}"
+            for s, m in zip(sizes, models, strict=True)
+            if s is not None
+        ]
+        message = f"{fmt_bytes(need)} of {what} needed; " + "; ".join(
+            dict.fromkeys(unknown + known)
+        )
+        fix = plan.change if plan.change and plan.possible else _FIND_OUT
+        return Diagnostic(MEMORY_UNKNOWN.code, MEMORY_UNKNOWN.severity, message, fix)
     # The GPU the plan is about is the one the message names; the others follow.
     found = [
         f"{m.gfx_target or m.label} can allocate {fmt_bytes(s)}"
@@ -714,10 +761,15 @@ def memory_below_need(env: Environment, need: int, kind: str = "gpu") -> Diagnos
     ]
     first = next((i for i, m in enumerate(models) if m.gfx_target == plan.gfx_target), 0)
     found.insert(0, found.pop(first))
-    what = "GPU memory" if kind == "gpu" else "GTT"
     message = f"{fmt_bytes(need)} of {what} needed; " + "; ".join(dict.fromkeys(found))
     if not plan.change:
         message += f" ({plan.why})"
+    settings = machine_plan(env, None, kind)  # what memory-config quotes without a need
+    if plan.change and settings is not None and settings.change not in (None, plan.change):
+        message += (
+            f" (this plan replaces the one for the {fmt_bytes(settings.need_bytes)} "
+            "the settings ask for)"
+        )
     return Diagnostic(
         MEMORY_BELOW_NEED.code,
         MEMORY_BELOW_NEED.severity,

@@ -266,7 +266,15 @@ def _memory(
             on = f"on {gpu.gfx_target or gpu.label}"
             if kind == "GPU memory":
                 on = f"from {_model(env, gpu).pool_name} {on}"
-            why = hint(env, gpu, gib) if best is not None else _unknown(env, gpu, kind)
+            if best is None:  # neither enough nor too little: say what is unknown
+                name = gpu.gfx_target or gpu.label
+                if kind == "GPU memory":
+                    what = f"how much {name} can allocate from {_model(env, gpu).pool_name}"
+                else:
+                    what = f"how much {kind} {name} can allocate"
+                why = _unknown(env, gpu, kind)
+                return f"requires {_gib(gib)} {kind}; {what} is unknown ({why})"
+            why = hint(env, gpu, gib)
             return f"requires {_gib(gib)} {kind}, found {fmt_bytes(best)} {on} ({why})"
 
         def on_gpu(env: Environment, gpu: Gpu) -> str | None:
@@ -274,8 +282,9 @@ def _memory(
             if found is not None and found >= gib * GIB:
                 return None
             pool = f" from {_model(env, gpu).pool_name}" if kind == "GPU memory" else ""
-            why = hint(env, gpu, gib) if found is not None else _unknown(env, gpu, kind)
-            return f"{fmt_bytes(found)} {kind}{pool}, not {_gib(gib)} ({why})"
+            if found is None:  # not "below": unknown
+                return f"{kind}{pool} unknown, {_gib(gib)} needed ({_unknown(env, gpu, kind)})"
+            return f"{fmt_bytes(found)} {kind}{pool}, not {_gib(gib)} ({hint(env, gpu, gib)})"
 
         need = math.ceil(gib * GIB)
         return Requirement(
@@ -333,26 +342,10 @@ def _unknown(env: Environment, gpu: Gpu, kind: str) -> str:
 def _plan_hint(env: Environment, gpu: Gpu, gib: float, kind: str) -> str:
     """Why the size is what it is, and the kind of change that raises it. The exact
     value is left to the session summary and ``pytest-therock doctor --need``, so one
-    machine shows one number."""
-    from .memory import plan
+    machine shows one number (memory.plan_hint)."""
+    from .memory import plan_hint
 
-    model = _model(env, gpu)
-    steps = plan(model, int(gib * GIB), kind)
-    if not steps.possible and not steps.steps:
-        return steps.why
-    if steps.steps and steps.steps[0].startswith("upgrade"):
-        return f"{steps.why}; {steps.action}"
-    if kind == "gpu" and model.pool == "VRAM" and model.is_apu:
-        why = "allocations come from the carve-out"
-    elif model.is_default:
-        why = "GTT defaults to 50% of RAM"
-    elif model.gttsize_bytes is not None and model.disagrees:
-        why = f"amdgpu.gttsize and {model.ttm_param} disagree"
-    elif model.pool == "GTT" or kind == "gtt":
-        why = f"TTM limit set by {model.limit_why}"
-    else:
-        why = model.pool_reason
-    return f"{why}; {steps.action}"
+    return plan_hint(env, gpu, math.ceil(gib * GIB), kind)
 
 
 def _gtt_hint(env: Environment, gpu: Gpu, gib: float) -> str:

@@ -44,6 +44,12 @@ why, never a number that only looks measured. The rules, with their sources:
   superm1/amd-debug-tools ``amd_debug/ttm.py``) nor above KFD's ``max_system_mem_limit``.
   The kernel itself accepts any ``pages_limit`` (``ttm_tt.c`` only falls back to its
   default for 0), so the ceiling is the plan's, not the kernel's.
+- **One plan per machine**: a plan aims at the larger of the need and what the settings
+  already ask for (:func:`intended_bytes`), so it never lowers a ``pages_limit`` the user
+  set. KFD takes its limit only when amdgpu loads
+  (``amdgpu_amdkfd_gpuvm_init_mem_limits()``), so every planned ``pages_limit`` goes on
+  the kernel command line with a reboot, and a value set at runtime above KFD's limit is
+  put in effect the same way.
 """
 
 from __future__ import annotations
@@ -127,6 +133,8 @@ class GpuMemory(NamedTuple):
     #: KFD's own TTM limit, fixed when amdgpu loaded (the memory bank when it reports GTT);
     #: None when KFD's view is not readable or reports the carve-out.
     kfd_ttm_bytes: int | None = None
+    #: The ``pages_limit`` (4 KiB pages) on the kernel command line for ``ttm_param``, if any.
+    cmdline_pages: int | None = None
 
     @property
     def usable_bytes(self) -> int | None:
@@ -171,8 +179,21 @@ class GpuMemory(NamedTuple):
         return (
             f"KFD's limit {fmt_bytes(kfd)} (set when amdgpu loaded) and the live "
             f"{self.ttm_param} {fmt_bytes(live)} disagree: a process gets the smaller, "
-            f"{smaller}; a new value takes effect for KFD only when amdgpu reloads (reboot)"
+            f"{smaller}"
         )
+
+    @property
+    def pending(self) -> bool:
+        """A ``pages_limit`` set above the limit KFD took when amdgpu loaded: asked for,
+        not in effect until amdgpu reloads (reboot). See :attr:`kfd_conflict`."""
+        kfd, live = self.kfd_ttm_bytes, self.limit_bytes
+        return self.kfd_conflict is not None and kfd is not None and live is not None and kfd < live
+
+    @property
+    def set_limit_bytes(self) -> int | None:
+        """The ``pages_limit`` the user set (live or on the command line), in bytes; None
+        when TTM's limit is the kernel's default or unknown. A plan never lowers it."""
+        return self.limit_bytes if self.limit_source == self.ttm_param else None
 
     @property
     def limit_why(self) -> str:
@@ -306,7 +327,8 @@ def gpu_memory(env: Environment, gpu: Gpu | None = None) -> GpuMemory:
         elif early:
             vram, vram_source = bank, f"KFD memory bank: the carve-out before 6.10 ({driver})"
     if vram is None:
-        vram_source = "unknown: no mem_info_vram_total"
+        card = "no DRM card for this GPU, so " if not gpu.card else ""
+        vram_source = f"unknown: {card}no mem_info_vram_total"
 
     limit, limit_source = _ttm_limit(env, name, ram)
     bank_is_vram = bank is not None and vram is not None and abs(bank - vram) <= MIB
@@ -363,6 +385,10 @@ def gpu_memory(env: Environment, gpu: Gpu | None = None) -> GpuMemory:
         pool_reason="",
         allocatable_bytes=None,
         kfd_ttm_bytes=kfd_ttm,
+        cmdline_pages=next(
+            (_int(p.value) for p in env.kernel_params if p.name == name and p.origin == "cmdline"),
+            None,
+        ),
     )
     if ambiguous and bank is not None:
         # Either way KFD offers ``bank``: the carve-out, or GTT up to TTM's limit.
@@ -441,10 +467,23 @@ def _kernel_rule(
 
 
 def intended_bytes(env: Environment) -> int | None:
-    """The size the user already asked for and did not get: ``amdgpu.gttsize``, a
-    ``pages_limit`` set for the TTM module the driver does not read, or the GTT size a
-    kernel log reports TTM disagreeing with. None when there is none."""
+    """The size the settings already ask for: ``amdgpu.gttsize``, the ``pages_limit`` set
+    (live or on the command line, for the TTM module the driver reads or for the one it
+    does not), the GTT size a kernel log reports TTM disagreeing with, or a carve-out
+    larger than the GTT the driver allocates from. None when there is none (TTM's default).
+
+    Every plan on the machine aims at least this high (:func:`target_bytes`), so no plan
+    lowers a limit the user set, and one that is set but not in effect (raised at runtime
+    after KFD took its limit) gets the step that makes it take effect."""
     sizes = [gttsize_bytes(env) or 0]
+    for gpu in env.visible_gpus:
+        if not gpu.is_apu:
+            continue
+        m = gpu_memory(env, gpu)
+        sizes.append(m.set_limit_bytes or 0)
+        usable, carve = m.usable_bytes, m.vram_total_bytes
+        if m.pool == "GTT" and carve is not None and usable is not None and carve > usable:
+            sizes.append(carve)  # the carve-out the user chose, hidden by the driver
     name = ttm_param(env)
     other = "ttm.pages_limit" if name.startswith("amdttm") else "amdttm.pages_limit"
     on_cmdline = {p.name: p.value for p in env.kernel_params if p.origin == "cmdline"}
@@ -468,7 +507,9 @@ class Plan(NamedTuple):
     ``kind`` is ``"gpu"`` (from whichever pool applies) or ``"gtt"`` (GTT itself).
     ``steps`` are done in order (carve-out first); ``pages_limit`` is the exact value of
     ``param`` to set (4 KiB pages), never above :func:`safe_limit` of the RAM the OS
-    will see; ``reaches_bytes`` is what the machine can allocate after the steps.
+    will see, and never below the value the user set (a higher one is kept);
+    ``reaches_bytes`` is what the machine can allocate after the steps. ``unknown``: how
+    much the GPU can allocate is unknown, so neither met nor below is established.
     """
 
     gfx_target: str | None
@@ -487,6 +528,12 @@ class Plan(NamedTuple):
     reaches_bytes: int | None = None
 
     @property
+    def unknown(self) -> bool:
+        """How much the GPU can allocate is unknown and no step is planned: neither met
+        nor below the need is established."""
+        return not self.met and self.found_bytes is None and not self.steps
+
+    @property
     def change(self) -> str | None:
         """The steps as one line, or None when nothing is to change."""
         return "; then ".join(self.steps) if self.steps else None
@@ -497,6 +544,8 @@ class Plan(NamedTuple):
         head = f"plan for {fmt_bytes(self.need_bytes)} of {what} on {self.gfx_target}"
         if self.met:
             return f"{head}: nothing to change ({self.why})"
+        if self.unknown:
+            return f"{head}: unknown whether it is met ({self.why})"
         return f"{head}: {self.change or 'no change can'} ({self.why})"
 
 
@@ -523,6 +572,9 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
         pool = m.pool_name if kind == "gpu" else "GTT"
         why = f"{fmt_bytes(found)} allocatable from {pool}"
         return Plan(m.gfx_target, kind, need, found, True, True, (), "", why, m.ttm_param)
+    if kind == "gpu" and not m.is_apu and found is None:
+        why = f"its VRAM is unknown: {m.vram_source.removeprefix('unknown: ')}"
+        return make(False, (), "unknown", why)
     if kind == "gpu" and not m.is_apu:
         return make(False, (), "no setting can", f"a discrete GPU's VRAM is {fmt_bytes(found)}")
     version = _version((m.driver or " ").partition(" ")[2])
@@ -543,11 +595,26 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
         return make(True, before, before[0], why, reaches_bytes=gtt_now)
 
     def ttm(pages: int) -> str:
+        """The step that puts ``pages`` in effect: KFD takes its limit only when amdgpu
+        loads, so a command-line value needs a reboot (or a reload of amdgpu)."""
         size = fmt_bytes(pages * PAGE)
-        return f"set {m.ttm_param}={pages} ({size}) on the kernel command line{drop}"
+        if pages == m.cmdline_pages and (m.pending or drop):  # asked for there, not in effect
+            remove = "remove amdgpu.gttsize and " if drop else ""
+            return (
+                f"{remove}reboot, so the {m.ttm_param}={pages} ({size}) on the kernel "
+                "command line takes effect"
+            )
+        return f"set {m.ttm_param}={pages} ({size}) on the kernel command line{drop} and reboot"
 
-    pages = -(-need // PAGE)
+    set_pages = (m.set_limit_bytes or 0) // PAGE
+    pages = max(-(-need // PAGE), set_pages)  # never lower a limit the user set
     raise_it = f"raise {m.ttm_param}"
+    if m.pending and pages == set_pages:  # the value is set, KFD has not taken it yet
+        raise_it = (
+            "reboot"
+            if pages == m.cmdline_pages
+            else f"put {m.ttm_param} on the kernel command line and reboot"
+        )
     if ram is None:  # no pages_limit that cannot be checked against the RAM behind it
         why = "the RAM the OS sees is unknown, so no pages_limit can be checked against it"
         return make(False, before, before[0] if before else "RAM unknown", why)
@@ -571,7 +638,7 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
             reaches_bytes=pages * PAGE,
         )
     best_ram = after if after is not None else ram
-    most = safe_limit(best_ram)
+    most = max(safe_limit(best_ram), set_pages * PAGE)  # a set limit above 90% stays
     why = (
         f"{fmt_bytes(need)} is more than 90% of the {fmt_bytes(best_ram)} of RAM the OS "
         f"{'would see' if after is not None else 'sees'}: {fmt_bytes(most)} is the most"
@@ -579,6 +646,8 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
     biggest = max(most, vram or 0) if kind == "gpu" and m.is_apu else most
     if found is not None and biggest <= found:
         return make(False, (), "no setting can", why)
+    if set_pages and most == set_pages * PAGE and not m.pending:  # set, in effect: the most
+        return make(False, (), "no setting can", f"{m.ttm_param} is set that high; {why}")
     if kind == "gpu" and vram is not None and vram >= most:
         if upgrade and hides:
             return make(False, (upgrade,), upgrade, why, kernel="6.15", reaches_bytes=vram)
@@ -596,6 +665,12 @@ def plan(m: GpuMemory, need: int, kind: str = "gpu") -> Plan:
 
 
 def _now(m: GpuMemory, kind: str, found: int | None) -> str:
+    if m.pending and (kind == "gtt" or m.pool == "GTT"):
+        limit = (
+            f"KFD's limit from when amdgpu loaded, below the live {m.ttm_param} "
+            f"{fmt_bytes(m.limit_bytes)}"
+        )
+        return f"GTT {fmt_bytes(found)} now ({limit})"
     if kind == "gtt" or m.pool == "GTT":
         limit = "TTM's default, 50% of RAM" if m.is_default else f"TTM limit: {m.limit_why}"
         return f"GTT {fmt_bytes(found)} now ({limit})"
@@ -631,6 +706,31 @@ def machine_plan(env: Environment, need: int | None, kind: str = "gpu") -> Plan 
         why = f"the settings already ask for {fmt_bytes(target)}; {best.why}"
         best = best._replace(why=why)
     return best
+
+
+def plan_hint(env: Environment, gpu: Gpu, need: int, kind: str = "gpu") -> str:
+    """For a skip reason: why ``gpu`` has less than ``need`` bytes, and the kind of change
+    in the machine's one plan (for :func:`target_bytes`, as every other line). The exact
+    value is left to the session summary and ``pytest-therock doctor --need``."""
+    m = gpu_memory(env, gpu)
+    steps = plan(m, target_bytes(env, need) or need, kind)
+    if not steps.possible and not steps.steps:
+        return steps.why
+    if steps.steps and steps.steps[0].startswith("upgrade"):
+        return f"{steps.why}; {steps.action}"
+    if kind == "gpu" and m.pool == "VRAM" and m.is_apu:
+        why = "allocations come from the carve-out"
+    elif m.pending:
+        why = f"KFD took its limit when amdgpu loaded, before {m.ttm_param} was raised"
+    elif m.is_default:
+        why = "GTT defaults to 50% of RAM"
+    elif m.gttsize_bytes is not None and m.disagrees:
+        why = f"amdgpu.gttsize and {m.ttm_param} disagree"
+    elif m.pool == "GTT" or kind == "gtt":
+        why = f"TTM limit set by {m.limit_why}"
+    else:
+        why = m.pool_reason
+    return f"{why}; {steps.action}"
 
 
 def memories(env: Environment, gpus: Iterable[Gpu] | None = None) -> list[GpuMemory]:

@@ -62,7 +62,7 @@ def test_text_report_has_every_fix(capsys: pytest.CaptureFixture[str]) -> None:
     ) in out  # KFD's limit from driver load, below the live pages_limit
     assert "RAM 124.9 GiB (OS), installed 128.9 GiB; TTM limit 96 GiB (ttm.pages_limit)" in out
     assert "info[gpu-memory]: gfx1151: allocations come from GTT, 62.5 GiB allocatable" in out
-    assert "Fix: set ttm.pages_limit=25165824 on the kernel command line and reboot" in out
+    assert "Fix: set ttm.pages_limit=25165824 (96 GiB) on the kernel command line and reboot" in out
 
 
 def test_ignore_silences_a_code(capsys: pytest.CaptureFixture[str]) -> None:

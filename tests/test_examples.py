@@ -39,7 +39,8 @@ def test_ml_repo_on_default_gtt_skips_the_big_model_and_says_why(pytester: pytes
             "*requires 96 GiB GPU memory, found 62.5 GiB from GTT on gfx1151 "
             "(GTT defaults to 50% of RAM; raise ttm.pages_limit)",
             "warning[[]memory-below-need[]]: 96 GiB of GPU memory needed; gfx1151 can allocate "
-            "62.5 GiB from GTT. Fix: set ttm.pages_limit=25165824 (96 GiB) on the kernel command line",
+            "62.5 GiB from GTT. Fix: set ttm.pages_limit=25165824 (96 GiB) on the kernel command line "
+            "and reboot",
         ]
     )
 

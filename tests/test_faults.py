@@ -196,7 +196,9 @@ class Fault:
 
 NO_GPU = "requires {}, found no AMD GPU"
 # The reason names the file that was wrong (or the missing DRM card).
-VRAM_UNKNOWN = "requires 1 GiB VRAM, found unknown on gfx90a (*mem_info_vram_total*)"
+VRAM_UNKNOWN = (
+    "requires 1 GiB VRAM; how much VRAM gfx90a can allocate is unknown (*mem_info_vram_total*)"
+)
 LOST_GPU = {
     "test_gfx90a": NO_GPU.format("gfx90a"),
     "test_vram": NO_GPU.format("1 GiB VRAM"),
@@ -314,7 +316,7 @@ FAULTS: dict[str, Fault] = {
         "missing",
         says=f"{UNREADABLE}proc/meminfo: missing",
         skips={
-            "test_gtt": "requires 1 GiB GTT, found unknown on gfx90a "
+            "test_gtt": "requires 1 GiB GTT; how much GTT gfx90a can allocate is unknown "
             "(no DRM card found for this GPU, so no mem_info_gtt_total)"
         },
     ),
@@ -324,7 +326,7 @@ FAULTS: dict[str, Fault] = {
         "fifo",
         says=f"{UNREADABLE}proc/meminfo: *",
         skips={
-            "test_gtt": "requires 1 GiB GTT, found unknown on gfx90a "
+            "test_gtt": "requires 1 GiB GTT; how much GTT gfx90a can allocate is unknown "
             "(no DRM card found for this GPU, so no mem_info_gtt_total)"
         },
     ),

@@ -169,7 +169,8 @@ def test_markers_of_other_plugins_are_left_alone() -> None:
 
 def test_unknown_size_names_the_file_that_was_wrong(root: RootBuilder) -> None:
     assert check("requires_vram_gb", mi210(), 1) == (
-        "requires 1 GiB VRAM, found unknown on gfx90a (no DRM card found for this GPU, so no "
+        "requires 1 GiB VRAM; how much VRAM gfx90a can allocate is unknown (no DRM card found for "
+        "this GPU, so no "
         "mem_info_vram_total)"
     )
     root.node(1, "kfd-topology-mi210-node2-properties.txt")  # PCI 0000:63:00.0
@@ -177,6 +178,6 @@ def test_unknown_size_names_the_file_that_was_wrong(root: RootBuilder) -> None:
     (root.path / "sys/class/drm/card0/device/mem_info_vram_total").mkdir()
     env = detect(Root(root.path), {})
     assert check("requires_vram_gb", env, 1) == (
-        "requires 1 GiB VRAM, found unknown on gfx90a "
+        "requires 1 GiB VRAM; how much VRAM gfx90a can allocate is unknown "
         "(mem_info_vram_total: is a directory, expected a file)"
     )

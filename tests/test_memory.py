@@ -122,7 +122,8 @@ def test_large_carve_out_on_6_12_is_hidden_and_the_plan_is_a_kernel_upgrade(
     out = doctor(capsys, root, "--need", "64")
     assert "RAM 31.1 GiB (OS), installed 127.1 GiB" in out
     assert "warning[memory-config]: the 96 GiB carve-out is larger than GTT, but kernel " in out
-    assert "plan for 64 GiB of GPU memory on gfx1151: upgrade the kernel to 6.15 or later" in out
+    # The 96 GiB carve-out is a size the settings ask for: the one plan aims at it.
+    assert "plan for 96 GiB of GPU memory on gfx1151: upgrade the kernel to 6.15 or later" in out
     assert not pages_printed(out)  # no pages_limit for 64 GiB on a machine whose OS has 31
     pytester.makepyfile(
         """
@@ -271,10 +272,11 @@ def test_carve_out_with_ram_and_kernel_unknown(
             "therock: GPU 0: gfx1151, 40 CU, APU, carve-out 96 GiB, GTT 15.5 GiB, "
             "allocatable 96 GiB from VRAM",
             "therock: RAM unknown; TTM limit unknown (RAM unknown)",
-            "*requires 8 GiB GTT, found unknown on gfx1151 (TTM limit unknown: RAM unknown)",
-            # nothing to change is no Fix: the reason is part of what was found
-            "warning[[]memory-below-need[]]: 8 GiB of GTT needed; gfx1151 can allocate unknown "
-            "(the RAM the OS sees is unknown, so no pages_limit can be checked against it).",
+            "*requires 8 GiB GTT; how much GTT gfx1151 can allocate is unknown "
+            "(TTM limit unknown: RAM unknown)",
+            # unknown is not "below": what is missing, and how to find out
+            "warning[[]memory-unknown[]]: 8 GiB of GTT needed; how much gfx1151 can allocate "
+            "is unknown (TTM limit unknown: RAM unknown). Fix: `amd-smi static` or *",
         ]
     )
     assert not pages_printed(result.stdout.str())  # nothing that only looks measured
@@ -527,8 +529,10 @@ def test_plan_never_exceeds_the_cap_and_reaches_the_need_or_says_why(
         return
     if steps.pages_limit is not None:
         ram_after = installed - (steps.carve_out_bytes or carve)
-        assert steps.pages_limit * PAGE <= safe_limit(ram_after) <= installed * 9 // 10
-        assert steps.pages_limit * PAGE <= kfd_system_limit(ram_after)
+        kept = steps.pages_limit == pages  # the user's own value: never lowered
+        assert kept or steps.pages_limit * PAGE <= safe_limit(ram_after) <= installed * 9 // 10
+        assert pages is None or steps.pages_limit >= pages
+        assert kept or steps.pages_limit * PAGE <= kfd_system_limit(ram_after)
     changed = applied(env, steps)
     after = gpu_memory(changed, changed.gpus[0])
     got = after.allocatable_bytes if kind == "gpu" else after.usable_bytes
@@ -559,7 +563,10 @@ def test_kfd_limit_from_driver_load_and_a_live_pages_limit_disagree(
     assert "allocatable 62.5 GiB from GTT" in out
     (warning,) = [line for line in out.splitlines() if line.startswith("warning[memory-config]")]
     assert "ttm.pages_limit 96 GiB disagree" in warning
-    assert "Fix: set ttm.pages_limit=25165824 on the kernel command line and reboot" in warning
+    assert (
+        "Fix: set ttm.pages_limit=25165824 (96 GiB) on the kernel command line and reboot"
+        in warning
+    )
     data = json.loads(doctor(capsys, root, "--json"))
     (memory,) = data["memory"]
     assert memory["allocatable_bytes"] == gpu.kfd_memory_bytes

@@ -397,6 +397,6 @@ def test_two_requirements_of_one_kind_both_apply(pytester: pytest.Pytester) -> N
         [
             "*requires 96 GiB GTT, found 62.5 GiB on gfx1151*",
             "warning[[]memory-below-need[]]: 96 GiB of GTT needed; gfx1151 can allocate 62.5 GiB. "
-            "Fix: set ttm.pages_limit=25165824 (96 GiB) on the kernel command line",
+            "Fix: set ttm.pages_limit=25165824 (96 GiB) on the kernel command line and reboot",
         ]
     )
