@@ -243,11 +243,11 @@ Run `rocminfo` or `amd-smi` to see what the ROCm stack finds.
 """,
 )
 def _no_gpu(env: Environment) -> Iterator[tuple[str, str | None]]:
-    from .absence import unknown_gpus
+    from .absence import unknown_fix, unknown_gpus
 
     if not env.gpus and env.kfd.present and unknown_gpus(env) is not None:
         # the GPUs line says what could not be read: no claim about the topology here
-        yield "which AMD GPUs there are is unknown", None
+        yield "which AMD GPUs there are is unknown", unknown_fix(env)
     elif not env.gpus and env.kfd.present:
         yield "no AMD GPU in the KFD topology", "run `rocminfo`; check `dmesg | grep -i kfd`"
     elif env.gpus and not env.visible_gpus:

@@ -42,7 +42,14 @@ def gpu_details(env: Environment, gpu: Gpu) -> str:
 def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int = 0) -> list[str]:
     """One line per fact; ``verbose`` adds details and the fixes. Machine text in them
     (GPU names, tool messages, paths) is made :func:`printable`."""
-    from .absence import found_nothing, unknown_gpus, unknown_kfd, unknown_line, unknown_rocm
+    from .absence import (
+        found_nothing,
+        some_unknown,
+        unknown_gpus,
+        unknown_kfd,
+        unknown_line,
+        unknown_rocm,
+    )
 
     lines = []
     visible = env.visible_gpus
@@ -58,6 +65,10 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         lines.append(
             f"{what}: {unknown_line(gpus_unknown)}" if gpus_unknown else "GPUs: none found"
         )
+    partly = some_unknown(env)
+    if partly is not None:  # GPUs found, and nodes that may be more of them
+        lines.append(f"GPUs: {partly}")
+        quoted.add(str(env.unknown_nodes[0]))
     if verbose:
         for index, gpu in enumerate(visible):
             lines.append(f"GPU {index}: {gpu_line(env, gpu)}")
