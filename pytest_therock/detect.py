@@ -230,16 +230,16 @@ def _kfd_gpus(root: Root, problems: list[Problem], unknown: list[Problem]) -> li
     unknown, never "none". So is an entry the kernel never makes: it names each node
     ``"%d"`` of its id (``kobject_init_and_add(..., "%d", id)`` in kfd_build_sysfs_node_entry,
     drivers/gpu/drm/amd/amdkfd/kfd_topology.c, torvalds/linux)."""
-    gpus = []
+    gpus: list[Gpu] = []
     nodes = []
     for name in _entries(root, KFD_NODES, problems):
         if name.isascii() and name.isdigit() and len(name) <= MAX_DIGITS:
             nodes.append(name)
         else:
             utf8 = name.encode(errors="surrogateescape").decode(errors="replace") == name
-            why = "not a KFD node (the kernel names them 0, 1, ...)"
-            why = why if utf8 else f"a name that is not UTF-8, {why}"
-            _unknown_node(Problem(f"{KFD_NODES}/{name}", why), problems, unknown)
+            named = "not a KFD node (the kernel names them 0, 1, ...)"
+            named = named if utf8 else f"a name that is not UTF-8, {named}"
+            _unknown_node(Problem(f"{KFD_NODES}/{name}", named), problems, unknown)
     for node in sorted(nodes, key=int):
         rel = f"{KFD_NODES}/{node}/properties"
         try:
@@ -250,11 +250,11 @@ def _kfd_gpus(root: Root, problems: list[Problem], unknown: list[Problem]) -> li
         props = parse_properties(text)
         if text and not text.endswith("\n"):
             problems.append(Problem(rel, "cut short (no final newline): node half-written?"))
-        why = not_unsigned(text, ("simd_count",))
-        if why is None and "simd_count" not in props:
-            why = "incomplete (no simd_count): node half-written?"
-        if why is not None:
-            _unknown_node(Problem(rel, why), problems, unknown)
+        unread = not_unsigned(text, ("simd_count",))
+        if unread is None and "simd_count" not in props:
+            unread = "incomplete (no simd_count): node half-written?"
+        if unread is not None:
+            _unknown_node(Problem(rel, unread), problems, unknown)
             continue
         if props["simd_count"] == 0:
             continue  # a CPU node
