@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, REALDATA, RootBuilder, real, run
 
+from pytest_therock.absence import KFD_TOPOLOGY
+
 TESTS = """
 import pytest
 
@@ -295,3 +297,119 @@ def test_an_unreadable_opt_is_an_unknown_rocm(pytester: pytest.Pytester, tmp_pat
     pytester.makepyfile(TESTS)
     quiet = run(pytester, f"--therock-root={path}")  # no versions line: the warning says it
     quiet.stdout.fnmatch_lines(["therock: warning[[]source-unreadable]: opt: not a directory"])
+
+
+# ------------------------------------------------------------------ unreadable KFD nodes
+
+NODE1 = "sys/class/kfd/kfd/topology/nodes/1"
+
+
+def _break_node(path: Path, fault: str) -> str:
+    """Break the krackan-apu copy at ``path`` the way ``fault`` says; returns what the
+    GPUs line must say could not be read (``<path>: <reason>``)."""
+    node = path / NODE1
+    props = node / "properties"
+    if fault == "random-bytes":
+        props.write_bytes(os.urandom(200_000))
+        return f"{NODE1}/properties: *"  # not UTF-8, or larger than the cap
+    if fault == "2-gib":
+        os.truncate(props, 2 << 30)  # sparse: no disk used
+        return f"{NODE1}/properties: larger than 1048576 bytes"
+    if fault == "out-of-range":
+        text = props.read_text()
+        line = next(ln for ln in text.splitlines() if ln.startswith("simd_count "))
+        props.write_text(text.replace(line, "simd_count " + "9" * 29))
+        return f"{NODE1}/properties: simd_count {'9' * 24}... is out of range (more than 64 bits)"
+    if fault == "node-loop":
+        shutil.rmtree(node)
+        node.symlink_to("1")
+        return f"{NODE1}: symlink loop"
+    if fault == "node-outside":
+        shutil.rmtree(node)
+        node.symlink_to("/etc")
+        return f"{NODE1}: a symlink that leads outside the root"
+    if fault == "properties-outside":
+        props.unlink()
+        props.symlink_to("/etc/passwd")
+        return f"{NODE1}/properties: a symlink that leads outside the root"
+    if fault == "sys-outside":
+        shutil.rmtree(path / "sys")
+        (path / "sys").symlink_to("/sys")
+        return "sys: a symlink that leads outside the root"
+    nodes = os.fsencode(node.parent)
+    name = b"\xff\xfe" if fault == "name-not-utf8" else b"1\xff"
+    os.rename(os.fsencode(node), nodes + b"/" + name)
+    shown = os.fsdecode(name).encode("unicode_escape").decode()  # as printed: \udcff
+    return f"{NODE1[:-1]}{shown}: a name that is not UTF-8, not a KFD node (*)"
+
+
+NODE_FAULTS = [
+    "random-bytes",
+    "2-gib",
+    "out-of-range",
+    "node-loop",
+    "node-outside",
+    "properties-outside",
+    "sys-outside",
+    "name-not-utf8",
+    "node-name-not-utf8",
+]
+
+
+@pytest.mark.parametrize("fault", NODE_FAULTS)
+def test_a_kfd_node_that_cannot_be_read_makes_the_gpus_unknown_never_none(
+    pytester: pytest.Pytester, tmp_path: Path, fault: str
+) -> None:
+    """The krackan-apu snapshot (one gfx1152 node) with that node unreadable, malformed,
+    or hidden: its GPU is unknown, said once with what could not be read, and the fix is
+    to record the snapshot again, not to debug this machine's driver."""
+    import fnmatch
+
+    path = tmp_path / "krackan"
+    shutil.copytree(EXAMPLES / "krackan-apu", path, symlinks=True)
+    said = f"could not read {_break_node(path, fault)}"
+    done = doctor("--root", str(path))
+    assert done.returncode == 1 and done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert fnmatch.filter(lines, f"GPUs: unknown ({said})"), lines
+    assert "none found" not in lines[1] and "no AMD GPU in the KFD topology" not in done.stdout
+    assert "run `rocminfo`" not in done.stdout and "no simd_count" not in done.stdout
+    assert sum("could not read" in ln or "source-unreadable" in ln for ln in lines) == 1, lines
+    assert "error[no-gpu]: which AMD GPUs there are is unknown. Fix: record the snapshot " in (
+        done.stdout
+    )
+    data = json.loads(doctor("--root", str(path), "--json").stdout)
+    assert fnmatch.fnmatch(data["unknown"]["gpus"], said), data["unknown"]
+    assert data["problems"] and data["no_amd_gpu"] is False and data["usable"] is False
+    pytester.makepyfile(TESTS)
+    result = run(pytester, f"--therock-root={path}", "--therock-expect=gfx1152")
+    assert result.ret == 2
+    out = result.stdout.str() + result.stderr.str()
+    assert "found no AMD GPU" not in out and "GPUs: none found" not in out
+    result.stdout.fnmatch_lines(
+        [
+            f"*expected a gfx1152 GPU (--therock-expect), found unknown GPUs ({said}); "
+            "fix: record the snapshot again with `pytest-therock snapshot` on the machine*"
+        ]
+    )
+
+
+def test_gpus_found_beside_a_node_that_cannot_be_read_are_counted_and_the_rest_unknown(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """The 8x MI210 example with one GPU node unreadable: 7 found, 1 unknown."""
+    path = tmp_path / "mi210"
+    shutil.copytree(EXAMPLES / "mi210-8x", path, symlinks=True)
+    nodes = path / "sys/class/kfd/kfd/topology/nodes"
+    gpu_nodes = [
+        n for n in sorted(nodes.iterdir()) if "simd_count 0\n" not in (n / "properties").read_text()
+    ]
+    (gpu_nodes[-1] / "properties").write_bytes(b"\xff" * 64)
+    rel = f"{KFD_TOPOLOGY}/{gpu_nodes[-1].name}/properties"
+    done = doctor("--root", str(path))
+    lines = done.stdout.splitlines()
+    assert f"GPUs: 7 found, 1 unknown (could not read {rel}: not UTF-8 text)" in lines, lines
+    assert sum(rel in ln for ln in lines) == 1, lines
+    data = json.loads(doctor("--root", str(path), "--json").stdout)
+    assert len(data["gpus"]) == 7
+    assert data["unknown_nodes"] == [{"source": rel, "reason": "not UTF-8 text"}]
