@@ -120,6 +120,17 @@ def test_a_machine_without_an_amd_gpu_gets_no_driver_advice_in_any_mode(
         assert all(
             line.startswith("info[rocminfo-failed]: rocminfo found no GPU") for line in failed
         )
+    # --json says what the text says: the tools' messages carry no driver advice either
+    data = json.loads(doctor("--root", root, "--json").stdout)
+    assert data["no_amd_gpu"] is True
+    assert not _advice(json.dumps(data["rocminfo"])) and not _advice(json.dumps(data["smi"]))
+    if data["rocminfo"] is not None:
+        assert data["rocminfo"]["message"].startswith("rocminfo found no GPU agents")
+    if kind == "recorded":
+        assert data["smi"]["status"]["message"] == (
+            "rocm-smi found no AMD GPU (it said 'ERROR:root:Driver not initialized "
+            "(amdgpu not found in modules)')"
+        )
     smi = [line for line in done.stdout.splitlines() if line.startswith("rocm-smi: ")]
     if kind == "recorded":  # doctor -v shows the tool's line: what it found, no advice
         assert smi == [
