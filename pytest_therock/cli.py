@@ -220,11 +220,11 @@ def doctor(args: argparse.Namespace) -> int:
         except SnapshotError as exc:
             _error(f"--root {args.root}: {exc}")
             return 2
-    from .sysroot import root_problem
+    from .snapshot import machine_problem
 
-    problem = root_problem(args.root)
+    problem = machine_problem(args.root)  # in diff's and fleet's words
     if problem is not None:
-        _error(f"--root {args.root}: {problem}")
+        _error(f"--root {args.shown_root}: {problem}")
         return 2
     ignore = frozenset(args.ignore)
     if args.json:

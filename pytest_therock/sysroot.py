@@ -66,6 +66,21 @@ def root_problem(root: str) -> str | None:
     return None
 
 
+#: What a machine's root holds (a snapshot, or ``/``): at least one of these entries.
+MACHINE_DIRS = (RECORD_DIR, "sys", "proc", "dev")
+
+
+def not_a_machine(root: str) -> str | None:
+    """Why the directory ``root`` is no machine's root: ``not a machine (it holds none of
+    .therock/, sys/, proc/, dev/)``; None when it holds one of :data:`MACHINE_DIRS`, of
+    any kind (a ``sys`` that is a file belongs to a machine whose ``sys`` cannot be read,
+    which detection reports). So ``/usr/share``, an empty directory or a directory of
+    snapshots is refused, not read as a machine without a GPU."""
+    if any(os.path.lexists(os.path.join(root, name)) for name in MACHINE_DIRS):
+        return None
+    return f"not a machine (it holds none of {', '.join(f'{d}/' for d in MACHINE_DIRS)})"
+
+
 class Root:
     """A filesystem root: ``/`` on a live machine, a snapshot directory in tests.
 

@@ -424,3 +424,77 @@ def test_gpus_found_beside_a_node_that_cannot_be_read_are_counted_and_the_rest_u
     data = json.loads(doctor("--root", str(path), "--json").stdout)
     assert len(data["gpus"]) == 7
     assert data["unknown_nodes"] == [{"source": rel, "reason": "not UTF-8 text"}]
+
+
+# ------------------------------------------------------------------ not a machine
+
+NOT_A_MACHINE = "not a machine (it holds none of .therock/, sys/, proc/, dev/)"
+
+
+def test_a_directory_that_is_no_machine_is_refused_not_read_as_one_without_a_gpu(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stray root setting on a GPU runner (an empty directory, the directory that
+    holds the snapshots, any other directory) must not turn it into a machine without
+    a GPU that skips every hardware test and goes green: one line, naming the setting."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pytester.makepyfile(TESTS)
+    for path in (empty, EXAMPLES):  # EXAMPLES: a directory of machines, not one
+        done = doctor("--root", str(path))
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == f"pytest-therock: --root {path}: {NOT_A_MACHINE}\n"
+        result = run(pytester, f"--therock-root={path}")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"*pytest-therock: --therock-root: {path} is {NOT_A_MACHINE}"])
+        assert "passed" not in result.stdout.str()
+    monkeypatch.setenv("PYTEST_THEROCK_ROOT", str(empty))
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*PYTEST_THEROCK_ROOT: {empty} is {NOT_A_MACHINE}"])
+    monkeypatch.delenv("PYTEST_THEROCK_ROOT")
+    pytester.makeini(f"[pytest]\ntherock_root = {EXAMPLES}\n")
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*ini therock_root: {EXAMPLES} is {NOT_A_MACHINE}"])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+def test_every_example_root_is_a_machine_and_the_header_names_it(
+    pytester: pytest.Pytester, name: str
+) -> None:
+    """Each example root is read (the rule counts it a machine), and the header, even
+    the one-line form of a machine without a GPU, names the root it read."""
+    path = EXAMPLES / name
+    pytester.makepyfile(TESTS)
+    result = run(pytester, f"--therock-root={path}")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stderr.str()
+    first = next(ln for ln in result.stdout.lines if ln.startswith("therock:"))
+    assert str(path) in first, first
+    assert doctor("--root", str(path)).returncode in (0, 1)
+
+
+def test_a_path_that_is_no_directory_is_said_in_one_wording_by_doctor_diff_and_fleet(
+    tmp_path: Path,
+) -> None:
+    """A FIFO named like an archive and a plain file: the same fact, the same words."""
+    fifo = tmp_path / "f.tar.gz"
+    os.mkfifo(fifo)
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    said = "not a directory or a .tar.gz snapshot"
+    for path in (fifo, plain):
+        for args in (
+            ("doctor", "--root", str(path)),
+            ("diff", str(path), str(EXAMPLES / "no-gpu")),
+            ("fleet", str(path)),
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest_therock.cli", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 2, (args, done.stderr)
+            lines = [ln for ln in done.stderr.splitlines() if str(path) in ln]
+            assert lines and all(ln.endswith(f"{path}: {said}") for ln in lines), (args, lines)
