@@ -143,10 +143,13 @@ def junit_properties(
     env: Environment, diagnostics: list[Diagnostic], versions: Versions
 ) -> list[tuple[str, str]]:
     """Test-suite properties: what the run ran on, for CI dashboards."""
+    from .absence import unknown_gpus
+
     gpus = env.visible_gpus
     memory = [gpu_memory(env, g) for g in gpus]
+    none = "unknown" if unknown_gpus(env) is not None else "none"  # as the header says
     props = [
-        ("therock_gpus", ",".join(g.gfx_target or "unknown" for g in gpus) or "none"),
+        ("therock_gpus", ",".join(g.gfx_target or "unknown" for g in gpus) or none),
         ("therock_gpu_names", ",".join(g.marketing_name or "" for g in gpus)),
         ("therock_vram_bytes", ",".join(str(g.vram_total_bytes or "") for g in gpus)),
         ("therock_gtt_usable_bytes", ",".join(str(m.usable_bytes or "") for m in memory)),

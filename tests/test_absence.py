@@ -393,6 +393,11 @@ def test_a_kfd_node_that_cannot_be_read_makes_the_gpus_unknown_never_none(
     assert fnmatch.fnmatch(data["unknown"]["gpus"], said), data["unknown"]
     assert data["problems"] and data["no_amd_gpu"] is False and data["usable"] is False
     pytester.makepyfile(TESTS)
+    report = tmp_path / "junit.xml"
+    run(pytester, f"--therock-root={path}", f"--junitxml={report}").assert_outcomes(
+        passed=1, skipped=1
+    )
+    assert 'name="therock_gpus" value="unknown"' in report.read_text()  # not "none"
     result = run(pytester, f"--therock-root={path}", "--therock-expect=gfx1152")
     assert result.ret == 2
     out = result.stdout.str() + result.stderr.str()
