@@ -503,3 +503,22 @@ def test_a_path_that_is_no_directory_is_said_in_one_wording_by_doctor_diff_and_f
             assert done.returncode == 2, (args, done.stderr)
             lines = [ln for ln in done.stderr.splitlines() if str(path) in ln]
             assert lines and all(ln.endswith(f"{path}: {said}") for ln in lines), (args, lines)
+
+
+def test_dev_kfd_missing_beside_an_unreadable_kfd_node_says_to_record_again(
+    tmp_path: Path,
+) -> None:
+    """No /dev/kfd recorded and the one GPU node unreadable: which GPUs there are is
+    unknown, and the fix is the snapshot's, not a driver's."""
+    path = tmp_path / "krackan"
+    shutil.copytree(EXAMPLES / "krackan-apu", path, symlinks=True)
+    (path / ".therock/kfd-access").write_text("missing\n")
+    (path / "dev/kfd").unlink()
+    (path / NODE1 / "properties").write_bytes(b"\xff\xfe")
+    done = doctor("--root", str(path))
+    assert done.returncode == 1
+    assert (
+        "error[kfd-missing]: /dev/kfd is missing, and which GPUs there are is unknown. "
+        "Fix: record the snapshot again with `pytest-therock snapshot` on the machine"
+    ) in done.stdout.splitlines(), done.stdout
+    assert not _advice(done.stdout) and "none found" not in done.stdout.splitlines()[1]
