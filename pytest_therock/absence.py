@@ -52,12 +52,35 @@ def hidden_by(env: Environment, rel: str) -> Problem | None:
 
 
 def unknown_gpus(env: Environment) -> Problem | None:
-    """Why the GPUs are unknown: no GPU was found, and the KFD topology's node list (or a
-    snapshot's recorded rocminfo) could not be read. None when the GPUs are known
-    (found, or their absence read)."""
+    """Why the GPUs are unknown: no GPU was found, and the KFD topology's node list, a
+    node in it (``Environment.unknown_nodes``: it exists but could not be read or no
+    kernel prints it) or a snapshot's recorded rocminfo could not be read. None when the
+    GPUs are known (found, or their absence read)."""
     if env.gpus:
         return None
-    return hidden_by(env, KFD_TOPOLOGY) or hidden_by(env, ROCMINFO_RECORD)
+    nodes = env.unknown_nodes[0] if env.unknown_nodes else None
+    return hidden_by(env, KFD_TOPOLOGY) or nodes or hidden_by(env, ROCMINFO_RECORD)
+
+
+def some_unknown(env: Environment) -> str | None:
+    """With GPUs found and KFD nodes that could not be read: ``1 found, 1 unknown (could
+    not read ...)``, naming the first such node; else None."""
+    if not env.gpus or not env.unknown_nodes:
+        return None
+    first = env.unknown_nodes[0]
+    return f"{len(env.gpus)} found, {len(env.unknown_nodes)} {unknown_line(first)}"
+
+
+#: The fix when what a snapshot holds could not be read.
+RECORD_AGAIN = "record the snapshot again with `pytest-therock snapshot` on the machine"
+
+
+def unknown_fix(env: Environment) -> str:
+    """The fix for GPUs that are unknown: record a snapshot again (its files are what
+    could not be read), or, on a live machine, ask the ROCm runtime and the kernel log."""
+    if env.root != "/":
+        return RECORD_AGAIN
+    return "run `rocminfo`; check `dmesg | grep -i kfd`"
 
 
 def unknown_kfd(env: Environment) -> Problem | None:
@@ -96,7 +119,7 @@ def no_amd_gpu(env: Environment) -> bool:
     more (:data:`ROCMINFO_NOTHING`, :data:`SMI_NOTHING`). Not so for a machine whose KFD
     topology lists GPUs that cannot be used, or with ``/dev/kfd`` (the driver is loaded).
     """
-    if env.gpus or env.kfd.present or not env.kfd.known:
+    if env.gpus or env.unknown_nodes or env.kfd.present or not env.kfd.known:
         return False
     if any(
         p.source in (env.root, "rocminfo", "hsa-override")

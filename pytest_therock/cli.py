@@ -131,11 +131,26 @@ def environment_json(
     data["diagnostics"] = [to_dict(d) for d in _diagnose(env, ignore, need)]
     data["usable"] = env.usable
     # What could not be read, as the text report says it (absence.py): null when known.
-    from .absence import could_not_read, no_amd_gpu, unknown_gpus, unknown_kfd, unknown_rocm
+    from .absence import (
+        could_not_read,
+        found_nothing,
+        no_amd_gpu,
+        unknown_gpus,
+        unknown_kfd,
+        unknown_rocm,
+    )
 
     unknown = {"gpus": unknown_gpus(env), "kfd": unknown_kfd(env), "rocm": unknown_rocm(env)}
     data["unknown"] = {k: could_not_read(p) if p else None for k, p in unknown.items()}
     data["no_amd_gpu"] = no_amd_gpu(env)
+    # A tool's failure on a machine without an AMD GPU, as the text says it: what it
+    # found, without the advice to load a driver (absence.found_nothing).
+    rocminfo, smi = data["rocminfo"], data["smi"]
+    if env.rocminfo is not None and isinstance(rocminfo, dict):
+        rocminfo["message"] = found_nothing(env, "rocminfo", env.rocminfo) or rocminfo["message"]
+    if env.smi is not None and isinstance(smi, dict):
+        status = smi["status"]
+        status["message"] = found_nothing(env, env.smi.tool, env.smi.status) or status["message"]
     return data
 
 
@@ -205,11 +220,11 @@ def doctor(args: argparse.Namespace) -> int:
         except SnapshotError as exc:
             _error(f"--root {args.root}: {exc}")
             return 2
-    from .sysroot import root_problem
+    from .snapshot import machine_problem
 
-    problem = root_problem(args.root)
+    problem = machine_problem(args.root)  # in diff's and fleet's words
     if problem is not None:
-        _error(f"--root {args.root}: {problem}")
+        _error(f"--root {args.shown_root}: {problem}")
         return 2
     ignore = frozenset(args.ignore)
     if args.json:

@@ -81,21 +81,20 @@ class Machine:
 def opened(path: str) -> Iterator[Path]:
     """The root directory of a machine: ``/``, a snapshot directory, or an extracted
     ``.tar.gz`` (removed afterwards). Raises :class:`MachineError`."""
-    from .snapshot import MACHINE_DIRS, SnapshotError, is_archive, opened, unfinished
+    from .snapshot import SnapshotError, machine_problem, opened, unfinished
+    from .sysroot import not_a_machine
 
     stale = unfinished(path)
     if stale is not None:
         raise MachineError(stale)
-    problem = None if is_archive(path) else root_problem(path)
-    if problem is not None and problem.startswith("permission denied"):
+    problem = machine_problem(path)  # as doctor says it
+    if problem is not None:
         raise MachineError(f"{path}: {problem}")
-    if problem is not None:  # missing, a file, a FIFO, a device
-        raise MachineError(f"{path}: not a directory or a .tar.gz snapshot")
     try:
         with opened(path) as (root, _skipped):  # links, devices: never extracted
-            if not looks_like_machine(root):
-                dirs = ", ".join(f"{d}/" for d in MACHINE_DIRS)
-                raise MachineError(f"{path}: not a machine (it holds none of {dirs})")
+            problem = not_a_machine(str(root))  # what an archive held
+            if problem is not None:
+                raise MachineError(f"{path}: {problem}")
             yield root
     except SnapshotError as exc:
         raise MachineError(f"{path}: {exc}") from None

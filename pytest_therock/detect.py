@@ -18,10 +18,10 @@ from .environment import (
 )
 from .parsing import (
     BANK_BOUNDS,
+    MAX_DIGITS,
     MAX_MEMORY_BYTES,
     NODE_BOUNDS,
     NODE_MINIMUMS,
-    decimal,
     gfx_target_name,
     implausible,
     not_unsigned,
@@ -127,7 +127,8 @@ def detect(
             kfd=KfdAccess(False, False, False),
             problems=tuple(problems),
         )
-    gpus = _kfd_gpus(root, problems)
+    unknown_nodes: list[Problem] = []
+    gpus = _kfd_gpus(root, problems, unknown_nodes)
     wsl = root.exists("dev/dxg")
     status = None
     ram = None
@@ -175,6 +176,7 @@ def detect(
         kfd=kfd_access(root, problems),
         env_vars={k: environ[k] for k in VISIBILITY_VARIABLES + OVERRIDE_VARIABLES if k in environ},
         problems=tuple(dict.fromkeys(problems)),  # a directory that blocks many files: once
+        unknown_nodes=tuple(dict.fromkeys(unknown_nodes)),
         ttm_module="amdttm" if root.is_dir("sys/module/amdttm") else "ttm",
         wsl=wsl,
         rocminfo=status,
@@ -238,25 +240,38 @@ def _entries(root: Root, rel: str, problems: list[Problem]) -> list[str]:
         return []
 
 
-def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
-    """GPU nodes of the KFD topology. A node whose properties no kernel would print
-    (:data:`~pytest_therock.parsing.NODE_BOUNDS`) is a problem, not a GPU."""
-    gpus = []
-    nodes = [
-        n for n in _entries(root, KFD_NODES, problems) if decimal(n) is not None and n[0] != "-"
-    ]
+def _kfd_gpus(root: Root, problems: list[Problem], unknown: list[Problem]) -> list[Gpu]:
+    """GPU nodes of the KFD topology. A node that exists but cannot be read, or whose
+    properties no kernel would print (:data:`~pytest_therock.parsing.NODE_BOUNDS`), is a
+    problem, not a GPU, and is also added to ``unknown``: it may be a GPU, so the GPUs are
+    unknown, never "none". So is an entry the kernel never makes: it names each node
+    ``"%d"`` of its id (``kobject_init_and_add(..., "%d", id)`` in kfd_build_sysfs_node_entry,
+    drivers/gpu/drm/amd/amdkfd/kfd_topology.c, torvalds/linux)."""
+    gpus: list[Gpu] = []
+    nodes = []
+    for name in _entries(root, KFD_NODES, problems):
+        if name.isascii() and name.isdigit() and len(name) <= MAX_DIGITS:
+            nodes.append(name)
+        else:
+            utf8 = name.encode(errors="surrogateescape").decode(errors="replace") == name
+            named = "not a KFD node (the kernel names them 0, 1, ...)"
+            named = named if utf8 else f"a name that is not UTF-8, {named}"
+            _unknown_node(Problem(f"{KFD_NODES}/{name}", named), problems, unknown)
     for node in sorted(nodes, key=int):
         rel = f"{KFD_NODES}/{node}/properties"
         try:
             text = root.read_text(rel)
         except SourceError as exc:
-            problems.append(Problem(exc.path, exc.reason))
+            _unknown_node(Problem(exc.path, exc.reason), problems, unknown)
             continue
         props = parse_properties(text)
         if text and not text.endswith("\n"):
             problems.append(Problem(rel, "cut short (no final newline): node half-written?"))
-        if "simd_count" not in props:
-            problems.append(Problem(rel, "incomplete (no simd_count): node half-written?"))
+        unread = not_unsigned(text, ("simd_count",))
+        if unread is None and "simd_count" not in props:
+            unread = "incomplete (no simd_count): node half-written?"
+        if unread is not None:
+            _unknown_node(Problem(rel, unread), problems, unknown)
             continue
         if props["simd_count"] == 0:
             continue  # a CPU node
@@ -268,14 +283,21 @@ def _kfd_gpus(root: Root, problems: list[Problem]) -> list[Gpu]:
             or _undecodable_target(props)
         )
         if why is not None:
-            problems.append(Problem(rel, f"{why}: not counted as a GPU"))
+            _unknown_node(Problem(rel, f"{why}: not counted as a GPU"), problems, unknown)
             continue
         bank = _bank_vram(root, node, problems)
         if bank is not None and bank > MAX_MEMORY_BYTES:
-            problems.append(Problem(rel, f"memory banks total {bank} bytes, implausible"))
+            _unknown_node(
+                Problem(rel, f"memory banks total {bank} bytes, implausible"), problems, unknown
+            )
             continue
         gpus.append(_gpu(int(node), props, bank))
     return gpus
+
+
+def _unknown_node(problem: Problem, problems: list[Problem], unknown: list[Problem]) -> None:
+    problems.append(problem)
+    unknown.append(problem)
 
 
 def _undecodable_target(props: dict[str, int]) -> str | None:

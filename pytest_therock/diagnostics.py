@@ -132,7 +132,7 @@ to docker or podman.
 """,
 )
 def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
-    from .absence import no_amd_gpu, unknown_gpus
+    from .absence import no_amd_gpu, unknown_fix, unknown_gpus
 
     # WSL reaches the GPU through /dev/dxg; an unknown /dev/kfd is source-unreadable's
     if env.kfd.present or env.wsl or not env.kfd.known:
@@ -163,8 +163,8 @@ def _kfd_missing(env: Environment) -> Iterator[tuple[str, str | None]]:
             "/dev/kfd is missing although rocminfo found amdgpu loaded",
             "inside a container, pass --device /dev/kfd --device /dev/dri",
         )
-    elif unknown_gpus(env) is not None:  # source-unreadable says what could not be read
-        yield "/dev/kfd is missing, and which GPUs there are is unknown", None
+    elif unknown_gpus(env) is not None:  # the GPUs line says what could not be read
+        yield "/dev/kfd is missing, and which GPUs there are is unknown", unknown_fix(env)
     else:  # a tool saw more than "no GPU here" (rocminfo hung, amd-smi lists a GPU)
         yield (
             "/dev/kfd is missing and the KFD topology lists no GPU: amdgpu is not loaded",
@@ -243,11 +243,11 @@ Run `rocminfo` or `amd-smi` to see what the ROCm stack finds.
 """,
 )
 def _no_gpu(env: Environment) -> Iterator[tuple[str, str | None]]:
-    from .absence import unknown_gpus
+    from .absence import unknown_fix, unknown_gpus
 
     if not env.gpus and env.kfd.present and unknown_gpus(env) is not None:
         # the GPUs line says what could not be read: no claim about the topology here
-        yield "which AMD GPUs there are is unknown", None
+        yield "which AMD GPUs there are is unknown", unknown_fix(env)
     elif not env.gpus and env.kfd.present:
         yield "no AMD GPU in the KFD topology", "run `rocminfo`; check `dmesg | grep -i kfd`"
     elif env.gpus and not env.visible_gpus:

@@ -145,6 +145,9 @@ class Environment(NamedTuple):
     kernel_log: KernelLogFacts | None = None  # None: the kernel log was not read
     smi: SmiSummary | None = None  # None: neither amd-smi nor rocm-smi was consulted
     versions: Versions | None = None  # None: not looked up (pytest does it when a marker asks)
+    #: KFD topology nodes that exist but could not be read, or whose properties no kernel
+    #: prints: each may be a GPU, so the GPUs are unknown (absence.py), never "none".
+    unknown_nodes: tuple[Problem, ...] = ()
 
     @property
     def visible_gpus(self) -> tuple[Gpu, ...]:

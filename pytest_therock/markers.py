@@ -219,7 +219,13 @@ def describe_found(env: Environment) -> str:
     gpus = env.visible_gpus
     if gpus:
         counts = Counter(g.label for g in gpus)  # in order of first appearance
-        return ", ".join(f"{label} x{n}" if n > 1 else label for label, n in counts.items())
+        found = ", ".join(f"{label} x{n}" if n > 1 else label for label, n in counts.items())
+        if env.unknown_nodes:  # KFD nodes that could not be read may be more GPUs
+            from .absence import unknown_line
+
+            unread = env.unknown_nodes
+            return f"{found}, {len(unread)} more {unknown_line(unread[0])}"
+        return found
     if env.gpus:
         shown = ", ".join(f"{k}={v!r}" for k, v in env.env_vars.items() if "VISIBLE" in k)
         return f"no visible AMD GPU ({len(env.gpus)} hidden by {shown})"

@@ -131,12 +131,16 @@ def implausible(
 
 def not_unsigned(text: str, names: Iterable[str]) -> str | None:
     """Why a field of ``names`` in a properties file is no unsigned number, or None:
-    the kernel prints every KFD property with ``%u`` or ``%llu``, so ``simd_count -4``
-    or ``local_mem_size -1`` is a fault (which :func:`parse_properties` would drop)."""
+    the kernel prints every KFD property with ``%u`` or ``%llu``, so ``simd_count -4``,
+    ``local_mem_size -1`` or a number of more than 64 bits is a fault (which
+    :func:`parse_properties` would drop)."""
     wanted = frozenset(names)
     for line in text.split("\n")[:-1]:
         parts = line.split()
         if len(parts) == 2 and parts[0] in wanted and _u64(parts[1]) is None:
+            if parts[1].isascii() and parts[1].isdigit():  # no kernel field is wider
+                shown = parts[1] if len(parts[1]) <= 24 else f"{parts[1][:24]}..."
+                return f"{parts[0]} {shown} is out of range (more than 64 bits)"
             return f"{parts[0]} {parts[1][:24]!r} is not an unsigned number"
     return None
 

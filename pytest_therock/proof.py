@@ -90,7 +90,7 @@ def expect_failure(env: Environment, targets: Sequence[str]) -> str | None:
         visible = [g for g in env.visible_gpus if pattern.matches(g.gfx_target)]
         stop = blocker(env)
         if not present:
-            from .absence import no_amd_gpu
+            from .absence import no_amd_gpu, unknown_fix, unknown_gpus
 
             elsewhere = (
                 f"run on a machine with a {target} GPU (in CI: the job ran on a runner "
@@ -98,6 +98,8 @@ def expect_failure(env: Environment, targets: Sequence[str]) -> str | None:
             )
             if no_amd_gpu(env):  # no GPU, or amdgpu not loaded: nothing here tells which
                 fix = f"{elsewhere}; if this machine has one: {EXPLAIN}"
+            elif unknown_gpus(env) is not None and (stop is None or not stop.fix):
+                fix = unknown_fix(env)  # what could not be read hides the GPUs
             else:
                 fix = stop.fix if stop is not None and stop.fix and not env.gpus else elsewhere
             found = describe_found(env)

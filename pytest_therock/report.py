@@ -42,7 +42,14 @@ def gpu_details(env: Environment, gpu: Gpu) -> str:
 def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int = 0) -> list[str]:
     """One line per fact; ``verbose`` adds details and the fixes. Machine text in them
     (GPU names, tool messages, paths) is made :func:`printable`."""
-    from .absence import found_nothing, unknown_gpus, unknown_kfd, unknown_line, unknown_rocm
+    from .absence import (
+        found_nothing,
+        some_unknown,
+        unknown_gpus,
+        unknown_kfd,
+        unknown_line,
+        unknown_rocm,
+    )
 
     lines = []
     visible = env.visible_gpus
@@ -58,6 +65,10 @@ def summary_lines(env: Environment, diagnostics: list[Diagnostic], verbose: int 
         lines.append(
             f"{what}: {unknown_line(gpus_unknown)}" if gpus_unknown else "GPUs: none found"
         )
+    partly = some_unknown(env)
+    if partly is not None:  # GPUs found, and nodes that may be more of them
+        lines.append(f"GPUs: {partly}")
+        quoted.add(str(env.unknown_nodes[0]))
     if verbose:
         for index, gpu in enumerate(visible):
             lines.append(f"GPU {index}: {gpu_line(env, gpu)}")
@@ -132,10 +143,13 @@ def junit_properties(
     env: Environment, diagnostics: list[Diagnostic], versions: Versions
 ) -> list[tuple[str, str]]:
     """Test-suite properties: what the run ran on, for CI dashboards."""
+    from .absence import unknown_gpus
+
     gpus = env.visible_gpus
     memory = [gpu_memory(env, g) for g in gpus]
+    none = "unknown" if unknown_gpus(env) is not None else "none"  # as the header says
     props = [
-        ("therock_gpus", ",".join(g.gfx_target or "unknown" for g in gpus) or "none"),
+        ("therock_gpus", ",".join(g.gfx_target or "unknown" for g in gpus) or none),
         ("therock_gpu_names", ",".join(g.marketing_name or "" for g in gpus)),
         ("therock_vram_bytes", ",".join(str(g.vram_total_bytes or "") for g in gpus)),
         ("therock_gtt_usable_bytes", ",".join(str(m.usable_bytes or "") for m in memory)),

@@ -105,6 +105,12 @@ def resolve(
     root, root_src = pick("root", "PYTEST_THEROCK_ROOT")
     if root and not os.path.isdir(str(root)):
         raise ValueError(f"{root_src}: {root} is not a directory")
+    if root:  # a stray setting must not turn a GPU runner into a machine without one
+        from .sysroot import not_a_machine, root_problem
+
+        why = None if root_problem(str(root)) else not_a_machine(str(root))
+        if why is not None:
+            raise ValueError(f"{root_src}: {root} is {why}")
     strict, strict_src = pick("strict", "PYTEST_THEROCK_STRICT")
     expect, expect_src = pick("expect", "PYTEST_THEROCK_EXPECT")
     runtime, runtime_src = pick("expect_runtime", "PYTEST_THEROCK_EXPECT_RUNTIME")

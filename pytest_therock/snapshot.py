@@ -28,8 +28,10 @@ from .sysroot import (
     Root,
     SourceError,
     ToolResult,
+    not_a_machine,
     os_reason,
     relative,
+    root_problem,
     run_tool,
     signals_blocked,
 )
@@ -174,17 +176,28 @@ def opened(path: str) -> Iterator[tuple[Path, int]]:
         yield _machine_in(tmp), skipped
 
 
-#: What a machine's root holds (a snapshot, or ``/``): at least one of these.
-MACHINE_DIRS = (RECORD_DIR, "sys", "proc", "dev")
-
-
 def looks_like_machine(directory: Path) -> bool:
-    """``directory`` holds one of :data:`MACHINE_DIRS` (a snapshot, or ``/``); False
-    when it cannot be looked into."""
-    try:
-        return any((directory / name).is_dir() for name in MACHINE_DIRS)
-    except OSError:  # Path.is_dir raises PermissionError
-        return False
+    """``directory`` holds one of :data:`~pytest_therock.sysroot.MACHINE_DIRS` (a
+    snapshot, or ``/``): :func:`~pytest_therock.sysroot.not_a_machine`'s rule."""
+    return not_a_machine(str(directory)) is None
+
+
+#: A path that is neither, in the words ``doctor``, ``diff`` and ``fleet`` all use.
+NOT_A_DIRECTORY = "not a directory or a .tar.gz snapshot"
+
+
+def machine_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as a machine, in one phrase for ``doctor``, ``diff``
+    and ``fleet`` alike: ``not a directory or a .tar.gz snapshot`` (a file, a FIFO named
+    ``*.tar.gz``), ``no such file or directory``, ``permission denied (...)``, ``not a
+    machine (...)``; None for a directory that is one, or a ``.tar.gz`` (its contents are
+    checked when it is opened)."""
+    if is_archive(path):
+        return None
+    problem = root_problem(path)
+    if problem == "not a directory":
+        return NOT_A_DIRECTORY
+    return problem if problem is not None else not_a_machine(path)
 
 
 def _machine_in(tree: Path) -> Path:

@@ -142,7 +142,8 @@ class TheRock:
         """The whole header when :meth:`quiet` (a laptop, an NVIDIA box)."""
         env = self.env()
         why = "none through /dev/dxg" if env.wsl else "no /dev/kfd"
-        return f"no AMD GPU ({why}): tests that need one will skip; -v for details"
+        where = f" in {env.root}" if env.root != "/" else ""  # a snapshot, named
+        return f"no AMD GPU{where} ({why}): tests that need one will skip; -v for details"
 
     @property
     def detected(self) -> bool:

@@ -66,6 +66,21 @@ def root_problem(root: str) -> str | None:
     return None
 
 
+#: What a machine's root holds (a snapshot, or ``/``): at least one of these entries.
+MACHINE_DIRS = (RECORD_DIR, "sys", "proc", "dev")
+
+
+def not_a_machine(root: str) -> str | None:
+    """Why the directory ``root`` is no machine's root: ``not a machine (it holds none of
+    .therock/, sys/, proc/, dev/)``; None when it holds one of :data:`MACHINE_DIRS`, of
+    any kind (a ``sys`` that is a file belongs to a machine whose ``sys`` cannot be read,
+    which detection reports). So ``/usr/share``, an empty directory or a directory of
+    snapshots is refused, not read as a machine without a GPU."""
+    if any(os.path.lexists(os.path.join(root, name)) for name in MACHINE_DIRS):
+        return None
+    return f"not a machine (it holds none of {', '.join(f'{d}/' for d in MACHINE_DIRS)})"
+
+
 class Root:
     """A filesystem root: ``/`` on a live machine, a snapshot directory in tests.
 
@@ -172,7 +187,7 @@ class Root:
                     raise SourceError(rel, "not a regular file")
                 data = f.read(limit + 1)
         except FileNotFoundError:
-            raise SourceError(rel, "missing") from None
+            raise self._missing(rel) from None
         except OSError as exc:
             raise _blocker(self, rel, exc) from None
         if len(data) > limit:
@@ -220,15 +235,33 @@ class Root:
         finally:
             os.close(fd)
 
+    def _missing(self, rel: str) -> SourceError:
+        """The error for ``rel`` that does not exist: ``missing``, unless a snapshot's
+        symlink on its way leads outside the root (``sys -> /sys``): then what it names
+        is unknown, whatever this machine has there."""
+        stop = None if self.is_live else blocked(self, rel)
+        return stop if stop is not None else SourceError(rel, "missing")
+
     def entries(self, rel: str) -> list[str]:
         """Entry names of a directory, [] when it is missing; raises :class:`SourceError`
-        when it exists but cannot be listed (not a directory, permission, symlink loop)."""
+        when it exists but cannot be listed (not a directory, permission, symlink loop,
+        a symlink that leads outside a snapshot root). Names that are not UTF-8 are
+        kept, surrogate-escaped (``os.listdir``), for the caller to report."""
         try:
-            return sorted(os.listdir(self._abs(rel)))
+            fd = self._open(rel, os.O_RDONLY | os.O_DIRECTORY)
         except FileNotFoundError:
-            return []
+            error = self._missing(rel)
+            if error.reason == "missing":
+                return []
+            raise error from None
         except OSError as exc:
             raise _blocker(self, rel, exc) from None
+        try:
+            return sorted(os.listdir(fd))
+        except OSError as exc:
+            raise _blocker(self, rel, exc) from None
+        finally:
+            os.close(fd)
 
     def access(self, rel: str, mode: int) -> bool:
         try:

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, REALDATA, RootBuilder, real, run
 
+from pytest_therock.absence import KFD_TOPOLOGY
+
 TESTS = """
 import pytest
 
@@ -117,6 +119,17 @@ def test_a_machine_without_an_amd_gpu_gets_no_driver_advice_in_any_mode(
         failed = [line for line in done.stdout.splitlines() if "[rocminfo-failed]" in line]
         assert all(
             line.startswith("info[rocminfo-failed]: rocminfo found no GPU") for line in failed
+        )
+    # --json says what the text says: the tools' messages carry no driver advice either
+    data = json.loads(doctor("--root", root, "--json").stdout)
+    assert data["no_amd_gpu"] is True
+    assert not _advice(json.dumps(data["rocminfo"])) and not _advice(json.dumps(data["smi"]))
+    if data["rocminfo"] is not None:
+        assert data["rocminfo"]["message"].startswith("rocminfo found no GPU agents")
+    if kind == "recorded":
+        assert data["smi"]["status"]["message"] == (
+            "rocm-smi found no AMD GPU (it said 'ERROR:root:Driver not initialized "
+            "(amdgpu not found in modules)')"
         )
     smi = [line for line in done.stdout.splitlines() if line.startswith("rocm-smi: ")]
     if kind == "recorded":  # doctor -v shows the tool's line: what it found, no advice
@@ -295,3 +308,217 @@ def test_an_unreadable_opt_is_an_unknown_rocm(pytester: pytest.Pytester, tmp_pat
     pytester.makepyfile(TESTS)
     quiet = run(pytester, f"--therock-root={path}")  # no versions line: the warning says it
     quiet.stdout.fnmatch_lines(["therock: warning[[]source-unreadable]: opt: not a directory"])
+
+
+# ------------------------------------------------------------------ unreadable KFD nodes
+
+NODE1 = "sys/class/kfd/kfd/topology/nodes/1"
+
+
+def _break_node(path: Path, fault: str) -> str:
+    """Break the krackan-apu copy at ``path`` the way ``fault`` says; returns what the
+    GPUs line must say could not be read (``<path>: <reason>``)."""
+    node = path / NODE1
+    props = node / "properties"
+    if fault == "random-bytes":
+        props.write_bytes(os.urandom(200_000))
+        return f"{NODE1}/properties: *"  # not UTF-8, or larger than the cap
+    if fault == "2-gib":
+        os.truncate(props, 2 << 30)  # sparse: no disk used
+        return f"{NODE1}/properties: larger than 1048576 bytes"
+    if fault == "out-of-range":
+        text = props.read_text()
+        line = next(ln for ln in text.splitlines() if ln.startswith("simd_count "))
+        props.write_text(text.replace(line, "simd_count " + "9" * 29))
+        return f"{NODE1}/properties: simd_count {'9' * 24}... is out of range (more than 64 bits)"
+    if fault == "node-loop":
+        shutil.rmtree(node)
+        node.symlink_to("1")
+        return f"{NODE1}: symlink loop"
+    if fault == "node-outside":
+        shutil.rmtree(node)
+        node.symlink_to("/etc")
+        return f"{NODE1}: a symlink that leads outside the root"
+    if fault == "properties-outside":
+        props.unlink()
+        props.symlink_to("/etc/passwd")
+        return f"{NODE1}/properties: a symlink that leads outside the root"
+    if fault == "sys-outside":
+        shutil.rmtree(path / "sys")
+        (path / "sys").symlink_to("/sys")
+        return "sys: a symlink that leads outside the root"
+    nodes = os.fsencode(node.parent)
+    name = b"\xff\xfe" if fault == "name-not-utf8" else b"1\xff"
+    os.rename(os.fsencode(node), nodes + b"/" + name)
+    shown = os.fsdecode(name).encode("unicode_escape").decode()  # as printed: \udcff
+    return f"{NODE1[:-1]}{shown}: a name that is not UTF-8, not a KFD node (*)"
+
+
+NODE_FAULTS = [
+    "random-bytes",
+    "2-gib",
+    "out-of-range",
+    "node-loop",
+    "node-outside",
+    "properties-outside",
+    "sys-outside",
+    "name-not-utf8",
+    "node-name-not-utf8",
+]
+
+
+@pytest.mark.parametrize("fault", NODE_FAULTS)
+def test_a_kfd_node_that_cannot_be_read_makes_the_gpus_unknown_never_none(
+    pytester: pytest.Pytester, tmp_path: Path, fault: str
+) -> None:
+    """The krackan-apu snapshot (one gfx1152 node) with that node unreadable, malformed,
+    or hidden: its GPU is unknown, said once with what could not be read, and the fix is
+    to record the snapshot again, not to debug this machine's driver."""
+    import fnmatch
+
+    path = tmp_path / "krackan"
+    shutil.copytree(EXAMPLES / "krackan-apu", path, symlinks=True)
+    said = f"could not read {_break_node(path, fault)}"
+    done = doctor("--root", str(path))
+    assert done.returncode == 1 and done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert fnmatch.filter(lines, f"GPUs: unknown ({said})"), lines
+    assert "none found" not in lines[1] and "no AMD GPU in the KFD topology" not in done.stdout
+    assert "run `rocminfo`" not in done.stdout and "no simd_count" not in done.stdout
+    assert sum("could not read" in ln or "source-unreadable" in ln for ln in lines) == 1, lines
+    assert "error[no-gpu]: which AMD GPUs there are is unknown. Fix: record the snapshot " in (
+        done.stdout
+    )
+    data = json.loads(doctor("--root", str(path), "--json").stdout)
+    assert fnmatch.fnmatch(data["unknown"]["gpus"], said), data["unknown"]
+    assert data["problems"] and data["no_amd_gpu"] is False and data["usable"] is False
+    pytester.makepyfile(TESTS)
+    report = tmp_path / "junit.xml"
+    run(pytester, f"--therock-root={path}", f"--junitxml={report}").assert_outcomes(
+        passed=1, skipped=1
+    )
+    assert 'name="therock_gpus" value="unknown"' in report.read_text()  # not "none"
+    result = run(pytester, f"--therock-root={path}", "--therock-expect=gfx1152")
+    assert result.ret == 2
+    out = result.stdout.str() + result.stderr.str()
+    assert "found no AMD GPU" not in out and "GPUs: none found" not in out
+    result.stdout.fnmatch_lines(
+        [
+            f"*expected a gfx1152 GPU (--therock-expect), found unknown GPUs ({said}); "
+            "fix: record the snapshot again with `pytest-therock snapshot` on the machine*"
+        ]
+    )
+
+
+def test_gpus_found_beside_a_node_that_cannot_be_read_are_counted_and_the_rest_unknown(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """The 8x MI210 example with one GPU node unreadable: 7 found, 1 unknown."""
+    path = tmp_path / "mi210"
+    shutil.copytree(EXAMPLES / "mi210-8x", path, symlinks=True)
+    nodes = path / "sys/class/kfd/kfd/topology/nodes"
+    gpu_nodes = [
+        n for n in sorted(nodes.iterdir()) if "simd_count 0\n" not in (n / "properties").read_text()
+    ]
+    (gpu_nodes[-1] / "properties").write_bytes(b"\xff" * 64)
+    rel = f"{KFD_TOPOLOGY}/{gpu_nodes[-1].name}/properties"
+    done = doctor("--root", str(path))
+    lines = done.stdout.splitlines()
+    assert f"GPUs: 7 found, 1 unknown (could not read {rel}: not UTF-8 text)" in lines, lines
+    assert sum(rel in ln for ln in lines) == 1, lines
+    data = json.loads(doctor("--root", str(path), "--json").stdout)
+    assert len(data["gpus"]) == 7
+    assert data["unknown_nodes"] == [{"source": rel, "reason": "not UTF-8 text"}]
+
+
+# ------------------------------------------------------------------ not a machine
+
+NOT_A_MACHINE = "not a machine (it holds none of .therock/, sys/, proc/, dev/)"
+
+
+def test_a_directory_that_is_no_machine_is_refused_not_read_as_one_without_a_gpu(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stray root setting on a GPU runner (an empty directory, the directory that
+    holds the snapshots, any other directory) must not turn it into a machine without
+    a GPU that skips every hardware test and goes green: one line, naming the setting."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pytester.makepyfile(TESTS)
+    for path in (empty, EXAMPLES):  # EXAMPLES: a directory of machines, not one
+        done = doctor("--root", str(path))
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == f"pytest-therock: --root {path}: {NOT_A_MACHINE}\n"
+        result = run(pytester, f"--therock-root={path}")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"*pytest-therock: --therock-root: {path} is {NOT_A_MACHINE}"])
+        assert "passed" not in result.stdout.str()
+    monkeypatch.setenv("PYTEST_THEROCK_ROOT", str(empty))
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*PYTEST_THEROCK_ROOT: {empty} is {NOT_A_MACHINE}"])
+    monkeypatch.delenv("PYTEST_THEROCK_ROOT")
+    pytester.makeini(f"[pytest]\ntherock_root = {EXAMPLES}\n")
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*ini therock_root: {EXAMPLES} is {NOT_A_MACHINE}"])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+def test_every_example_root_is_a_machine_and_the_header_names_it(
+    pytester: pytest.Pytester, name: str
+) -> None:
+    """Each example root is read (the rule counts it a machine), and the header, even
+    the one-line form of a machine without a GPU, names the root it read."""
+    path = EXAMPLES / name
+    pytester.makepyfile(TESTS)
+    result = run(pytester, f"--therock-root={path}")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stderr.str()
+    first = next(ln for ln in result.stdout.lines if ln.startswith("therock:"))
+    assert str(path) in first, first
+    assert doctor("--root", str(path)).returncode in (0, 1)
+
+
+def test_a_path_that_is_no_directory_is_said_in_one_wording_by_doctor_diff_and_fleet(
+    tmp_path: Path,
+) -> None:
+    """A FIFO named like an archive and a plain file: the same fact, the same words."""
+    fifo = tmp_path / "f.tar.gz"
+    os.mkfifo(fifo)
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    said = "not a directory or a .tar.gz snapshot"
+    for path in (fifo, plain):
+        for args in (
+            ("doctor", "--root", str(path)),
+            ("diff", str(path), str(EXAMPLES / "no-gpu")),
+            ("fleet", str(path)),
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest_therock.cli", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 2, (args, done.stderr)
+            lines = [ln for ln in done.stderr.splitlines() if str(path) in ln]
+            assert lines and all(ln.endswith(f"{path}: {said}") for ln in lines), (args, lines)
+
+
+def test_dev_kfd_missing_beside_an_unreadable_kfd_node_says_to_record_again(
+    tmp_path: Path,
+) -> None:
+    """No /dev/kfd recorded and the one GPU node unreadable: which GPUs there are is
+    unknown, and the fix is the snapshot's, not a driver's."""
+    path = tmp_path / "krackan"
+    shutil.copytree(EXAMPLES / "krackan-apu", path, symlinks=True)
+    (path / ".therock/kfd-access").write_text("missing\n")
+    (path / "dev/kfd").unlink()
+    (path / NODE1 / "properties").write_bytes(b"\xff\xfe")
+    done = doctor("--root", str(path))
+    assert done.returncode == 1
+    assert (
+        "error[kfd-missing]: /dev/kfd is missing, and which GPUs there are is unknown. "
+        "Fix: record the snapshot again with `pytest-therock snapshot` on the machine"
+    ) in done.stdout.splitlines(), done.stdout
+    assert not _advice(done.stdout) and "none found" not in done.stdout.splitlines()[1]

@@ -153,7 +153,8 @@ def test_an_archive_of_a_runner_folder_is_that_runner(
 @pytest.mark.parametrize(
     ("make", "says"),
     [
-        (lambda p: p / "nowhere", "not a directory or a .tar.gz snapshot"),
+        (lambda p: p / "nowhere", "nowhere: no such file or directory"),
+        (lambda p: p / "plain", "plain: not a directory or a .tar.gz snapshot"),
         (lambda p: p / "bad.tar.gz", "truncated"),
         (lambda p: p / "empty", "not a machine (it holds none of .therock/, sys/, proc/, dev/)"),
         (lambda p: Path(__file__).parent, "not a machine"),
@@ -164,6 +165,7 @@ def test_diff_usage_errors_are_one_line_and_exit_2(
 ) -> None:
     (tmp_path / "bad.tar.gz").write_bytes(b"\x1f\x8b\x08\x00truncated")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "plain").write_text("")
     path = make(tmp_path)  # type: ignore[operator]
     code, _, err = cli(capsys, "diff", str(EXAMPLES / "strix-halo"), str(path))
     assert code == 2

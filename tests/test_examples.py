@@ -51,7 +51,10 @@ def test_ml_repo_on_a_laptop_without_gpu_skips_gpu_tests(pytester: pytest.Pytest
     result.assert_outcomes(passed=1, skipped=3)
     # A laptop says it once, in the header, and the run ends like any other.
     result.stdout.fnmatch_lines(
-        ["therock: no AMD GPU (no /dev/kfd): tests that need one will skip; -v for details"]
+        [
+            f"therock: no AMD GPU in {EXAMPLES / 'no-gpu'} (no /dev/kfd): tests that need one "
+            "will skip; -v for details"
+        ]
     )
     assert "hardware requirements" not in result.stdout.str()
     verbose = in_root(pytester, "no-gpu", "-v")

@@ -194,16 +194,18 @@ class Fault:
         replace_with(root / self.rel, self.kind, self.data)
 
 
-NO_GPU = "requires {}, found no AMD GPU"
+# A node that could not be read may be a GPU: the GPUs are unknown, never "no AMD GPU".
+UNKNOWN_GPUS = "requires {}, found unknown GPUs (could not read *)"
 # The reason names the file that was wrong (or the missing DRM card).
 VRAM_UNKNOWN = (
     "requires 1 GiB VRAM; how much VRAM gfx90a can allocate is unknown (*mem_info_vram_total*)"
 )
 LOST_GPU = {
-    "test_gfx90a": NO_GPU.format("gfx90a"),
-    "test_vram": NO_GPU.format("1 GiB VRAM"),
-    "test_gtt": NO_GPU.format("1 GiB GTT"),
+    "test_gfx90a": UNKNOWN_GPUS.format("gfx90a"),
+    "test_vram": UNKNOWN_GPUS.format("1 GiB VRAM"),
+    "test_gtt": UNKNOWN_GPUS.format("1 GiB GTT"),
 }
+GPUS_UNKNOWN = "GPUs: unknown (could not read "
 UNREADABLE = "warning[source-unreadable]: "
 MI210_TEXT = real(f"sysfs/{MI210_NODE}")
 TOPOLOGY_NODE2 = (REALDATA / "kfd-topology/topo-mi210-xgmi-pcie" / KFD / "2/properties").read_text()
@@ -262,7 +264,7 @@ FAULTS: dict[str, Fault] = {
         NODE,
         "bytes",
         cut(MI210_TEXT, "simd_count", 0).encode(),
-        says=f"{UNREADABLE}{NODE}: incomplete (no simd_count): node half-written?",
+        says=f"{GPUS_UNKNOWN}{NODE}: incomplete (no simd_count): node half-written?)",
         skips=LOST_GPU,
         usable=False,
     ),
@@ -280,7 +282,7 @@ FAULTS: dict[str, Fault] = {
         NODE,
         "bytes",
         MI210_TEXT.encode()[:200] + b"\xc3\x28\xa0\xa1\xff",
-        says=f"{UNREADABLE}{NODE}: not UTF-8 text",
+        says=f"{GPUS_UNKNOWN}{NODE}: not UTF-8 text)",
         skips=LOST_GPU,
         usable=False,
     ),
@@ -288,12 +290,12 @@ FAULTS: dict[str, Fault] = {
         "single",
         NODE,
         "dir",
-        says=f"{UNREADABLE}{NODE}: is a directory, expected a file",
+        says=f"{GPUS_UNKNOWN}{NODE}: is a directory, expected a file)",
         skips=LOST_GPU,
         usable=False,
     ),
     "node-fifo": Fault(
-        "single", NODE, "fifo", says=f"{UNREADABLE}{NODE}: *", skips=LOST_GPU, usable=False
+        "single", NODE, "fifo", says=f"{GPUS_UNKNOWN}{NODE}: *)", skips=LOST_GPU, usable=False
     ),
     "drm-device-symlink-loop": Fault(
         "single",
@@ -307,8 +309,13 @@ FAULTS: dict[str, Fault] = {
         f"{KFD}/2/properties",
         "bytes",
         cut(TOPOLOGY_NODE2, "simd_count", 0).encode(),
-        says=f"{UNREADABLE}{KFD}/2/properties: incomplete (no simd_count): node half-written?",
-        skips={"test_eight_gpus": "requires 8 AMD GPUs, found 7 (gfx90a x7)"},
+        says=f"GPUs: 7 found, 1 unknown (could not read {KFD}/2/properties: incomplete "
+        "(no simd_count): node half-written?)",
+        skips={
+            "test_eight_gpus": "requires 8 AMD GPUs, found 7 (gfx90a x7, 1 more unknown "
+            f"(could not read {KFD}/2/properties: incomplete (no simd_count): node "
+            "half-written?))"
+        },
     ),
     "meminfo-missing": Fault(
         "topology",

@@ -269,8 +269,9 @@ def test_header_without_gpu_is_one_line_and_no_error(
     pytester.makepyfile("def test_a(): pass")
     result = run(pytester, f"--therock-root={empty_root}")
     therock = [line for line in result.stdout.lines if line.startswith("therock:")]
-    assert therock == [
-        "therock: no AMD GPU (no /dev/kfd): tests that need one will skip; -v for details"
+    assert therock == [  # names the root it read: a stray setting shows
+        f"therock: no AMD GPU in {empty_root} (no /dev/kfd): tests that need one will skip; "
+        "-v for details"
     ]
     verbose = run(pytester, f"--therock-root={empty_root}", "-v")
     verbose.stdout.fnmatch_lines(
