@@ -59,6 +59,20 @@ def _words(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(w for v in values for w in v.replace(",", " ").split())
 
 
+def _word_list(value: object | None, source: str) -> tuple[str, ...]:
+    """A list setting's words: from a text (split on commas and blanks) or a list of
+    texts (an ini ``linelist``, a TOML array); ValueError naming ``source`` for anything
+    else, such as a number in a TOML array (``therock_expect = [1151]``)."""
+    if value is None:
+        return ()
+    texts: list[str] = []
+    for text in list(value) if isinstance(value, (list, tuple)) else [value]:
+        if not isinstance(text, str):
+            raise ValueError(f"{source}: expected words, got {text!r} ({type(text).__name__})")
+        texts.append(text)
+    return _words(texts)
+
+
 LISTS = ("expect", "ignore")  # settings that are lists of words
 
 
@@ -116,10 +130,10 @@ def resolve(
     runtime, runtime_src = pick("expect_runtime", "PYTEST_THEROCK_EXPECT_RUNTIME")
     timeout, timeout_src = pick("timeout", "PYTEST_THEROCK_TIMEOUT")
     rocminfo, _ = pick("rocminfo", "PYTEST_THEROCK_ROCMINFO")
-    ignore, _ = pick("ignore", "PYTEST_THEROCK_IGNORE")
+    ignore, ignore_src = pick("ignore", "PYTEST_THEROCK_IGNORE")
     per_worker, per_worker_src = pick("gpus_per_worker", "PYTEST_THEROCK_GPUS_PER_WORKER")
     generic, generic_src = pick("generic_markers", "PYTEST_THEROCK_GENERIC_MARKERS")
-    expected = _words([expect] if isinstance(expect, str) else list(expect or []))  # type: ignore[call-overload]
+    expected = _word_list(expect, expect_src)
     if expected:
         from .targets import parse_target_pattern  # the markers' pattern language
 
@@ -139,7 +153,7 @@ def resolve(
         else bool(runtime and _bool(str(runtime), runtime_src)),
         timeout=_timeout(timeout, timeout_src) if timeout is not None else DEFAULT_TIMEOUT,
         rocminfo=str(rocminfo) if rocminfo else None,
-        ignore=frozenset(_words([ignore] if isinstance(ignore, str) else list(ignore or []))),  # type: ignore[call-overload]
+        ignore=frozenset(_word_list(ignore, ignore_src)),
         gpus_per_worker=_per_worker(per_worker, per_worker_src) if per_worker is not None else 0,
         generic_markers=_generic(generic, generic_src),
         sources=sources,

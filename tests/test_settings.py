@@ -13,7 +13,7 @@ MI210 = EXAMPLES / "mi210-8x"
 
 
 class Bad(NamedTuple):
-    how: str  # "option", "env" or "ini"
+    how: str  # "option", "env", "ini" or "toml" (pyproject.toml, value written as TOML)
     name: str  # --therock-..., PYTEST_THEROCK_..., therock_...
     value: str
     line: str  # the one line expected on stderr (fnmatch)
@@ -91,6 +91,18 @@ BAD = [
         "ERROR: pytest-therock: ini therock_root: /nonexistent-root is not a directory",
     ),
     Bad(
+        "toml",
+        "therock_expect",
+        "[1151]",
+        "ERROR: pytest-therock: ini therock_expect: expected words, got 1151 (int)",
+    ),
+    Bad(
+        "toml",
+        "therock_ignore",
+        '["kfd-missing", 1]',
+        "ERROR: pytest-therock: ini therock_ignore: expected words, got 1 (int)",
+    ),
+    Bad(
         "env",
         "PYTEST_THEROCK_IGNORE",
         "kfd-mising",
@@ -108,10 +120,13 @@ def _session(
             patch.setenv(bad.name, bad.value)
         elif bad.how == "ini":
             pytester.makeini(f"[pytest]\n{bad.name} = {bad.value}\n")
+        elif bad.how == "toml":
+            pytester.makepyprojecttoml(f"[tool.pytest.ini_options]\n{bad.name} = {bad.value}\n")
         else:
             option = (f"{bad.name}={bad.value}",)
         result = run(pytester, *option, *args)
     (pytester.path / "pytest.ini").unlink(missing_ok=True)
+    (pytester.path / "pyproject.toml").unlink(missing_ok=True)
     return result
 
 
