@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, REALDATA, run
+from test_suites import MALFORMED  # the same malformed module, read under other settings
 
 STRIX = EXAMPLES / "strix-halo"  # one gfx1151 APU
 MI210 = REALDATA / "kfd-topology" / "topo-mi210-xgmi-pcie"  # 8x gfx90a
@@ -135,26 +136,6 @@ def test_a_module_uses_the_plugin_by_what_it_does_not_by_its_text(
         result.assert_outcomes(passed=1, warnings=1)
         result.stdout.fnmatch_lines(["*MarkerWarning: pytest-therock: requires_rocm: *"])
     assert "ERROR collecting" not in result.stdout.str()
-
-
-MALFORMED = """
-import pytest
-
-def test_cpu():
-    pass
-
-@pytest.mark.requires_gpus("two")
-def test_two_gpus():
-    pass
-
-@pytest.mark.requires_gpus("two")
-def test_two_gpus_again():
-    pass
-
-@pytest.mark.requires_rocm(bogus=1)
-def test_rocm():
-    pass
-"""
 
 
 def test_every_test_with_an_unread_marker_errors_under_the_readmes_warning_filter(
