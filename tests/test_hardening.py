@@ -212,6 +212,18 @@ INTERRUPTS = {
 }
 
 
+def _cli_sandbox(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A private TMPDIR, an output directory, and an environment whose tools (ROCM_PATH)
+    are the fakes under ``tmp_path`` and whose root is this machine's."""
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "ROCM_PATH": str(tmp_path), "TMPDIR": str(tmp)}
+    env.pop("PYTEST_THEROCK_ROOT", None)
+    return tmp, out, env
+
+
 @pytest.mark.parametrize("name", sorted(INTERRUPTS))
 def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
     tool: Callable[[str, str], Path], tmp_path: Path, big_archive: Path, name: str
@@ -220,12 +232,7 @@ def test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file(
     temporary file."""
     command, sig = INTERRUPTS[name]
     tool("rocminfo", "echo $$ > PIDS/tool.pid\n" + DAEMON + "sleep 60\n")
-    tmp = tmp_path / "tmpdir"
-    tmp.mkdir()
-    out = tmp_path / "out"
-    out.mkdir()
-    env = {**os.environ, "ROCM_PATH": str(tmp_path), "TMPDIR": str(tmp)}
-    env.pop("PYTEST_THEROCK_ROOT", None)
+    tmp, out, env = _cli_sandbox(tmp_path)
     args = {
         "doctor": ["doctor", "--timeout", "30"],
         "archive": ["doctor", "--root", str(big_archive)],
@@ -274,12 +281,7 @@ def test_cleanup_ctrl_c_at_any_moment_is_one_line_and_exit_130(
     without a daemon: a daemon caught while it leaves the session is another race,
     see test_cleanup_an_interrupted_cli_leaves_no_process_and_no_file.)"""
     tool("rocminfo", "echo $$ > PIDS/tool.pid\nexec sleep 60\n")
-    tmp = tmp_path / "tmpdir"
-    tmp.mkdir()
-    out = tmp_path / "out"
-    out.mkdir()
-    env = {**os.environ, "ROCM_PATH": str(tmp_path), "TMPDIR": str(tmp)}
-    env.pop("PYTEST_THEROCK_ROOT", None)
+    tmp, out, env = _cli_sandbox(tmp_path)
     args = {
         "doctor": ["doctor", "--timeout", "30"],
         "snapshot": ["snapshot", str(out / "snap.tar.gz"), "--timeout", "30"],
