@@ -174,7 +174,7 @@ def parse_marker(name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> R
     if name.startswith("requires_gfx"):
         if args:
             raise MarkerError(f"{shown}: takes no arguments; use requires_gfx(...) for a list")
-        return _gfx(shown, [_pattern(shown, name[len("requires_") :])], kwargs)
+        return _gfx(shown, [_pattern(shown, name[len("requires_") :], marker=True)], kwargs)
     parser = _PARSERS.get(name)
     if parser is None:
         return None
@@ -187,11 +187,13 @@ def _no_keywords(shown: str, kwargs: Mapping[str, Any]) -> None:
         raise MarkerError(f"{shown}: unknown keyword {next(iter(kwargs))!r}")
 
 
-def _pattern(shown: str, value: Any) -> TargetPattern:
+def _pattern(shown: str, value: Any, marker: bool = False) -> TargetPattern:
+    """A target pattern; ``marker``: ``value`` is taken from the marker's name (the
+    suggestions for a typo are then markers, see parse_target_pattern)."""
     if not isinstance(value, str):
         raise MarkerError(f"{shown}: targets are strings such as 'gfx1151', got {show(value)}")
     try:
-        return parse_target_pattern(value)
+        return parse_target_pattern(value, marker=marker)
     except ValueError as exc:
         raise MarkerError(f"{shown}: {exc}") from None
 

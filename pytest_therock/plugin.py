@@ -644,7 +644,7 @@ def _unread_generic(item: pytest.Item, name: str, error: Exception, state: TheRo
         raise MarkerError(
             f"{error} ({_where(item)}; under --therock-strict an unregistered {name} is "
             f"pytest-therock's: register it in the ini `markers` if it is your project's)"
-        )
+        ) from error
     item.warn(
         MarkerWarning(
             f"pytest-therock: {error}; not read, so not applied "
@@ -725,6 +725,7 @@ def _uses_plugin(item: pytest.Item, state: TheRock) -> bool:
 
 REQUIRES_PROPERTY = "therock_requires"
 SKIPPED_PROPERTY = "therock_unmet"
+INVALID_PROPERTY = "therock_invalid_marker"
 GTT_NEED_PROPERTY = "therock_gtt_needed_bytes"
 GPU_MEMORY_NEED_PROPERTY = "therock_gpu_memory_needed_bytes"
 
@@ -756,11 +757,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         reqs, exclusions = read_marks(item, marks, state, at_setup=True)
     except ValueError as exc:  # a MarkerError: added after collection, or decided at setup
-        invalid = str(exc)
-        if f"({_where(item)}" not in invalid:  # marks carry no place: the test's
-            invalid += f" ({_where(item)})"
+        invalid = _invalid_marker(item, marks, state, exc)
     if invalid is not None:  # outside the except clause: one line, no chained traceback
-        pytest.fail(f"pytest-therock: invalid marker {invalid}", pytrace=False)
+        pytest.fail(invalid, pytrace=False)
     if not reqs and not exclusions:
         return
     env = state.env()
@@ -778,6 +777,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             unmet = [(r, together if r.on_gpu is not None else why) for r, why in unmet]
             reasons = [reason for _, reason in unmet if reason is not None]
         if reasons:
+            _skipped_by_project(item)  # the project's own skip comes first
             from .printable import printable
 
             reason = "; ".join(dict.fromkeys(reasons))
@@ -797,6 +797,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if why is None:
             continue
         if not exclusion.xfail:
+            _skipped_by_project(item)
             raise pytest.skip.Exception(why, _use_item_location=True)
         options: dict[str, Any] = {"reason": why}
         if exclusion.strict is not None:
@@ -807,6 +808,54 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if xfails and not item.stash.get(XFAIL_ADDED, False):  # once, however often it is set up
         item.stash[XFAIL_ADDED] = True
         _add_xfail(item, xfails)
+
+
+def _skipped_by_project(item: pytest.Item) -> None:
+    """Skip the test as the project asks, if it does: ``skip``, a ``skipif`` whose
+    condition holds, or ``xfail(run=False)`` (not under ``--runxfail``), with its own
+    reason, as pytest's skipping plugin would (``_pytest.skipping.pytest_runtest_setup``).
+
+    Called before the plugin skips (or, under ``--therock-strict``, fails) a test. Both
+    setup hooks are ``tryfirst`` and the plugin's runs first, so without this an unmet
+    requirement would hide the project's reason, and fail a test the project does not
+    run; where the requirement is met, pytest's hook decides as it always does.
+    """
+    from _pytest.skipping import evaluate_skip_marks, evaluate_xfail_marks, xfailed_key
+
+    skipped = evaluate_skip_marks(item)
+    if skipped is not None:
+        raise pytest.skip.Exception(skipped.reason, _use_item_location=True)
+    if item.config.option.runxfail:
+        return
+    xfailed = evaluate_xfail_marks(item)
+    if xfailed is not None and not xfailed.run:
+        item.stash[xfailed_key] = xfailed
+        raise pytest.xfail.Exception("[NOTRUN] " + xfailed.reason, pytrace=False)
+
+
+def _invalid_marker(
+    item: pytest.Item, marks: list[pytest.Mark], state: TheRock, exc: ValueError
+) -> str:
+    """The setup error of a test with a misused marker (a MarkerError), and its
+    properties: ``therock_requires`` and ``therock_invalid_marker`` (the marker's own
+    error, without the test's place, so tests sharing a misused marker share a line in
+    the end-of-run block), so the block and JUnit count it as pytest does: an error."""
+    from .markers import marker_key
+    from .printable import printable
+
+    message = str(exc)
+    if f"({_where(item)}" not in message:  # marks carry no place: the test's
+        message += f" ({_where(item)})"
+    written = {
+        marker_key(m.name, m.args, m.kwargs)
+        for m in marks
+        if m.name.startswith("requires_") and _is_ours(m.name, state)
+    }
+    if written:
+        _property(item, REQUIRES_PROPERTY, " ".join(sorted(written)))
+    # _unread_generic raises its --therock-strict error from the marker's own error
+    _property(item, INVALID_PROPERTY, printable(str(exc.__cause__ or exc)))
+    return f"pytest-therock: invalid marker {message}"
 
 
 class _OneMark:
@@ -861,7 +910,10 @@ class HardwareSummary:
             outcome = setup_outcome(
                 report.passed, report.skipped, report.outcome, hasattr(report, "wasxfail")
             )
-            self.tally.record(props.get(SKIPPED_PROPERTY), outcome, report.nodeid)
+            reason = props.get(SKIPPED_PROPERTY)
+            if INVALID_PROPERTY in props:
+                reason = f"invalid marker {props[INVALID_PROPERTY]}"
+            self.tally.record(reason, outcome, report.nodeid)
         for kind, name in (("gtt", GTT_NEED_PROPERTY), ("gpu", GPU_MEMORY_NEED_PROPERTY)):
             if name in props:
                 from .parsing import decimal

@@ -47,7 +47,8 @@ class SkipTally:
     """Tests with hardware requirements, and why the unmet ones did not run."""
 
     def __init__(self) -> None:
-        #: test id -> (unmet reason, setup outcome in pytest's words: :func:`setup_outcome`)
+        #: test id -> (unmet reason or ``invalid marker ...``, setup outcome in pytest's
+        #: words: :func:`setup_outcome`)
         self.tests: dict[str, tuple[str | None, str]] = {}
         #: The most an unmet marker asked for, in bytes: "gtt" (requires_gtt_gb) and
         #: "gpu" (requires_gpu_memory_gb).
@@ -68,7 +69,9 @@ class SkipTally:
 
     def summary(self) -> list[str]:
         """``12 skipped: requires gfx1151, found gfx1100``, most frequent first; under
-        --therock-strict ``2 errors: ...``: pytest's words for what happened at setup."""
+        --therock-strict ``2 errors: ...``: pytest's words for what happened at setup.
+        A misused marker is a reason too (``1 error: invalid marker requires_gpus('two'):
+        ...``), so the counts here add up to pytest's."""
         unmet = self.unmet
         if not unmet:
             return []
@@ -78,9 +81,11 @@ class SkipTally:
         total = sum(unmet.values())
         ran = sum(1 for _, out in self.tests.values() if out == "passed")
         if total == self.marked:
+            said = {"skipped": "skipped", "error": "is an error at setup"}
             kinds = {out for out, _ in unmet}
-            did = {"skipped": "skipped", "error": "is an error at setup"}.get(kinds.pop(), "")
-            did = did if not kinds and did else "had an unmet requirement"
+            did = " or ".join(said[kind] for kind in said if kind in kinds)
+            if kinds - said.keys():
+                did = "had an unmet requirement"
             lines.append(f"every hardware-marked test ({total}) {did}: none of them ran")
         else:
             lines.append(f"{ran} of {self.marked} hardware-marked tests ran")

@@ -40,10 +40,13 @@ class TargetPattern:
         return target in self.members
 
 
-def parse_target_pattern(text: str) -> TargetPattern:
+def parse_target_pattern(text: str, marker: bool = False) -> TargetPattern:
     """Parse ``gfx1151``, ``gfx110*``, ``gfx11``, ``gfx115x``, ``gfx110X-all``, ``gfx11-generic``.
 
-    Raises ValueError naming the closest known names when ``text`` is none of them.
+    Raises ValueError naming the closest known names when ``text`` is none of them;
+    with ``marker`` (``text`` comes from a ``requires_gfx<target>`` marker name), as
+    markers one can write: ``requires_gfx1151``, and ``requires_gfx('gfx11-generic')``
+    for a name that cannot be part of a marker name.
     """
     from rocm_bootstrap import targets as rb
 
@@ -71,8 +74,17 @@ def parse_target_pattern(text: str) -> TargetPattern:
     import difflib
 
     close = difflib.get_close_matches(name, known, n=3)
+    if marker:
+        close = [_as_marker(c) for c in close]
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
     raise ValueError(f"unknown gfx target or family {text!r}{hint}")
+
+
+def _as_marker(name: str) -> str:
+    """``requires_gfx1151``; ``requires_gfx('gfx11-generic')``: a marker name is a
+    Python identifier (``pytest.mark.<name>``), and ``-`` cannot be in one."""
+    shorthand = f"requires_{name}"
+    return shorthand if shorthand.isidentifier() else f"requires_gfx({name!r})"
 
 
 def known_marker_targets() -> list[str]:
