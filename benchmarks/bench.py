@@ -514,7 +514,7 @@ def bench_rocminfo(report: Report) -> None:
     report.notes.append(
         f"rocminfo ({path}): {median * 1000:.1f} ms, status {status.code}: {reason}"
     )
-    report.data["rocminfo"] = {"path": path, "ms": median * 1000, "status": asdict(status)}
+    report.data["rocminfo"] = {"path": path, "ms": median * 1000, "status": status._asdict()}
 
 
 # ---------------------------------------------------------------------------

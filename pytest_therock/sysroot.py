@@ -90,7 +90,7 @@ class Root:
     never followed: a snapshot is untrusted, its links must not read this machine.
     """
 
-    __slots__ = ("_dirs", "_real_path", "is_live", "path")
+    __slots__ = ("_dirs", "_real_path", "_ways", "is_live", "path")
 
     def __init__(self, path: str | os.PathLike[str] = Path("/")) -> None:
         """``path``: a directory (str or path-like); ``/`` is this machine."""
@@ -99,6 +99,8 @@ class Root:
         #: Directories already resolved (a snapshot does not change while it is read).
         self._dirs: dict[str, str] = {}
         self._real_path: str | None = None
+        #: What :func:`blocked` found at each directory on the way to a file.
+        self._ways: dict[str, SourceError | str] = {}
 
     def __repr__(self) -> str:
         return f"Root(path={self.path!r})"
@@ -292,20 +294,33 @@ def blocked(root: Root, rel: str) -> SourceError | None:
     parts = relative(rel).split("/")
     for end in range(1, len(parts)):
         prefix = "/".join(parts[:end])
-        try:
-            path = root._checked(prefix)
-            st = os.stat(path)
-        except SourceError as exc:
-            return exc
-        except FileNotFoundError:
+        way = root._ways.get(prefix)
+        if way is None:  # each directory is looked at once: a snapshot does not change
+            way = root._ways[prefix] = _way(root, prefix)
+        if isinstance(way, SourceError):
+            return way
+        if way == "ends":
             return None
-        except OSError as exc:
-            return SourceError(prefix, os_reason(exc))
-        if not stat.S_ISDIR(st.st_mode):
-            return SourceError(prefix, "not a directory")
-        if not os.access(path, os.X_OK):
-            return SourceError(prefix, "permission denied (cannot enter it)")
     return None
+
+
+def _way(root: Root, prefix: str) -> SourceError | str:
+    """Whether the way goes on through directory ``prefix``: ``"open"``, ``"ends"``
+    (missing), or the error that stops it (see :func:`blocked`)."""
+    try:
+        path = root._checked(prefix)
+        st = os.stat(path)
+    except SourceError as exc:
+        return exc
+    except FileNotFoundError:
+        return "ends"
+    except OSError as exc:
+        return SourceError(prefix, os_reason(exc))
+    if not stat.S_ISDIR(st.st_mode):
+        return SourceError(prefix, "not a directory")
+    if not os.access(path, os.X_OK):
+        return SourceError(prefix, "permission denied (cannot enter it)")
+    return "open"
 
 
 def _blocker(root: Root, rel: str, exc: OSError) -> SourceError:
