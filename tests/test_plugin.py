@@ -401,3 +401,22 @@ def test_two_requirements_of_one_kind_both_apply(pytester: pytest.Pytester) -> N
             "Fix: set ttm.pages_limit=25165824 (96 GiB) on the kernel command line and reboot",
         ]
     )
+
+
+def test_the_plugins_modules_skip_pytests_assertion_rewriting(pytester: pytest.Pytester) -> None:
+    """pytest would load each module of the plugin through its assertion rewriter (pure
+    Python: half the plugin's import time with the header shown); the project's own
+    tests are still rewritten."""
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            loader = sys.modules["pytest_therock.detect"].__loader__
+            print("LOADER", type(loader).__name__)
+        """
+    )
+    pytester.makepyfile("def test_a():\n    x = 1\n    assert x == 2\n")
+    root = Path(__file__).parent.parent / "examples" / "roots" / "strix-halo"
+    result = pytester.runpytest_subprocess(f"--therock-root={root}", "-s")
+    result.stdout.fnmatch_lines(["*LOADER SourceFileLoader*", "*assert 1 == 2*"])
