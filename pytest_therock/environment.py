@@ -137,7 +137,7 @@ class Environment(NamedTuple):
     page_size: int
     kernel_params: tuple[KernelParam, ...]
     kfd: KfdAccess
-    env_vars: Mapping[str, str] = {}  # visibility and override variables (never mutated)
+    env_vars: Mapping[str, str] = types.MappingProxyType({})  # visibility, override variables
     problems: tuple[Problem, ...] = ()
     ttm_module: str = "ttm"  # "amdttm" when the DKMS driver's TTM is loaded
     wsl: bool = False

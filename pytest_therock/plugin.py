@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import _skip_assert_rewrite
 from .settings import NAMES, Settings, read_ini, resolve
 from .state import TheRock
 
@@ -94,30 +95,10 @@ def is_generic(name: str) -> bool:
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     _forget_dropped_modules()  # the first hook of each session: before any lazy import
-    _skip_assert_rewrite(pluginmanager)
+    _skip_assert_rewrite([getattr(pluginmanager, "rewrite_hook", None)])
     from . import newhooks
 
     pluginmanager.add_hookspecs(newhooks)
-
-
-def _skip_assert_rewrite(pluginmanager: pytest.PytestPluginManager) -> None:
-    """Take this package's modules out of pytest's assertion rewriting.
-
-    pytest marks every module of a plugin installed with a ``pytest11`` entry point for
-    rewriting (``Config._mark_plugins_for_rewrite`` in ``_pytest/config/__init__.py``), so
-    each one the plugin imports later goes through ``AssertionRewritingHook``'s
-    ``find_spec`` and ``exec_module`` (``_pytest/assertion/rewrite.py``), pure Python,
-    instead of the import system's own loader: half of the plugin's import time when
-    the header is shown. The package holds no assertion that needs rewriting (only
-    two ``assert x is not None`` for the type checker). The hook's mark is private, so
-    this reads it defensively: where it is not found, modules are rewritten as before.
-    """
-    hook = getattr(pluginmanager, "rewrite_hook", None)
-    marked = getattr(hook, "_must_rewrite", None)
-    cache = getattr(hook, "_marked_for_rewrite_cache", None)
-    if isinstance(marked, set) and isinstance(cache, dict) and __package__ in marked:
-        marked.discard(__package__)
-        cache.clear()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

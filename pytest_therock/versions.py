@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 from .environment import Problem
@@ -18,7 +19,7 @@ class Versions(NamedTuple):
 
     rocm: str | None  # "7.2.0" (/opt/rocm/.info/version) or TheRock's SDK version
     rocm_source: str | None  # where ``rocm`` came from
-    therock: Mapping[str, str] = {}  # distribution -> version (never mutated)
+    therock: Mapping[str, str] = MappingProxyType({})  # distribution -> version
     torch: str | None = None  # "2.9.1+rocm7.10.0a20251124"
     kernel: str | None = None
     amdgpu: str | None = None  # the DKMS driver's version; in-tree drivers have none

@@ -78,3 +78,18 @@ def test_a_rocminfo_setting_that_cannot_run_is_named_when_it_is_needed(
     result.stdout.fnmatch_lines(
         [f"SKIPPED*cannot run {tmp_path / 'no' / 'rocminfo'} (ini therock_rocminfo): no such file*"]
     )
+
+
+def test_records_built_without_a_mapping_share_no_mutable_default() -> None:
+    """``Environment.env_vars`` and ``Versions.therock`` default to read-only mappings:
+    a record built later never sees what was done to one built before."""
+    from pytest_therock import Environment
+    from pytest_therock.versions import Versions
+
+    kfd = detect_environment(str(EXAMPLES / "strix-halo")).kfd
+    first = Environment("/", (), None, 4096, (), kfd)
+    with pytest.raises(TypeError):
+        first.env_vars["ROCR_VISIBLE_DEVICES"] = "-1"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        Versions(None, None).therock["rocm"] = "7.0"  # type: ignore[index]
+    assert Environment("/x", (), None, 4096, (), kfd).env_vars == {}
