@@ -146,7 +146,8 @@ def test_every_test_with_an_unread_marker_errors_under_the_readmes_warning_filte
     result = run(pytester, f"--therock-root={MI210}", *recipe)
     result.assert_outcomes(passed=1, errors=3)
     out = result.stdout.str()
-    assert out.count("MarkerWarning: pytest-therock: requires_gpus('two')") == 2, out
+    said = "E   pytest_therock.plugin.MarkerWarning: pytest-therock: requires_gpus('two')"
+    assert [line.startswith(said) for line in result.stdout.lines].count(True) == 2, out
     # The user's test and the message, not the plugin's source.
     assert "pytest_therock" + "/plugin.py" not in out, out
     assert "def pytest_runtest_setup" not in out, out
