@@ -410,6 +410,15 @@ def test_a_report_header_hook_may_return_a_list_or_nothing(pytester: pytest.Pyte
 U64_MAX = str(2**64 - 1)
 
 
+def _mi210_node_with(field: str, value: str) -> str:
+    """The real MI210 node's properties with one value replaced (in test code: the
+    sample itself stays as recorded)."""
+    lines = MI210_NODE.splitlines(keepends=True)
+    edited = [f"{field} {value}\n" if ln.split()[:1] == [field] else ln for ln in lines]
+    assert edited != lines, field
+    return "".join(edited)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -424,10 +433,7 @@ U64_MAX = str(2**64 - 1)
 def test_an_implausible_kfd_value_makes_the_node_a_problem_not_a_gpu(
     pytester: pytest.Pytester, root: RootBuilder, field: str, value: str
 ) -> None:
-    lines = MI210_NODE.splitlines(keepends=True)
-    edited = [f"{field} {value}\n" if ln.split()[:1] == [field] else ln for ln in lines]
-    assert edited != lines
-    path = single_gpu(root, "".join(edited))
+    path = single_gpu(root, _mi210_node_with(field, value))
     env = detect(Root(path), {})
     assert env.gpus == () and not env.usable
     pytester.makepyfile("import pytest\n@pytest.mark.requires_gfx90a\ndef test_gpu(): pass\n")
@@ -461,10 +467,7 @@ def test_an_implausible_kfd_value_makes_the_node_a_problem_not_a_gpu(
 def test_a_negative_zero_or_undecodable_kfd_value_is_a_problem_not_a_gpu(
     root: RootBuilder, field: str, value: str, why: str
 ) -> None:
-    lines = MI210_NODE.splitlines(keepends=True)
-    edited = [f"{field} {value}\n" if ln.split()[:1] == [field] else ln for ln in lines]
-    assert edited != lines
-    path = single_gpu(root, "".join(edited))
+    path = single_gpu(root, _mi210_node_with(field, value))
     env = detect(Root(path), {})
     assert env.gpus == () and not env.usable
     said = f"{KFD}/1/properties: {field} {why}: not counted as a GPU"
