@@ -100,11 +100,11 @@ def check_codes(codes: Iterable[str], source: str, others: bool = False) -> None
     ``others``: a project's ``pytest_therock_diagnostics`` hook may add codes, so only
     a code close to a built-in one (a typo) is refused. Raises ValueError.
     """
-    import difflib
-
     for code in sorted(codes):
         if code in CHECKS:
             continue
+        import difflib  # only for a code that is not built in
+
         close = difflib.get_close_matches(code, list(CHECKS), n=3, cutoff=0.6)
         if others and not close:
             continue

