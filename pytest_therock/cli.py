@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .environment import Environment
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
     """``--timeout``: checked as ``--therock-timeout`` is (argparse names the option)."""
     import argparse
 
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("-v", "--verbose", action="count", default=0, help="show details")
     doctor.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         default=30.0,
         metavar="SECONDS",
         help="tool timeout (default 30)",
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     snap.add_argument("path", help="directory or .tar.gz to create")
     snap.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         default=30.0,
         metavar="SECONDS",
         help="tool timeout (default 30)",

@@ -390,6 +390,8 @@ def fleet_table(names: Sequence[str], rows: Sequence[dict[str, str]]) -> list[st
 
 def add_commands(sub: Any) -> None:
     """The ``diff`` and ``fleet`` subcommands of ``pytest-therock``."""
+    from .cli import seconds  # the one check of --timeout, as in doctor
+
     diff = sub.add_parser(
         "diff",
         help="compare two machines (this one, snapshots): what differs that matters",
@@ -401,7 +403,7 @@ def add_commands(sub: Any) -> None:
     diff.add_argument("b", help="the second machine")
     diff.add_argument("--json", action="store_true", help="print the differences as JSON")
     diff.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
+        "--timeout", type=seconds, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
     )
     diff.set_defaults(handler=diff_command)
     fleet = sub.add_parser(
@@ -415,7 +417,7 @@ def add_commands(sub: Any) -> None:
     output.add_argument("--json", action="store_true", help="print the rows as JSON")
     output.add_argument("--csv", action="store_true", help="print the rows as CSV")
     fleet.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
+        "--timeout", type=seconds, default=30.0, metavar="SECONDS", help="tool timeout (default 30)"
     )
     fleet.set_defaults(handler=fleet_command)
 

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from .versions import Versions
 
 
-RECORD = ".therock/kfd-access"
 EXPLAIN = "`pytest-therock doctor --explain kfd-missing`"
 
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 #: Caps on an archive to replay. A real snapshot holds a few hundred files and a few
-#: MB: a 63-partition MI300X (tests/realdata/kfd-topology/topo-mi300-cpx, 66 nodes)
+#: MB: a 63-partition MI300X (tests/realdata/kfd-topology/topo-mi300-cpx, 65 nodes)
 #: records 3 files a node and 2 a memory bank, under 1,000 files with DRM and tools,
 #: about twice that as members of `tar czf` (which adds directories). 5,000 leaves
 #: room and keeps a bomb of empty members to seconds (each member is a few syscalls).

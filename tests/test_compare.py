@@ -310,3 +310,17 @@ def test_a_diagnostic_on_both_machines_is_not_a_difference_of_its_own(
     changed = [line for line in out.splitlines() if line.startswith("  ")]
     assert [line.split(":")[0] for line in changed] == ["  GTT limit"]
     assert "memory-config" in cli(capsys, "doctor", "--root", str(b))[1]
+
+
+@pytest.mark.parametrize("command", ["diff", "fleet"])
+@pytest.mark.parametrize("value", ["nan", "-1", "0"])
+def test_a_bad_timeout_is_a_usage_error_as_in_doctor(
+    capsys: pytest.CaptureFixture[str], command: str, value: str
+) -> None:
+    """A timeout no tool could meet would make every tool "time out": refused, one line."""
+    paths = [str(EXAMPLES / "no-gpu")] * (2 if command == "diff" else 1)
+    with pytest.raises(SystemExit) as stop:
+        main([command, *paths, "--timeout", value])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert f"pytest-therock {command}: error: argument --timeout: " in err and value in err
