@@ -188,7 +188,7 @@ def detect(
 
 def _closed(root: Root) -> str | None:
     """Why a snapshot root cannot be read at all (missing, not a directory, not
-    enterable by this user), or None."""
+    enterable by this user, not a machine), or None."""
     try:
         if not os.path.isdir(root.path):
             return "not a directory" if os.path.lexists(root.path) else "missing"
@@ -196,7 +196,9 @@ def _closed(root: Root) -> str | None:
         return os_reason(exc)
     if not os.access(root.path, os.R_OK | os.X_OK):
         return "permission denied (cannot list or enter it)"
-    return None
+    from .sysroot import not_a_machine  # the rule pytest, doctor, diff and fleet refuse by
+
+    return not_a_machine(str(root.path))
 
 
 def _versions(root: Root, environ: Mapping[str, str], problems: list[Problem]) -> Versions:

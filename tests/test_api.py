@@ -93,3 +93,15 @@ def test_records_built_without_a_mapping_share_no_mutable_default() -> None:
     with pytest.raises(TypeError):
         Versions(None, None).therock["rocm"] = "7.0"  # type: ignore[index]
     assert Environment("/x", (), None, 4096, (), kfd).env_vars == {}
+
+
+def test_a_directory_that_is_no_machine_is_a_problem_not_a_machine_without_gpu(
+    tmp_path: Path,
+) -> None:
+    """pytest and doctor refuse such a root; from Python it is said in ``problems``, so a
+    script cannot take an empty directory for a machine without a GPU."""
+    env = detect_environment(tmp_path)
+    assert env.gpus == ()
+    assert [str(p) for p in env.problems] == [
+        f"{tmp_path}: not a machine (it holds none of .therock/, sys/, proc/, dev/)"
+    ]
