@@ -427,16 +427,20 @@ def parse_rocminfo(text: str) -> RocminfoReport:
     kfd_version = None
     numbers: list[int] = []  # "Agent N" headers, in order
     first = next((line for line in lines if line), "")
-    known = False  # a line only rocminfo's normal output has
+    known = False  # a line only rocminfo's normal output has, or two of its labels
+    labels: set[str] = set()
     for line in lines:
         kfd = _KFD.fullmatch(line)
         numbered = _NUMBERED.fullmatch(line)
         label, colon, value = line.partition(":")
         label, value = " ".join(label.split()), value.lstrip(":").strip()
+        if colon and label in _LABELS:
+            labels.add(label)
         known = (
             known
-            or bool(numbered or (colon and label in _LABELS) or _FIRST.fullmatch(line))
+            or bool(numbered or _FIRST.fullmatch(line))
             or line in _HEADINGS
+            or len(labels) > 1  # one "Name:" or "Size:" line may be anybody's text
         )
         if kfd:
             kfd_version = kfd.group(1)

@@ -696,3 +696,12 @@ def test_an_agent_number_too_long_for_int_is_no_traceback() -> None:
     lines[lines.index(next(ln for ln in lines if ln.strip() == "Agent 2"))] = "Agent " + "9" * 5000
     report = parse_rocminfo("\n".join(lines))
     assert not report.complete and len(report.missing) <= 4
+
+
+@pytest.mark.parametrize("text", ["bash: rocminfo: command not found\nSize: 3", "Name: foo\n"])
+def test_one_label_line_of_other_text_is_not_a_cut_rocminfo_output(text: str) -> None:
+    """ "Name:" or "Size:" can be anybody's: such text is not called an incomplete
+    rocminfo output (whose advice is to run rocminfo again and keep all of it)."""
+    with pytest.raises(RocminfoError) as raised:
+        parse_rocminfo(text)
+    assert raised.value.code == "unrecognised"
