@@ -119,7 +119,7 @@ _DEVICE = re.compile(
     r"|Linux version |(?:Kernel c|C)ommand line: "
 )
 _ELISION = re.compile(r"[\s.…]*|\[?\s*\.\.\.\s*\]?|\(?\s*snip\w*\s*\)?", re.IGNORECASE)
-_GPU_SETTING = re.compile(r"(?:amdgpu|amdttm|ttm|amdkfd|amdxcp)\.[\w-]+=")
+_GPU_SETTING = re.compile(rf"(?:{'|'.join(sorted(_GPU_MODULES))})\.[\w-]+=")
 _CUT_NAME = re.compile(r"[^=]*[A-Za-z0-9][._-]")  # "amdttm.", "amdttm.pages_": a name cut short
 
 
